@@ -1,0 +1,1 @@
+"""Benchmarks: each module has ``main()`` that prints figures and same-run ratios."""

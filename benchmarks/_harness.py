@@ -1,0 +1,62 @@
+"""A tiny benchmark harness: time things, print figures, ratios against a same-run baseline.
+
+Ratios, not absolute times, are what the targets speak of: both sides are measured in the same
+run on the same machine, so a noisy neighbour slows both.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+__all__ = ["percentile", "report", "summary", "timeit"]
+
+
+def timeit(fn: Callable[[], object], *, repeat: int = 5, number: int = 1) -> float:
+    """Return the best (minimum) seconds per call of ``fn`` over ``repeat`` rounds."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - started) / number)
+    return best
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Return the ``pct`` percentile (0-100) of ``values`` by nearest rank."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def report(
+    name: str,
+    value: float,
+    *,
+    unit: str = "s",
+    baseline: float | None = None,
+    baseline_name: str = "baseline",
+    target: str | None = None,
+    ok: bool | None = None,
+) -> None:
+    """Print one figure, its ratio to a same-run baseline, and the target it is held to."""
+    line = f"{name:<58} {value:>12.4f} {unit}"
+    if baseline is not None and baseline:
+        line += f"   {baseline_name}: {baseline:.4f} {unit}   ratio: {value / baseline:.2f}x"
+    if target:
+        verdict = "" if ok is None else ("  [meets]" if ok else "  [MISSES]")
+        line += f"   target: {target}{verdict}"
+    print(line, flush=True)
+
+
+def summary(values: Sequence[float]) -> str:
+    """Return 'p50 / p99 / mean' of ``values`` in milliseconds."""
+    ms = [v * 1000 for v in values]
+    return (
+        f"p50 {percentile(ms, 50):.2f} ms, p99 {percentile(ms, 99):.2f} ms, "
+        f"mean {statistics.fmean(ms):.2f} ms, n={len(ms)}"
+    )

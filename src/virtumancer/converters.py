@@ -1,0 +1,215 @@
+"""cattrs converters giving the JSON shapes of Virtumancer's documented API.
+
+Make a private converter with :func:`make_converter`; models have no ``to_json``. The
+converter produces what ``json.dumps`` accepts: datetimes as ISO 8601 UTC with ``Z``, enums
+as their values, tuples as lists. :class:`~virtumancer.models.DomainDevices` unstructures to
+the API's "hardware" view (``disks[].driver.driver_name``, ``networks[].source.portgroup``,
+``networks[].model.model_type`` ...) and structures back from it; structuring errors are
+``cattrs`` exception groups, ready for :func:`cattrs.transform_error`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.preconf.json import make_converter as make_json_converter
+
+from virtumancer.models.devices import Disk, Interface
+from virtumancer.models.domain import DomainDevices
+from virtumancer.models.stats import DomainRates, DomainStatsSample
+
+__all__ = ["make_converter", "stats_payload"]
+
+
+def _format_datetime(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_datetime(value: object, _: type) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, str):
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    else:
+        raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def _section(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _disk_hooks(
+    converter: cattrs.Converter,
+) -> tuple[Callable[[Disk], dict[str, Any]], Callable[[Any, type], Disk]]:
+    flat_structure = make_dict_structure_fn(Disk, converter)
+
+    def unstructure(disk: Disk) -> dict[str, Any]:
+        return {
+            "type": disk.type,
+            "device": disk.device,
+            "driver": {"driver_name": disk.driver_name, "type": disk.driver_type},
+            "path": disk.source_path,
+            "source": {
+                "pool": disk.source_pool,
+                "volume": disk.source_volume,
+                "protocol": disk.source_protocol,
+                "name": disk.source_name,
+            },
+            "target": {"dev": disk.target_dev, "bus": disk.target_bus},
+            "read_only": disk.read_only,
+            "shareable": disk.shareable,
+            "serial": disk.serial,
+            "size_bytes": disk.size_bytes,
+        }
+
+    def structure(data: Any, cls: type) -> Disk:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"expected an object for a disk, got {type(data).__name__}")
+        driver = _section(data, "driver")
+        source = _section(data, "source")
+        target = _section(data, "target")
+        flat = {
+            "type": data.get("type"),
+            "device": data.get("device", "disk"),
+            "driver_name": driver.get("driver_name"),
+            "driver_type": driver.get("type"),
+            "source_path": data.get("path"),
+            "source_pool": source.get("pool"),
+            "source_volume": source.get("volume"),
+            "source_protocol": source.get("protocol"),
+            "source_name": source.get("name"),
+            "target_dev": target.get("dev"),
+            "target_bus": target.get("bus"),
+            "read_only": data.get("read_only", False),
+            "shareable": data.get("shareable", False),
+            "serial": data.get("serial"),
+            "size_bytes": data.get("size_bytes"),
+        }
+        return flat_structure({k: v for k, v in flat.items() if v is not None}, cls)
+
+    return unstructure, structure
+
+
+def _interface_hooks(
+    converter: cattrs.Converter,
+) -> tuple[Callable[[Interface], dict[str, Any]], Callable[[Any, type], Interface]]:
+    flat_structure = make_dict_structure_fn(Interface, converter)
+
+    def unstructure(nic: Interface) -> dict[str, Any]:
+        return {
+            "type": nic.type,
+            "mac": {"address": nic.mac},
+            "source": {
+                "network": nic.source_network,
+                "bridge": nic.source_bridge,
+                "portgroup": nic.source_portgroup,
+                "dev": nic.source_dev,
+            },
+            "model": {"model_type": nic.model},
+            "target": {"dev": nic.target_dev},
+            "vlan_tags": list(nic.vlan_tags),
+            "alias": nic.alias,
+        }
+
+    def structure(data: Any, cls: type) -> Interface:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"expected an object for a network, got {type(data).__name__}")
+        source = _section(data, "source")
+        flat = {
+            "type": data.get("type"),
+            "mac": _section(data, "mac").get("address"),
+            "source_network": source.get("network"),
+            "source_bridge": source.get("bridge"),
+            "source_portgroup": source.get("portgroup"),
+            "source_dev": source.get("dev"),
+            "model": _section(data, "model").get("model_type"),
+            "target_dev": _section(data, "target").get("dev"),
+            "vlan_tags": data.get("vlan_tags"),
+            "alias": data.get("alias"),
+        }
+        return flat_structure({k: v for k, v in flat.items() if v is not None}, cls)
+
+    return unstructure, structure
+
+
+def make_converter() -> cattrs.Converter:
+    """Make a fresh converter for the API's JSON shapes (a new private instance per call)."""
+    converter = make_json_converter(unstruct_collection_overrides={tuple: list})
+    converter.register_unstructure_hook(dt.datetime, _format_datetime)
+    converter.register_structure_hook(dt.datetime, _parse_datetime)
+
+    disk_unstructure, disk_structure = _disk_hooks(converter)
+    converter.register_unstructure_hook(Disk, disk_unstructure)
+    converter.register_structure_hook(Disk, disk_structure)
+    nic_unstructure, nic_structure = _interface_hooks(converter)
+    converter.register_unstructure_hook(Interface, nic_unstructure)
+    converter.register_structure_hook(Interface, nic_structure)
+
+    # The hardware view calls interfaces "networks".
+    networks = override(rename="networks")
+    converter.register_unstructure_hook(
+        DomainDevices, make_dict_unstructure_fn(DomainDevices, converter, interfaces=networks)
+    )
+    converter.register_structure_hook(
+        DomainDevices, make_dict_structure_fn(DomainDevices, converter, interfaces=networks)
+    )
+    return converter
+
+
+def _kib(value: int) -> int:
+    return value // 1024
+
+
+def stats_payload(sample: DomainStatsSample, rates: DomainRates | None) -> dict[str, Any]:
+    """Build the ``stats`` object of a ``vm-stats-updated`` WebSocket message.
+
+    ``memory``/``max_mem`` are KiB (as libvirt reports and the API example shows),
+    ``cpu_time`` is nanoseconds; ``net_stats[].read_bytes`` is rx and ``write_bytes`` is tx
+    (as the host sees the interface). ``rates`` is ``null`` for the first sample.
+    """
+    return {
+        "state": int(sample.state),
+        "memory": _kib(sample.memory_bytes),
+        "max_mem": _kib(sample.max_memory_bytes),
+        "vcpu": sample.vcpus,
+        "cpu_time": sample.cpu_time_ns,
+        "disk_stats": [
+            {
+                "device": disk.device,
+                "read_bytes": disk.read_bytes,
+                "write_bytes": disk.write_bytes,
+                "read_requests": disk.read_requests,
+                "write_requests": disk.write_requests,
+            }
+            for disk in sample.disks
+        ],
+        "net_stats": [
+            {
+                "device": nic.device,
+                "read_bytes": nic.rx_bytes,
+                "write_bytes": nic.tx_bytes,
+                "rx_packets": nic.rx_packets,
+                "tx_packets": nic.tx_packets,
+            }
+            for nic in sample.interfaces
+        ],
+        "rates": None
+        if rates is None
+        else {
+            "cpu_percent": rates.cpu_percent,
+            "disk_read_bps": rates.disk_read_bps,
+            "disk_write_bps": rates.disk_write_bps,
+            "net_rx_bps": rates.net_rx_bps,
+            "net_tx_bps": rates.net_tx_bps,
+        },
+    }

@@ -1,0 +1,92 @@
+"""Engines, sessions and migrations: SQLite by default, PostgreSQL with the same code."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = ["create_database_engine", "default_database_url", "make_sessionmaker", "migrate"]
+
+logger = logging.getLogger(__name__)
+
+#: How long SQLite waits for another writer before failing, in milliseconds.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def default_database_url() -> str:
+    """Return the default database: a SQLite file under the user data directory."""
+    directory = Path(platformdirs.user_data_dir("virtumancer"))
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / 'virtumancer.db'}"
+
+
+def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # The driver's own transaction handling is switched off (isolation_level=None) and
+    # SQLAlchemy's "begin" event emits BEGIN, so that transactions really are atomic.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Any) -> None:
+    # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead
+    # of failing with "database is locked" when a read transaction tries to upgrade.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_database_engine(url: str | None = None) -> Engine:
+    """Create an engine for ``url`` (default: :func:`default_database_url`).
+
+    SQLite gets WAL, foreign keys, a busy timeout and real transactions; PostgreSQL URLs
+    without a driver use psycopg 3.
+    """
+    url = url or os.environ.get("VIRTUMANCER_DATABASE_URL") or default_database_url()
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed, connect_args={"check_same_thread": False}, pool_pre_ping=False
+        )
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Return the session factory the repositories use."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` with the migrations shipped inside the package.
+
+    Blocking: call it from a worker thread.
+    """
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "virtumancer.db:migrations")
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    logger.debug("database schema at %s", revision)

@@ -1,0 +1,66 @@
+"""What a domain (a virtual machine) is, as its XML and libvirt describe it."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from virtumancer.models.devices import Controller, Disk, Graphics, HostDevice, Interface, Video
+from virtumancer.models.metadata import VirtumancerMetadata
+
+__all__ = ["Domain", "DomainDevices", "DomainState"]
+
+
+class DomainState(enum.IntEnum):
+    """A domain's state, with libvirt's ``VIR_DOMAIN_*`` numbers."""
+
+    NOSTATE = 0
+    RUNNING = 1
+    BLOCKED = 2
+    PAUSED = 3
+    SHUTDOWN = 4
+    SHUTOFF = 5
+    CRASHED = 6
+    PMSUSPENDED = 7
+
+
+@attrs.frozen(kw_only=True)
+class DomainDevices:
+    """The devices of a domain that a manager shows as "hardware"."""
+
+    disks: tuple[Disk, ...] = ()
+    interfaces: tuple[Interface, ...] = ()
+    graphics: tuple[Graphics, ...] = ()
+    videos: tuple[Video, ...] = ()
+    hostdevs: tuple[HostDevice, ...] = ()
+    controllers: tuple[Controller, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Domain:
+    """A domain as its XML describes it.
+
+    ``state``, ``autostart``, ``persistent`` and ``id`` are not in the XML: the parser leaves
+    them ``None`` (``id`` comes from ``<domain id=...>`` when running) and the pool fills them
+    with :func:`attrs.evolve`. Memory sizes are exact bytes.
+    """
+
+    uuid: str
+    name: str
+    title: str = ""
+    description: str = ""
+    domain_type: str
+    vcpus: int
+    current_vcpus: int | None = None
+    memory_bytes: int
+    current_memory_bytes: int
+    os_type: str
+    arch: str | None = None
+    machine: str | None = None
+    devices: DomainDevices = DomainDevices()
+    metadata: VirtumancerMetadata | None = None
+    state: DomainState | None = None
+    autostart: bool | None = None
+    persistent: bool | None = None
+    id: int | None = None

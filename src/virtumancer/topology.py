@@ -1,0 +1,296 @@
+"""Hosts and their VMs as a graph: a deterministic circular layout and an SVG picture; pure.
+
+The API document's "Network Topology Visualization" describes the picture: hosts on a circle
+around the centre, each host's VMs on a smaller circle around it, nodes coloured by status
+(green connected/running, red disconnected/stopped, yellow paused/connecting, dark red error).
+This module computes exactly that from the records the facade returns, with no I/O, so the
+same picture can be produced by a script, a test or the service. The browser dashboard draws
+the same layout in JavaScript (``static/topology.js``) so that nodes can be clicked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Final
+from xml.sax.saxutils import escape, quoteattr
+
+import attrs
+
+from virtumancer.models.domain import DomainState
+from virtumancer.models.records import HostRecord, VmRecord
+
+__all__ = [
+    "COLOR_ACTIVE",
+    "COLOR_ERROR",
+    "COLOR_STOPPED",
+    "COLOR_WARNING",
+    "NodeStatus",
+    "PlacedNode",
+    "Topology",
+    "TopologyHost",
+    "TopologyLayout",
+    "TopologyVm",
+    "build_topology",
+    "host_status",
+    "layout_topology",
+    "render_svg",
+    "status_color",
+    "vm_status",
+]
+
+#: Connected host / running VM.
+COLOR_ACTIVE: Final = "#10b981"
+#: Disconnected host / stopped VM.
+COLOR_STOPPED: Final = "#ef4444"
+#: Paused VM, connecting host.
+COLOR_WARNING: Final = "#f59e0b"
+#: Host in error, crashed VM.
+COLOR_ERROR: Final = "#dc2626"
+
+NodeStatus = str
+"""One of ``"active"``, ``"stopped"``, ``"warning"``, ``"error"``."""
+
+_COLORS: Final[Mapping[str, str]] = {
+    "active": COLOR_ACTIVE,
+    "stopped": COLOR_STOPPED,
+    "warning": COLOR_WARNING,
+    "error": COLOR_ERROR,
+}
+_LEGEND: Final = (
+    ("active", "Connected / running"),
+    ("stopped", "Disconnected / stopped"),
+    ("warning", "Paused / connecting"),
+    ("error", "Error / crashed"),
+)
+
+
+def host_status(state: str) -> NodeStatus:
+    """Map a host's connection state (``CONNECTED`` ...) to a status word; unknown is error."""
+    return {
+        "CONNECTED": "active",
+        "DISCONNECTED": "stopped",
+        "CONNECTING": "warning",
+    }.get(state.upper(), "error")
+
+
+def vm_status(state: int) -> NodeStatus:
+    """Map a libvirt domain state number to a status word."""
+    if state in (DomainState.RUNNING, DomainState.BLOCKED):
+        return "active"
+    if state in (DomainState.PAUSED, DomainState.PMSUSPENDED, DomainState.SHUTDOWN):
+        return "warning"
+    if state == DomainState.CRASHED:
+        return "error"
+    return "stopped"
+
+
+def status_color(status: NodeStatus) -> str:
+    """Return the API document's colour for a status word (unknown words are error red)."""
+    return _COLORS.get(status, COLOR_ERROR)
+
+
+@attrs.frozen(kw_only=True)
+class TopologyVm:
+    """A VM node: its host, name and libvirt state number."""
+
+    host_id: str
+    name: str
+    state: int
+
+    @property
+    def status(self) -> NodeStatus:
+        """The status word of this VM."""
+        return vm_status(self.state)
+
+
+@attrs.frozen(kw_only=True)
+class TopologyHost:
+    """A host node with its VMs, sorted by name."""
+
+    id: str
+    state: str
+    vms: tuple[TopologyVm, ...] = ()
+
+    @property
+    def status(self) -> NodeStatus:
+        """The status word of this host."""
+        return host_status(self.state)
+
+
+@attrs.frozen(kw_only=True)
+class Topology:
+    """Hosts (sorted by id), each with its VMs: the graph the pictures are drawn from."""
+
+    hosts: tuple[TopologyHost, ...] = ()
+
+    @property
+    def vm_count(self) -> int:
+        """The number of VMs on all hosts."""
+        return sum(len(host.vms) for host in self.hosts)
+
+
+def build_topology(hosts: Iterable[HostRecord], vms: Mapping[str, Iterable[VmRecord]]) -> Topology:
+    """Build the graph from the facade's host list and ``{host_id: VMs}``.
+
+    Hosts and VMs are sorted (hosts by id, VMs by name) so the same inventory always gives the
+    same picture, whatever order the database returned. VMs of a host missing from ``hosts``
+    are left out.
+    """
+    nodes = []
+    for host in sorted(hosts, key=lambda h: h.id):
+        host_vms = sorted(vms.get(host.id, ()), key=lambda v: v.name)
+        nodes.append(
+            TopologyHost(
+                id=host.id,
+                state=host.state,
+                vms=tuple(
+                    TopologyVm(host_id=host.id, name=v.name, state=v.state) for v in host_vms
+                ),
+            )
+        )
+    return Topology(hosts=tuple(nodes))
+
+
+@attrs.frozen(kw_only=True)
+class PlacedNode:
+    """A node with its position (centre) and radius, in SVG user units."""
+
+    kind: str  # "host" or "vm"
+    id: str  # host id, or "host_id/vm_name"
+    label: str
+    status: NodeStatus
+    x: float
+    y: float
+    r: float
+    host_id: str
+
+
+@attrs.frozen(kw_only=True)
+class TopologyLayout:
+    """Where every node goes: hosts, VMs, and the host-to-VM links as node id pairs."""
+
+    width: float
+    height: float
+    hosts: tuple[PlacedNode, ...]
+    vms: tuple[PlacedNode, ...]
+    links: tuple[tuple[str, str], ...]
+
+    def node(self, node_id: str) -> PlacedNode:
+        """Return the placed node with this id (``KeyError`` if absent)."""
+        for node in (*self.hosts, *self.vms):
+            if node.id == node_id:
+                return node
+        raise KeyError(node_id)
+
+
+HOST_RADIUS: Final = 28.0
+VM_RADIUS: Final = 12.0
+
+
+def layout_topology(
+    topology: Topology, *, width: float = 800.0, height: float = 600.0
+) -> TopologyLayout:
+    """Place hosts evenly on a circle around the centre and each host's VMs around it.
+
+    The first host sits at the top (12 o'clock), the others follow clockwise. A single host
+    sits at the centre. Each host's VMs sit on a ring around it, the first one pointing away
+    from the centre; the ring is sized so VMs do not overlap and the host ring is shrunk so
+    rings stay inside the picture. Pure and deterministic.
+    """
+    cx, cy = width / 2, height / 2
+    count = len(topology.hosts)
+    # The VM ring must hold the busiest host's VMs without overlap (arc ≥ 3 VM radii).
+    most_vms = max((len(host.vms) for host in topology.hosts), default=0)
+    vm_ring = max(HOST_RADIUS + 2.5 * VM_RADIUS, 3 * VM_RADIUS * most_vms / (2 * math.pi))
+    margin = vm_ring + VM_RADIUS + 4
+    host_ring = 0.0 if count <= 1 else max(0.0, min(cx, cy) - margin)
+
+    hosts: list[PlacedNode] = []
+    vms: list[PlacedNode] = []
+    links: list[tuple[str, str]] = []
+    for index, host in enumerate(topology.hosts):
+        angle = -math.pi / 2 + 2 * math.pi * index / count if count else 0.0
+        hx = cx + host_ring * math.cos(angle)
+        hy = cy + host_ring * math.sin(angle)
+        hosts.append(
+            PlacedNode(
+                kind="host",
+                id=host.id,
+                label=host.id,
+                status=host.status,
+                x=hx,
+                y=hy,
+                r=HOST_RADIUS,
+                host_id=host.id,
+            )
+        )
+        # Point the VM ring outward from the centre (upward for a lone host).
+        outward = angle if count > 1 else -math.pi / 2
+        for vm_index, vm in enumerate(host.vms):
+            vm_angle = outward + 2 * math.pi * vm_index / len(host.vms)
+            node_id = f"{host.id}/{vm.name}"
+            vms.append(
+                PlacedNode(
+                    kind="vm",
+                    id=node_id,
+                    label=vm.name,
+                    status=vm.status,
+                    x=hx + vm_ring * math.cos(vm_angle),
+                    y=hy + vm_ring * math.sin(vm_angle),
+                    r=VM_RADIUS,
+                    host_id=host.id,
+                )
+            )
+            links.append((host.id, node_id))
+    return TopologyLayout(
+        width=width, height=height, hosts=tuple(hosts), vms=tuple(vms), links=tuple(links)
+    )
+
+
+def _num(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def render_svg(layout: TopologyLayout, *, legend: bool = True) -> str:
+    """Render a layout as a standalone SVG document (a ``str``).
+
+    Each node is a ``<g class="node host|vm" data-id=...>`` holding a circle filled with its
+    status colour and a text label; links are grey lines drawn below the nodes. Labels are
+    escaped, so any VM name is safe to embed. With ``legend`` a status legend is drawn at the
+    top left.
+    """
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(layout.width)}" '
+        f'height="{_num(layout.height)}" viewBox="0 0 {_num(layout.width)} '
+        f'{_num(layout.height)}" font-family="sans-serif" font-size="11">',
+        "<title>Virtumancer network topology</title>",
+        '<g class="links" stroke="#9ca3af" stroke-width="1.5">',
+    ]
+    placed = {node.id: node for node in (*layout.hosts, *layout.vms)}
+    for source, target in layout.links:
+        a, b = placed[source], placed[target]
+        parts.append(f'<line x1="{_num(a.x)}" y1="{_num(a.y)}" x2="{_num(b.x)}" y2="{_num(b.y)}"/>')
+    parts.append("</g>")
+    for node in (*layout.hosts, *layout.vms):
+        label_y = node.y + node.r + 12
+        parts.append(
+            f'<g class="node {node.kind}" data-id={quoteattr(node.id)} '
+            f'data-status="{node.status}">'
+            f"<title>{escape(node.label)} ({node.status})</title>"
+            f'<circle cx="{_num(node.x)}" cy="{_num(node.y)}" r="{_num(node.r)}" '
+            f'fill="{status_color(node.status)}" stroke="#1f2937" stroke-width="1"/>'
+            f'<text x="{_num(node.x)}" y="{_num(label_y)}" text-anchor="middle" '
+            f'fill="#111827">{escape(node.label)}</text></g>'
+        )
+    if legend:
+        parts.append('<g class="legend">')
+        for row, (status, text) in enumerate(_LEGEND):
+            y = 16 + row * 18
+            parts.append(
+                f'<circle cx="14" cy="{y}" r="6" fill="{status_color(status)}"/>'
+                f'<text x="26" y="{y + 4}" fill="#111827">{escape(text)}</text>'
+            )
+        parts.append("</g>")
+    parts.append("</svg>")
+    return "\n".join(parts)

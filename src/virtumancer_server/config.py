@@ -1,0 +1,111 @@
+"""The server's configuration: one frozen object built by the CLI (or from the environment)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import attrs
+import platformdirs
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "ServerConfig",
+    "default_database_url",
+    "generate_token",
+    "is_loopback",
+]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8890
+_ONE_MIB = 1024 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    """Return whether ``host`` (a bind address or name) only accepts local connections."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def default_database_url() -> str:
+    """Return the default database: a SQLite file in the user's data directory."""
+    directory = Path(platformdirs.user_data_dir("virtumancer", appauthor=False))
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / 'virtumancer.db'}"
+
+
+def _check_token(inst: ServerConfig, _attr: object, value: str | None) -> None:
+    if value is None:
+        if not inst.no_auth:
+            raise ValueError("a token is required unless no_auth is set")
+        return
+    if inst.no_auth:
+        raise ValueError("token and no_auth are mutually exclusive")
+    if len(value) < 8 or any(ch.isspace() for ch in value):
+        raise ValueError("the token must be at least 8 characters with no whitespace")
+
+
+def _check_no_auth(inst: ServerConfig, _attr: object, value: bool) -> None:
+    if value and not is_loopback(inst.host):
+        raise ValueError(f"no_auth is refused on a non-loopback bind address ({inst.host})")
+
+
+@attrs.frozen(kw_only=True)
+class ServerConfig:
+    """How the server runs: bind address, database, auth and limits.
+
+    Either ``token`` (the Bearer token every route but ``/api/v1/health`` requires) or
+    ``no_auth=True`` must be given; ``no_auth`` is refused unless ``host`` is a loopback address.
+    ``allowed_origins`` are extra ``Origin`` values (``"https://ui.example:8443"``) accepted on
+    WebSocket upgrades besides the origin the server is served at.
+    """
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    database_url: str | None = None
+    no_auth: bool = attrs.field(default=False, validator=_check_no_auth)
+    token: str | None = attrs.field(default=None, validator=_check_token, repr=False)
+    allowed_origins: tuple[str, ...] = attrs.field(
+        default=(), converter=lambda v: tuple(o.rstrip("/").lower() for o in v)
+    )
+    max_body_bytes: int = _ONE_MIB
+    demo: bool = False
+    allow_test_uris: bool = False
+    stats_interval: float | None = None
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether requests must carry the token."""
+        return self.token is not None
+
+    @classmethod
+    def from_env(cls) -> ServerConfig:
+        """Build a configuration from ``VIRTUMANCER_*`` environment variables.
+
+        Used by ``uvicorn virtumancer_server.asgi:app``. Without ``VIRTUMANCER_TOKEN`` a token
+        is generated and written once to standard error.
+        """
+        token = os.environ.get("VIRTUMANCER_TOKEN") or None
+        if token is None:
+            token = generate_token()
+            print(f"virtumancer: API token (generated): {token}", file=sys.stderr, flush=True)
+        origins = os.environ.get("VIRTUMANCER_ALLOWED_ORIGINS", "")
+        return cls(
+            database_url=os.environ.get("VIRTUMANCER_DATABASE_URL") or default_database_url(),
+            token=token,
+            allowed_origins=tuple(o for o in origins.split(",") if o.strip()),
+            demo=os.environ.get("VIRTUMANCER_DEMO", "") in {"1", "true", "yes"},
+        )
+
+
+def generate_token() -> str:
+    """Return a new random API token."""
+    return secrets.token_urlsafe(32)

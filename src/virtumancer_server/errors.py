@@ -1,0 +1,113 @@
+"""One table from Virtumancer's exception tree to HTTP status, and the JSON error body.
+
+Every error leaves the server as ``{"error": {"code": ..., "message": ..., "field": ...}}``:
+``code`` is machine-readable, ``message`` is for a person, ``field`` names the offending input
+(or is null). Bodies never carry stack traces, SQL or credentials: unexpected exceptions are
+logged and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Final
+
+import falcon
+import falcon.asgi
+
+from virtumancer import (
+    ConflictError,
+    HostUnavailableError,
+    InvalidInputError,
+    NotFoundError,
+    OperationTimeoutError,
+    VirtumancerError,
+)
+
+__all__ = ["HOST_CONNECT_ROUTES", "STATUS_BY_ERROR", "error_body", "install_error_handlers"]
+
+logger = logging.getLogger(__name__)
+
+#: The one table: the most specific class in an exception's MRO decides its status.
+STATUS_BY_ERROR: Final[dict[type[VirtumancerError], int]] = {
+    NotFoundError: 404,
+    ConflictError: 409,
+    InvalidInputError: 400,
+    OperationTimeoutError: 503,
+    HostUnavailableError: 503,
+    VirtumancerError: 500,
+}
+
+#: Routes where the API document answers an unreachable host with 500 instead of 503.
+HOST_CONNECT_ROUTES: Final = frozenset(
+    {("POST", "/api/v1/hosts"), ("POST", "/api/v1/hosts/{host_id}/connect")}
+)
+
+_CODE_BY_STATUS: Final = {
+    400: "invalid_input",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    411: "length_required",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    500: "internal_error",
+    503: "host_unavailable",
+}
+
+
+def error_body(code: str, message: str, field: str | None = None) -> bytes:
+    """Return the JSON bytes of an error body."""
+    document = {"error": {"code": code, "message": message, "field": field}}
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def status_for(exc: VirtumancerError, method: str, uri_template: str | None) -> int:
+    """Return the HTTP status of ``exc`` raised by ``method uri_template``."""
+    if isinstance(exc, HostUnavailableError) and (method, uri_template) in HOST_CONNECT_ROUTES:
+        return 500
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+    return 500
+
+
+async def _handle_virtumancer_error(
+    req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: Exception, params: Any
+) -> None:
+    assert isinstance(exc, VirtumancerError)
+    status = status_for(exc, req.method, req.uri_template)
+    field = exc.field if isinstance(exc, InvalidInputError) else None
+    if status >= 500:
+        logger.warning("%s %s failed: %s", req.method, req.path, exc)
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = error_body(exc.code, exc.message, field)
+
+
+async def _handle_unexpected(
+    req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: Exception, params: Any
+) -> None:
+    logger.error("unexpected error in %s %s", req.method, req.path, exc_info=exc)
+    resp.status = 500
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = error_body("internal_error", "internal server error")
+
+
+def _serialize_http_error(
+    req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError
+) -> None:
+    status = exc.status_code
+    code = exc.code if isinstance(exc.code, str) else _CODE_BY_STATUS.get(status, "error")
+    message = exc.description or exc.title or "error"
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = error_body(code, message, None)
+
+
+def install_error_handlers(app: falcon.asgi.App) -> None:
+    """Route every exception through the table and the JSON error body."""
+    app.add_error_handler(Exception, _handle_unexpected)
+    app.add_error_handler(VirtumancerError, _handle_virtumancer_error)
+    app.set_error_serializer(_serialize_http_error)

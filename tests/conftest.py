@@ -1,0 +1,280 @@
+"""Shared fixtures: real hypervisors, created and cleaned up by the suite itself.
+
+Everything here is real: KVM guests on ``qemu:///system``, libvirt's test driver in process
+(``test:///``) and through the daemon (``test+unix:///``), ``qemu+ssh`` through the loopback
+sshd, and a throwaway PostgreSQL cluster. ``scripts/provision-libvirt`` installs and starts
+what they need. Names start with a per-run prefix (``vmt-<epoch>-<random>-``) so a crashed run
+never collides with the next, and leftovers older than a few hours are swept at start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from virtumancer.testing import guest_xml, make_test_node_xml, virsh
+
+QEMU_URI = "qemu:///system"
+IMAGES_DIR = Path("/var/lib/libvirt/images")
+SSH_KEY = Path("/var/lib/virtumancer-test/id_ed25519")
+SSH_PORT = int(os.environ.get("VIRTUMANCER_SSH_PORT", "2222"))
+_STALE_AFTER_S = 3 * 3600
+_PREFIX_RE = re.compile(r"^vmt-(\d+)-[0-9a-f]+-")
+
+_TESTS_DIR = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unit_dir = _TESTS_DIR / "unit"
+    for item in items:
+        if unit_dir in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    # libvirtaio integrates with asyncio only.
+    return "asyncio"
+
+
+# --- the daemon ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def libvirtd() -> str:
+    """Ensure libvirtd answers on qemu:///system; fail with the fix if not."""
+    try:
+        virsh(QEMU_URI, "version", timeout=15)
+    except (subprocess.CalledProcessError, FileNotFoundError, subprocess.TimeoutExpired) as exc:
+        pytest.fail(
+            f"libvirtd is not reachable ({exc}); run `scripts/provision-libvirt` as root first",
+            pytrace=False,
+        )
+    return QEMU_URI
+
+
+@pytest.fixture(scope="session")
+def run_prefix(libvirtd: str) -> str:
+    """Return this run's unique name prefix, after sweeping stale guests of crashed runs."""
+    _sweep_stale_guests()
+    return f"vmt-{int(time.time())}-{secrets.token_hex(2)}-"
+
+
+def _sweep_stale_guests() -> None:
+    names = virsh(QEMU_URI, "list", "--all", "--name", check=False).split()
+    now = time.time()
+    for name in names:
+        match = _PREFIX_RE.match(name)
+        if match and now - int(match.group(1)) > _STALE_AFTER_S:
+            _remove_guest(name)
+    for image in IMAGES_DIR.glob("vmt-*.qcow2"):
+        match = _PREFIX_RE.match(image.name)
+        if match and now - int(match.group(1)) > _STALE_AFTER_S:
+            image.unlink(missing_ok=True)
+
+
+def _remove_guest(name: str) -> None:
+    virsh(QEMU_URI, "destroy", name, check=False)
+    virsh(QEMU_URI, "undefine", name, "--managed-save", "--snapshots-metadata", check=False)
+
+
+# --- real KVM guests ------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Guest:
+    """A tiny real guest on qemu:///system made for one test."""
+
+    name: str
+    uuid: str
+    uri: str
+    disk_path: Path
+
+    def state(self) -> str:
+        """Return the state as ``virsh domstate`` prints it (``running``, ``shut off``...)."""
+        return virsh(self.uri, "domstate", self.name).strip()
+
+
+GuestFactory = Callable[..., Guest]
+
+
+@pytest.fixture
+def kvm_guest_factory(run_prefix: str) -> Iterator[GuestFactory]:
+    """Make tiny real guests (64 MiB, qcow2 disk, tap NIC, VNC + SPICE, qxl); removed after."""
+    made: list[Guest] = []
+    domain_type = "kvm" if os.path.exists("/dev/kvm") else "qemu"
+
+    def make(*, start: bool = True, name: str | None = None, **xml_options: object) -> Guest:
+        guest_name = f"{run_prefix}{name or secrets.token_hex(3)}"
+        disk = IMAGES_DIR / f"{guest_name}.qcow2"
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "64M"],
+            check=True,
+            capture_output=True,
+        )
+        xml = guest_xml(guest_name, disk_path=str(disk), domain_type=domain_type, **xml_options)  # type: ignore[arg-type]
+        with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as handle:
+            handle.write(xml)
+        try:
+            virsh(QEMU_URI, "define", handle.name)
+        finally:
+            os.unlink(handle.name)
+        guest = Guest(
+            name=guest_name,
+            uuid=virsh(QEMU_URI, "domuuid", guest_name).strip(),
+            uri=QEMU_URI,
+            disk_path=disk,
+        )
+        made.append(guest)
+        if start:
+            virsh(QEMU_URI, "start", guest_name)
+        return guest
+
+    yield make
+    for guest in made:
+        _remove_guest(guest.name)
+        guest.disk_path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def kvm_guest(kvm_guest_factory: GuestFactory) -> Guest:
+    """Return one running tiny guest on qemu:///system."""
+    return kvm_guest_factory()
+
+
+# --- libvirt's test driver -------------------------------------------------------------
+
+NodeFactory = Callable[..., Path]
+
+
+@pytest.fixture
+def test_node_factory(tmp_path_factory: pytest.TempPathFactory) -> NodeFactory:
+    """Write test-driver node files; see :func:`virtumancer.testing.make_test_node_xml`.
+
+    Note: every connection to a custom node file gets its own copy of the node's state; only
+    ``test:///default`` is shared between connections (within one process or one daemon).
+    """
+
+    def make(**options: object) -> Path:
+        directory = tmp_path_factory.mktemp("node")
+        path = directory / "node.xml"
+        path.write_text(make_test_node_xml(**options))  # type: ignore[arg-type]
+        # libvirtd runs as root and reads the file itself.
+        directory.chmod(0o755)
+        path.chmod(0o644)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def test_uri(test_node_factory: NodeFactory) -> str:
+    """Return an in-process test-driver URI with 10 domains, 2 pools and 2 networks."""
+    return f"test://{test_node_factory(domains=10)}"
+
+
+@pytest.fixture
+def test_unix_uri(test_node_factory: NodeFactory, libvirtd: str) -> str:
+    """Return the same kind of node served through libvirtd (a real RPC per call)."""
+    return f"test+unix://{test_node_factory(domains=10)}"
+
+
+# --- qemu+ssh through the loopback sshd -------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def ssh_uri(libvirtd: str) -> str:
+    """Return a qemu+ssh URI to this machine's libvirtd through the loopback sshd."""
+    if not SSH_KEY.exists():
+        pytest.fail("no test SSH key; run `scripts/provision-libvirt` first", pytrace=False)
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        if sock.connect_ex(("127.0.0.1", SSH_PORT)) != 0:
+            pytest.fail(f"no sshd on 127.0.0.1:{SSH_PORT}; run `scripts/provision-libvirt`")
+    return f"qemu+ssh://root@127.0.0.1:{SSH_PORT}/system?keyfile={SSH_KEY}&no_verify=1"
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
+        return str(candidate)
+    pytest.fail(f"PostgreSQL's {name} not found; run `scripts/provision-libvirt`", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Start a throwaway PostgreSQL cluster on a free loopback port; yield its SQLAlchemy URL."""
+    base = Path(tempfile.mkdtemp(prefix="vmt-pg-"))
+    base.chmod(0o755)
+    data = base / "data"
+    port = _free_port()
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    shutil.chown(base, "postgres") if os.geteuid() == 0 else None
+    subprocess.run(
+        [*as_postgres, _pg_bin("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *as_postgres,
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(base / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        subprocess.run(
+            [
+                *as_postgres,
+                _pg_bin("createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "virtumancer",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/virtumancer"
+    finally:
+        subprocess.run(
+            [*as_postgres, _pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(base, ignore_errors=True)
