@@ -65,4 +65,5 @@ def test_postgres_cluster_answers(postgres_url: str) -> None:
 
     with psycopg.connect(postgres_url.replace("postgresql+psycopg", "postgresql")) as conn:
         row = conn.execute("select current_setting('server_version_num')::int").fetchone()
-    assert row is not None and row[0] >= 150000
+    assert row is not None
+    assert row[0] >= 150000
