@@ -22,6 +22,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, settings
 
 from virtumancer.testing import guest_xml, make_test_node_xml, virsh
 
@@ -33,6 +34,16 @@ _STALE_AFTER_S = 3 * 3600
 _PREFIX_RE = re.compile(r"^vmt-(\d+)-[0-9a-f]+-")
 
 _TESTS_DIR = Path(__file__).parent
+
+# The suite must be deterministic on a noisy 2-core machine: no per-example deadlines, and in
+# CI the same examples every run (developers keep random exploration).
+settings.register_profile(
+    "virtumancer",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=bool(os.environ.get("CI")),
+)
+settings.load_profile("virtumancer")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

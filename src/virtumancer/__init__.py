@@ -4,19 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from virtumancer.exceptions import (
-    ConflictError,
-    HostUnavailableError,
-    InvalidInputError,
-    NotFoundError,
-    OperationTimeoutError,
-    UriPolicyError,
-    VirtumancerError,
-    XMLParseError,
-)
-
-# --- models, XML, converters (issue 3) -----------------------------------------------
-# isort: split
 from virtumancer._xml import (
     node_info_from_libvirt,
     parse_capabilities,
@@ -33,9 +20,21 @@ from virtumancer._xml import (
     render_video,
 )
 from virtumancer.converters import make_converter, stats_payload
+from virtumancer.exceptions import (
+    ConflictError,
+    HostUnavailableError,
+    InvalidInputError,
+    NotFoundError,
+    OperationTimeoutError,
+    UriPolicyError,
+    VirtumancerError,
+    XMLParseError,
+)
+from virtumancer.manager import Virtumancer
 from virtumancer.models import (
     METADATA_NAMESPACE,
     METADATA_PREFIX,
+    CharDevice,
     Controller,
     Disk,
     DiskRates,
@@ -45,31 +44,42 @@ from virtumancer.models import (
     DomainRates,
     DomainState,
     DomainStatsSample,
+    Filesystem,
     GpuDevice,
     Graphics,
     GuestCapability,
     HostCapabilities,
     HostDevice,
     HostInfo,
+    Input,
     Interface,
     InterfaceRates,
     InterfaceStats,
     Network,
     NodeInfo,
     PciAddress,
+    Rng,
+    Sound,
     StoragePool,
     StorageVolume,
+    Tpm,
     Video,
     VirtumancerMetadata,
+    Watchdog,
     parse_domain_stats,
 )
-from virtumancer.rates import compute_rates
-
-# isort: split
-
-# --- pool, events, sync facade (issue 4) ---------------------------------------------
-# --- persistence and services (issue 5) ----------------------------------------------
-from virtumancer.manager import Virtumancer
+from virtumancer.models.console import ConsoleKind, ConsoleRoute, ConsoleTarget
+from virtumancer.models.events import (
+    ConnectionState,
+    DomainDeviceEvent,
+    DomainLifecycleEvent,
+    DomainMetadataChangeEvent,
+    DomainRebootEvent,
+    HostStateChanged,
+    LifecycleEventType,
+    PoolEvent,
+    PowerAction,
+)
 from virtumancer.models.notifications import HostsChanged, Notification, VmsChanged
 from virtumancer.models.records import (
     ActivityEvent,
@@ -91,50 +101,116 @@ from virtumancer.models.records import (
     VmRecord,
 )
 from virtumancer.models.settings import MetricsSettings
+from virtumancer.pool import ConnectionPool, EventSubscription, HostPool, ListedDomain
+from virtumancer.rates import compute_rates
+from virtumancer.services.stats import StatsSampler, StatsSubscription, StatsUpdate
+from virtumancer.sync import SyncHost, connect
+from virtumancer.topology import (
+    Topology,
+    TopologyLayout,
+    build_topology,
+    layout_topology,
+    render_svg,
+)
+from virtumancer.uri import check_uri, redact_uri
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConflictError",
-    "HostUnavailableError",
-    "InvalidInputError",
-    "NotFoundError",
-    "OperationTimeoutError",
-    "UriPolicyError",
-    "VirtumancerError",
-    "XMLParseError",
-    "__version__",
-    # models, XML, converters (issue 3)
     "METADATA_NAMESPACE",
     "METADATA_PREFIX",
+    "ActivityEvent",
+    "CharDevice",
+    "ConflictError",
+    "ConnectionPool",
+    "ConnectionState",
+    "ConsoleKind",
+    "ConsoleRoute",
+    "ConsoleTarget",
     "Controller",
+    "DashboardOverview",
+    "DashboardStats",
+    "DiscoveredVm",
     "Disk",
+    "DiskAttachmentRecord",
     "DiskRates",
     "DiskStats",
     "Domain",
+    "DomainDeviceEvent",
     "DomainDevices",
+    "DomainLifecycleEvent",
+    "DomainMetadataChangeEvent",
     "DomainRates",
+    "DomainRebootEvent",
     "DomainState",
     "DomainStatsSample",
+    "EventSubscription",
+    "Filesystem",
     "GpuDevice",
     "Graphics",
+    "GraphicsFlags",
     "GuestCapability",
     "HostCapabilities",
     "HostDevice",
     "HostInfo",
+    "HostPool",
+    "HostPortRecord",
+    "HostRecord",
+    "HostStateChanged",
+    "HostUnavailableError",
+    "HostVideoDeviceRecord",
+    "HostsChanged",
+    "Input",
     "Interface",
     "InterfaceRates",
     "InterfaceStats",
+    "InvalidInputError",
+    "LifecycleEventType",
+    "ListedDomain",
+    "MetricsSettings",
     "Network",
+    "NetworkRecord",
     "NodeInfo",
+    "NotFoundError",
+    "Notification",
+    "OperationTimeoutError",
     "PciAddress",
+    "PoolEvent",
+    "PortAttachmentRecord",
+    "PortRecord",
+    "PowerAction",
+    "Rng",
+    "Sound",
+    "StatsSampler",
+    "StatsSubscription",
+    "StatsUpdate",
     "StoragePool",
+    "StoragePoolRecord",
     "StorageVolume",
+    "StorageVolumeRecord",
+    "SyncHost",
+    "Topology",
+    "TopologyLayout",
+    "Tpm",
+    "UriPolicyError",
     "Video",
+    "VideoAttachmentRecord",
+    "VideoModelRecord",
+    "Virtumancer",
+    "VirtumancerError",
     "VirtumancerMetadata",
+    "VmRecord",
+    "VmsChanged",
+    "Watchdog",
+    "XMLParseError",
+    "__version__",
+    "build_topology",
+    "check_uri",
     "compute_rates",
+    "connect",
+    "layout_topology",
     "make_converter",
     "node_info_from_libvirt",
     "parse_capabilities",
@@ -145,33 +221,12 @@ __all__ = [
     "parse_node_device",
     "parse_storage_pool",
     "parse_storage_volume",
+    "redact_uri",
     "render_disk",
     "render_graphics",
     "render_interface",
     "render_metadata",
+    "render_svg",
     "render_video",
     "stats_payload",
-    # persistence and services (issue 5)
-    "ActivityEvent",
-    "DashboardOverview",
-    "DashboardStats",
-    "DiscoveredVm",
-    "DiskAttachmentRecord",
-    "GraphicsFlags",
-    "HostPortRecord",
-    "HostRecord",
-    "HostVideoDeviceRecord",
-    "HostsChanged",
-    "MetricsSettings",
-    "NetworkRecord",
-    "Notification",
-    "PortAttachmentRecord",
-    "PortRecord",
-    "StoragePoolRecord",
-    "StorageVolumeRecord",
-    "VideoAttachmentRecord",
-    "VideoModelRecord",
-    "Virtumancer",
-    "VmRecord",
-    "VmsChanged",
 ]

@@ -164,6 +164,9 @@ class PlacedNode:
     y: float
     r: float
     host_id: str
+    label_x: float = 0.0
+    label_y: float = 0.0
+    label_anchor: str = "middle"  # SVG text-anchor of the label
 
 
 @attrs.frozen(kw_only=True)
@@ -186,6 +189,7 @@ class TopologyLayout:
 
 HOST_RADIUS: Final = 28.0
 VM_RADIUS: Final = 12.0
+_LABEL_ROOM: Final = 24.0
 
 
 def layout_topology(
@@ -195,16 +199,25 @@ def layout_topology(
 
     The first host sits at the top (12 o'clock), the others follow clockwise. A single host
     sits at the centre. Each host's VMs sit on a ring around it, the first one pointing away
-    from the centre; the ring is sized so VMs do not overlap and the host ring is shrunk so
-    rings stay inside the picture. Pure and deterministic.
+    from the centre; the rings use the room there is, are never so small that VMs overlap,
+    and neighbouring rings stay apart. Labels point away from their host. Pure and
+    deterministic.
     """
     cx, cy = width / 2, height / 2
     count = len(topology.hosts)
-    # The VM ring must hold the busiest host's VMs without overlap (arc ≥ 3 VM radii).
+    room = min(cx, cy) - VM_RADIUS - _LABEL_ROOM
+    # The VM ring must hold the busiest host's VMs without overlap (arc ≥ 3 VM radii) ...
     most_vms = max((len(host.vms) for host in topology.hosts), default=0)
-    vm_ring = max(HOST_RADIUS + 2.5 * VM_RADIUS, 3 * VM_RADIUS * most_vms / (2 * math.pi))
-    margin = vm_ring + VM_RADIUS + 4
-    host_ring = 0.0 if count <= 1 else max(0.0, min(cx, cy) - margin)
+    min_ring = max(HOST_RADIUS + 2.5 * VM_RADIUS, 3 * VM_RADIUS * most_vms / (2 * math.pi))
+    if count <= 1:
+        vm_ring = max(min_ring, 0.6 * room)
+        host_ring = 0.0
+    else:
+        # ... and otherwise use the room there is while neighbouring rings stay apart:
+        # 2·host_ring·sin(π/n) ≥ 3.2·vm_ring (room for labels) with host_ring = room - vm_ring.
+        s = math.sin(math.pi / count)
+        vm_ring = max(min_ring, min(0.45 * room, room * s / (1.6 + s)))
+        host_ring = max(0.0, room - vm_ring)
 
     hosts: list[PlacedNode] = []
     vms: list[PlacedNode] = []
@@ -223,23 +236,34 @@ def layout_topology(
                 y=hy,
                 r=HOST_RADIUS,
                 host_id=host.id,
+                label_x=hx,
+                label_y=hy + HOST_RADIUS + 14,
+                label_anchor="middle",
             )
         )
         # Point the VM ring outward from the centre (upward for a lone host).
         outward = angle if count > 1 else -math.pi / 2
         for vm_index, vm in enumerate(host.vms):
             vm_angle = outward + 2 * math.pi * vm_index / len(host.vms)
+            cos, sin = math.cos(vm_angle), math.sin(vm_angle)
+            vx, vy = hx + vm_ring * cos, hy + vm_ring * sin
             node_id = f"{host.id}/{vm.name}"
+            # Labels point away from the host so they do not cross the links.
+            anchor = "start" if cos > 0.3 else "end" if cos < -0.3 else "middle"
+            reach = VM_RADIUS + 4
             vms.append(
                 PlacedNode(
                     kind="vm",
                     id=node_id,
                     label=vm.name,
                     status=vm.status,
-                    x=hx + vm_ring * math.cos(vm_angle),
-                    y=hy + vm_ring * math.sin(vm_angle),
+                    x=vx,
+                    y=vy,
                     r=VM_RADIUS,
                     host_id=host.id,
+                    label_x=vx + reach * cos,
+                    label_y=vy + (reach + 8) * sin + 4,
+                    label_anchor=anchor,
                 )
             )
             links.append((host.id, node_id))
@@ -273,15 +297,15 @@ def render_svg(layout: TopologyLayout, *, legend: bool = True) -> str:
         parts.append(f'<line x1="{_num(a.x)}" y1="{_num(a.y)}" x2="{_num(b.x)}" y2="{_num(b.y)}"/>')
     parts.append("</g>")
     for node in (*layout.hosts, *layout.vms):
-        label_y = node.y + node.r + 12
         parts.append(
             f'<g class="node {node.kind}" data-id={quoteattr(node.id)} '
             f'data-status="{node.status}">'
             f"<title>{escape(node.label)} ({node.status})</title>"
             f'<circle cx="{_num(node.x)}" cy="{_num(node.y)}" r="{_num(node.r)}" '
             f'fill="{status_color(node.status)}" stroke="#1f2937" stroke-width="1"/>'
-            f'<text x="{_num(node.x)}" y="{_num(label_y)}" text-anchor="middle" '
-            f'fill="#111827">{escape(node.label)}</text></g>'
+            f'<text x="{_num(node.label_x)}" y="{_num(node.label_y)}" '
+            f'text-anchor="{node.label_anchor}" fill="#111827" stroke="#ffffff" '
+            f'stroke-width="3" paint-order="stroke">{escape(node.label)}</text></g>'
         )
     if legend:
         parts.append('<g class="legend">')

@@ -6,6 +6,7 @@ import ipaddress
 import os
 import secrets
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import attrs
@@ -58,6 +59,10 @@ def _check_no_auth(inst: ServerConfig, _attr: object, value: bool) -> None:
         raise ValueError(f"no_auth is refused on a non-loopback bind address ({inst.host})")
 
 
+def _normalize_origins(origins: Iterable[str]) -> tuple[str, ...]:
+    return tuple(origin.strip().rstrip("/").lower() for origin in origins)
+
+
 @attrs.frozen(kw_only=True)
 class ServerConfig:
     """How the server runs: bind address, database, auth and limits.
@@ -73,9 +78,7 @@ class ServerConfig:
     database_url: str | None = None
     no_auth: bool = attrs.field(default=False, validator=_check_no_auth)
     token: str | None = attrs.field(default=None, validator=_check_token, repr=False)
-    allowed_origins: tuple[str, ...] = attrs.field(
-        default=(), converter=lambda v: tuple(o.rstrip("/").lower() for o in v)
-    )
+    allowed_origins: tuple[str, ...] = attrs.field(default=(), converter=_normalize_origins)
     max_body_bytes: int = _ONE_MIB
     demo: bool = False
     allow_test_uris: bool = False

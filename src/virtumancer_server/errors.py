@@ -24,7 +24,13 @@ from virtumancer import (
     VirtumancerError,
 )
 
-__all__ = ["HOST_CONNECT_ROUTES", "STATUS_BY_ERROR", "error_body", "install_error_handlers"]
+__all__ = [
+    "HOST_CONNECT_ROUTES",
+    "STATUS_BY_ERROR",
+    "error_body",
+    "install_error_handlers",
+    "status_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -70,27 +76,40 @@ def status_for(exc: VirtumancerError, method: str, uri_template: str | None) -> 
         return 500
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+            return STATUS_BY_ERROR[cls]
     return 500
 
 
 async def _handle_virtumancer_error(
-    req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: Exception, params: Any
+    req: falcon.asgi.Request,
+    resp: falcon.asgi.Response | None,
+    exc: Exception,
+    params: Any,
+    ws: falcon.asgi.WebSocket | None = None,
 ) -> None:
     assert isinstance(exc, VirtumancerError)
     status = status_for(exc, req.method, req.uri_template)
     field = exc.field if isinstance(exc, InvalidInputError) else None
     if status >= 500:
         logger.warning("%s %s failed: %s", req.method, req.path, exc)
+    if resp is None:
+        # A WebSocket: Falcon closes it with 3000 + status.
+        raise falcon.HTTPError(status, description=exc.message)
     resp.status = status
     resp.content_type = falcon.MEDIA_JSON
     resp.data = error_body(exc.code, exc.message, field)
 
 
 async def _handle_unexpected(
-    req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: Exception, params: Any
+    req: falcon.asgi.Request,
+    resp: falcon.asgi.Response | None,
+    exc: Exception,
+    params: Any,
+    ws: falcon.asgi.WebSocket | None = None,
 ) -> None:
     logger.error("unexpected error in %s %s", req.method, req.path, exc_info=exc)
+    if resp is None:
+        raise falcon.HTTPInternalServerError()
     resp.status = 500
     resp.content_type = falcon.MEDIA_JSON
     resp.data = error_body("internal_error", "internal server error")
@@ -100,13 +119,13 @@ def _serialize_http_error(
     req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError
 ) -> None:
     status = exc.status_code
-    code = exc.code if isinstance(exc.code, str) else _CODE_BY_STATUS.get(status, "error")
+    code = _CODE_BY_STATUS.get(status, "error")
     message = exc.description or exc.title or "error"
     resp.content_type = falcon.MEDIA_JSON
     resp.data = error_body(code, message, None)
 
 
-def install_error_handlers(app: falcon.asgi.App) -> None:
+def install_error_handlers(app: falcon.asgi.App[Any, Any]) -> None:
     """Route every exception through the table and the JSON error body."""
     app.add_error_handler(Exception, _handle_unexpected)
     app.add_error_handler(VirtumancerError, _handle_virtumancer_error)

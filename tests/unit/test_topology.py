@@ -111,6 +111,11 @@ def test_every_node_stays_inside_the_picture_even_with_many_vms() -> None:
     for node in (*layout.hosts, *layout.vms):
         assert node.r <= node.x <= 1000 - node.r
         assert node.r <= node.y <= 800 - node.r
+    # no two nodes overlap
+    nodes = [*layout.hosts, *layout.vms]
+    for i, a in enumerate(nodes):
+        for b in nodes[i + 1 :]:
+            assert math.dist((a.x, a.y), (b.x, b.y)) > a.r + b.r
 
 
 def test_layout_is_deterministic_whatever_the_input_order() -> None:

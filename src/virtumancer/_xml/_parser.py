@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Final
 
@@ -15,6 +16,7 @@ __all__ = [
     "attr_int",
     "child_text",
     "expect_root",
+    "first_child",
     "parse_xml",
     "scaled",
     "to_bytes",
@@ -25,6 +27,9 @@ __all__ = [
 MAX_XML_BYTES: Final = 10 * 1024 * 1024
 
 _local = threading.local()
+# lxml appends ", line N, column M" to its messages; we report those separately.
+_WHERE: Final = re.compile(r", line \d+, column \d+$")
+_DTD_REFUSED: Final = "XML documents with a DTD or entity declarations are refused"
 
 
 def _parser() -> etree.XMLParser:
@@ -59,22 +64,72 @@ def parse_xml(xml: bytes | str) -> etree._Element:
     data = to_bytes(xml)
     if len(data) > MAX_XML_BYTES:
         raise XMLParseError(f"XML document too large: {len(data)} bytes > {MAX_XML_BYTES}")
+    # Refuse a DOCTYPE before libxml2 sees it, so no DTD or entity declaration is ever
+    # processed. Only the prolog (before the root element) can hold one.
+    prolog = _prolog_declares_dtd(data)
+    if prolog is not None and prolog >= 0:
+        line = data.count(b"\n", 0, prolog) + 1
+        column = prolog - data.rfind(b"\n", 0, prolog)
+        raise XMLParseError(_DTD_REFUSED, line=line, column=column)
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (None, None)
-        raise XMLParseError(f"malformed XML: {exc.msg}", line=line, column=column) from exc
+        message = _WHERE.sub("", exc.msg or "syntax error")
+        raise XMLParseError(f"malformed XML: {message}", line=line, column=column) from exc
     if root is None:  # pragma: no cover - lxml raises instead for an empty document
         raise XMLParseError("empty XML document")
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise XMLParseError("XML documents with a DTD are refused", line=1, column=1)
+    if prolog is None:
+        # An encoding the prolog scan cannot read (UTF-16 ...): ask libxml2 afterwards.
+        docinfo = root.getroottree().docinfo
+        if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+            raise XMLParseError(_DTD_REFUSED)
     return root
+
+
+def _prolog_declares_dtd(data: bytes) -> int | None:
+    """Return where a ``<!DOCTYPE`` (any ``<!`` markup) starts in the prolog, else -1.
+
+    ``None`` if the prolog is not ASCII-compatible and cannot be read here. Cheaper than a
+    search of the whole document: the prolog is usually empty (``<domain ...`` at 0).
+    """
+    position = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    while True:
+        start = data.find(b"<", position)
+        if start == -1:
+            return -1  # not XML at all; libxml2 will say so
+        if start > position and data[position:start].strip(b" \t\r\n"):
+            return None
+        if data.startswith(b"<?", start):
+            end = data.find(b"?>", start + 2)
+            if end == -1:
+                return -1
+            position = end + 2
+        elif data.startswith(b"<!--", start):
+            end = data.find(b"-->", start + 4)
+            if end == -1:
+                return -1
+            position = end + 3
+        elif data.startswith(b"<!", start):
+            return start
+        else:
+            return -1
+
+
+def first_child(element: etree._Element, tag: str) -> etree._Element | None:
+    """Return the first child ``tag`` of ``element``, or ``None``.
+
+    A plain loop: about four times faster than ``find()``, which goes through ElementPath.
+    """
+    for child in element:
+        if child.tag == tag:
+            return child
+    return None
 
 
 def child_text(element: etree._Element, tag: str) -> str | None:
     """Return the text of the first child ``tag`` (``""`` if empty), or ``None`` if absent."""
-    child = element.find(tag)
+    child = first_child(element, tag)
     if child is None:
         return None
     return child.text or ""
@@ -85,7 +140,7 @@ def attr_int(value: str | None, base: int = 10) -> int | None:
     if value is None:
         return None
     try:
-        return int(value.strip(), base)
+        return int(value, base)  # int() itself ignores surrounding whitespace
     except ValueError:
         return None
 

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from lxml import etree
 
-from virtumancer._xml._parser import attr_bool, attr_int, child_text, parse_xml
+from virtumancer._xml._parser import attr_bool, attr_int, first_child, parse_xml
 from virtumancer.models.devices import (
+    CharDevice,
     Controller,
     Disk,
+    Filesystem,
     Graphics,
     HostDevice,
+    Input,
     Interface,
     PciAddress,
+    Rng,
+    Sound,
+    Tpm,
     Video,
+    Watchdog,
 )
 from virtumancer.models.domain import DomainDevices
 
@@ -32,6 +42,7 @@ __all__ = [
     "render_video",
 ]
 
+
 # The attribute of <source> that holds a disk's path, by disk type.
 _SOURCE_PATH_ATTR = {"block": "dev", "dir": "dir"}
 
@@ -50,27 +61,51 @@ def _set(element: etree._Element, name: str, value: object) -> None:
 
 def disk_from_element(element: etree._Element) -> Disk:
     """Read a ``<disk>`` element."""
-    driver = element.find("driver")
-    source = element.find("source")
-    target = element.find("target")
-    source_path = None
+    # One pass over the children (the hot path of parse_domain): cheaper than find() each.
+    driver = source = target = None
+    read_only = shareable = False
+    serial = None
+    for child in element:
+        tag = child.tag
+        if tag == "driver":
+            driver = driver if driver is not None else child
+        elif tag == "source":
+            source = source if source is not None else child
+        elif tag == "target":
+            target = target if target is not None else child
+        elif tag == "readonly":
+            read_only = True
+        elif tag == "shareable":
+            shareable = True
+        elif tag == "serial" and serial is None:
+            serial = child.text or ""
+    source_path = source_pool = source_volume = source_protocol = source_name = None
     if source is not None:
-        source_path = source.get("file") or source.get("dev") or source.get("dir")
+        get = source.get
+        source_path = get("file")
+        if source_path is None:
+            source_path = get("dev")
+            if source_path is None:
+                source_path = get("dir")
+        source_pool = get("pool")
+        source_volume = get("volume")
+        source_protocol = get("protocol")
+        source_name = get("name")
     return Disk(
         type=element.get("type") or "file",
         device=element.get("device") or "disk",
         driver_name=None if driver is None else driver.get("name"),
         driver_type=None if driver is None else driver.get("type"),
         source_path=source_path,
-        source_pool=None if source is None else source.get("pool"),
-        source_volume=None if source is None else source.get("volume"),
-        source_protocol=None if source is None else source.get("protocol"),
-        source_name=None if source is None else source.get("name"),
+        source_pool=source_pool,
+        source_volume=source_volume,
+        source_protocol=source_protocol,
+        source_name=source_name,
         target_dev=("" if target is None else target.get("dev")) or "",
         target_bus=None if target is None else target.get("bus"),
-        read_only=element.find("readonly") is not None,
-        shareable=element.find("shareable") is not None,
-        serial=child_text(element, "serial"),
+        read_only=read_only,
+        shareable=shareable,
+        serial=serial,
     )
 
 
@@ -118,29 +153,39 @@ def render_disk(disk: Disk) -> bytes:
 
 def interface_from_element(element: etree._Element) -> Interface:
     """Read an ``<interface>`` element."""
-    mac = element.find("mac")
-    source = element.find("source")
-    model = element.find("model")
-    target = element.find("target")
-    alias = element.find("alias")
+    mac = model = target_dev = alias = None
+    source = None
     tags: list[int] = []
-    vlan = element.find("vlan")
-    if vlan is not None:
-        for tag in vlan.iterfind("tag"):
-            number = attr_int(tag.get("id"))
-            if number is not None:
-                tags.append(number)
+    seen_vlan = False
+    for child in element:
+        tag = child.tag
+        if tag == "mac":
+            mac = mac if mac is not None else child.get("address")
+        elif tag == "source":
+            source = source if source is not None else child
+        elif tag == "model":
+            model = model if model is not None else child.get("type")
+        elif tag == "target":
+            target_dev = target_dev if target_dev is not None else child.get("dev")
+        elif tag == "alias":
+            alias = alias if alias is not None else child.get("name")
+        elif tag == "vlan" and not seen_vlan:
+            seen_vlan = True
+            for vlan_tag in child.iterfind("tag"):
+                number = attr_int(vlan_tag.get("id"))
+                if number is not None:
+                    tags.append(number)
     return Interface(
         type=element.get("type") or "network",
-        mac=None if mac is None else mac.get("address"),
+        mac=mac,
         source_network=None if source is None else source.get("network"),
         source_bridge=None if source is None else source.get("bridge"),
         source_portgroup=None if source is None else source.get("portgroup"),
         source_dev=None if source is None else source.get("dev"),
-        model=None if model is None else model.get("type"),
-        target_dev=None if target is None else target.get("dev"),
+        model=model,
+        target_dev=target_dev,
         vlan_tags=tuple(tags),
-        alias=None if alias is None else alias.get("name"),
+        alias=alias,
     )
 
 
@@ -188,19 +233,30 @@ def render_interface(interface: Interface) -> bytes:
 
 
 def _port(value: str | None) -> int | None:
-    number = attr_int(value)
     # libvirt writes port='-1' for "not allocated yet" (autoport, inactive XML).
-    return None if number is None or number < 0 else number
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    return None if number < 0 else number
 
 
 def graphics_from_element(element: etree._Element) -> Graphics:
     """Read a ``<graphics>`` element; the password value is never kept."""
     listen = element.get("listen")
-    if listen is None:
-        for child in element.iterfind("listen"):
-            if child.get("address") is not None:
+    socket_path = element.get("socket")
+    # libvirt mirrors a single address listen into @listen; only without it, or with
+    # several listens, are the <listen> children worth walking (sockets, networks).
+    if listen is None or len(element) > 1:
+        for child in element:
+            if child.tag != "listen":
+                continue
+            if listen is None:
                 listen = child.get("address")
-                break
+            if socket_path is None:
+                socket_path = child.get("socket")
     return Graphics(
         type=element.get("type") or "vnc",
         port=_port(element.get("port")),
@@ -208,6 +264,7 @@ def graphics_from_element(element: etree._Element) -> Graphics:
         autoport=attr_bool(element.get("autoport")),
         listen=listen,
         has_password=element.get("passwd") is not None,
+        socket_path=socket_path,
     )
 
 
@@ -222,6 +279,8 @@ def graphics_element(graphics: Graphics, *, password: str | None = None) -> etre
         element.set("passwd", password)
     if graphics.listen is not None:
         etree.SubElement(element, "listen", type="address", address=graphics.listen)
+    if graphics.socket_path is not None:
+        etree.SubElement(element, "listen", type="socket", socket=graphics.socket_path)
     return element
 
 
@@ -245,10 +304,10 @@ def render_graphics(graphics: Graphics, *, password: str | None = None) -> bytes
 
 def video_from_element(element: etree._Element) -> Video:
     """Read a ``<video>`` element."""
-    model = element.find("model")
+    model = first_child(element, "model")
     if model is None:
         return Video(model="default")
-    acceleration = model.find("acceleration")
+    acceleration = first_child(model, "acceleration") if len(model) else None
     return Video(
         model=model.get("type") or "default",
         vram_kib=attr_int(model.get("vram")),
@@ -301,9 +360,9 @@ def pci_address_from_element(element: etree._Element | None) -> PciAddress | Non
 def hostdev_from_element(element: etree._Element) -> HostDevice:
     """Read a ``<hostdev>`` element."""
     address = None
-    source = element.find("source")
+    source = first_child(element, "source")
     if source is not None:
-        address = pci_address_from_element(source.find("address"))
+        address = pci_address_from_element(first_child(source, "address"))
     return HostDevice(
         mode=element.get("mode") or "subsystem",
         type=element.get("type") or "pci",
@@ -366,50 +425,235 @@ def render_controller(controller: Controller) -> bytes:
     return etree.tostring(controller_element(controller))
 
 
+# --- smaller devices --------------------------------------------------------------------
+
+
+def input_from_element(element: etree._Element) -> Input:
+    """Read an ``<input>`` element."""
+    return Input(type=element.get("type") or "", bus=element.get("bus"))
+
+
+def input_element(device: Input) -> etree._Element:
+    """Build the ``<input>`` element of ``device``."""
+    element = etree.Element("input", type=device.type)
+    _set(element, "bus", device.bus)
+    return element
+
+
+def sound_from_element(element: etree._Element) -> Sound:
+    """Read a ``<sound>`` element."""
+    return Sound(model=element.get("model") or "")
+
+
+def sound_element(device: Sound) -> etree._Element:
+    """Build the ``<sound>`` element of ``device``."""
+    return etree.Element("sound", model=device.model)
+
+
+def chardev_from_element(element: etree._Element) -> CharDevice:
+    """Read a ``<serial>``, ``<console>``, ``<parallel>`` or ``<channel>`` element."""
+    target = first_child(element, "target")
+    return CharDevice(
+        kind=str(element.tag),
+        type=element.get("type") or "pty",
+        target_type=None if target is None else target.get("type"),
+        target_port=None if target is None else attr_int(target.get("port")),
+        target_name=None if target is None else target.get("name"),
+    )
+
+
+def chardev_element(device: CharDevice) -> etree._Element:
+    """Build the element of ``device`` (named by its ``kind``)."""
+    element = etree.Element(device.kind, type=device.type)
+    if (
+        device.target_type is not None
+        or device.target_port is not None
+        or device.target_name is not None
+    ):
+        target = etree.SubElement(element, "target")
+        _set(target, "type", device.target_type)
+        _set(target, "port", device.target_port)
+        _set(target, "name", device.target_name)
+    return element
+
+
+def filesystem_from_element(element: etree._Element) -> Filesystem:
+    """Read a ``<filesystem>`` element."""
+    driver_type = source_dir = target_dir = None
+    read_only = False
+    for child in element:
+        tag = child.tag
+        if tag == "driver" and driver_type is None:
+            driver_type = child.get("type")
+        elif tag == "source" and source_dir is None:
+            source_dir = child.get("dir")
+            if source_dir is None:
+                source_dir = child.get("name")
+        elif tag == "target" and target_dir is None:
+            target_dir = child.get("dir")
+        elif tag == "readonly":
+            read_only = True
+    return Filesystem(
+        type=element.get("type") or "mount",
+        driver_type=driver_type,
+        source_dir=source_dir,
+        target_dir=target_dir,
+        read_only=read_only,
+    )
+
+
+def filesystem_element(device: Filesystem) -> etree._Element:
+    """Build the ``<filesystem>`` element of ``device``."""
+    element = etree.Element("filesystem", type=device.type)
+    if device.driver_type is not None:
+        etree.SubElement(element, "driver", type=device.driver_type)
+    if device.source_dir is not None:
+        etree.SubElement(element, "source", dir=device.source_dir)
+    if device.target_dir is not None:
+        etree.SubElement(element, "target", dir=device.target_dir)
+    if device.read_only:
+        etree.SubElement(element, "readonly")
+    return element
+
+
+def rng_from_element(element: etree._Element) -> Rng:
+    """Read an ``<rng>`` element."""
+    backend = first_child(element, "backend")
+    return Rng(
+        model=element.get("model") or "virtio",
+        backend_model=None if backend is None else backend.get("model"),
+        backend_source=None if backend is None else (backend.text or None),
+    )
+
+
+def rng_element(device: Rng) -> etree._Element:
+    """Build the ``<rng>`` element of ``device``."""
+    element = etree.Element("rng", model=device.model)
+    if device.backend_model is not None or device.backend_source is not None:
+        backend = etree.SubElement(element, "backend")
+        _set(backend, "model", device.backend_model)
+        backend.text = device.backend_source
+    return element
+
+
+def tpm_from_element(element: etree._Element) -> Tpm:
+    """Read a ``<tpm>`` element."""
+    backend = first_child(element, "backend")
+    return Tpm(
+        model=element.get("model"),
+        backend_type=None if backend is None else backend.get("type"),
+        backend_version=None if backend is None else backend.get("version"),
+    )
+
+
+def tpm_element(device: Tpm) -> etree._Element:
+    """Build the ``<tpm>`` element of ``device``."""
+    element = etree.Element("tpm")
+    _set(element, "model", device.model)
+    if device.backend_type is not None or device.backend_version is not None:
+        backend = etree.SubElement(element, "backend")
+        _set(backend, "type", device.backend_type)
+        _set(backend, "version", device.backend_version)
+    return element
+
+
+def watchdog_from_element(element: etree._Element) -> Watchdog:
+    """Read a ``<watchdog>`` element."""
+    return Watchdog(model=element.get("model") or "", action=element.get("action"))
+
+
+def watchdog_element(device: Watchdog) -> etree._Element:
+    """Build the ``<watchdog>`` element of ``device``."""
+    element = etree.Element("watchdog", model=device.model)
+    _set(element, "action", device.action)
+    return element
+
+
 # --- all devices ------------------------------------------------------------------------
+
+
+def _memballoon_from_element(element: etree._Element) -> str:
+    return element.get("model") or ""
+
+
+def _emulator_from_element(element: etree._Element) -> str:
+    return element.text or ""
+
+
+# Which reader reads each <devices> child, and the DomainDevices field it goes to.
+_READERS: dict[str, tuple[str, Callable[[etree._Element], object]]] = {
+    "disk": ("disks", disk_from_element),
+    "interface": ("interfaces", interface_from_element),
+    "graphics": ("graphics", graphics_from_element),
+    "video": ("videos", video_from_element),
+    "hostdev": ("hostdevs", hostdev_from_element),
+    "controller": ("controllers", controller_from_element),
+    "input": ("inputs", input_from_element),
+    "sound": ("sounds", sound_from_element),
+    "serial": ("chardevs", chardev_from_element),
+    "console": ("chardevs", chardev_from_element),
+    "parallel": ("chardevs", chardev_from_element),
+    "channel": ("chardevs", chardev_from_element),
+    "filesystem": ("filesystems", filesystem_from_element),
+    "rng": ("rngs", rng_from_element),
+    "tpm": ("tpms", tpm_from_element),
+    "watchdog": ("watchdogs", watchdog_from_element),
+    "memballoon": ("memballoon", _memballoon_from_element),
+    "emulator": ("emulator", _emulator_from_element),
+}
+_SINGLE = frozenset({"memballoon", "emulator"})
 
 
 def parse_devices(devices: etree._Element | None) -> DomainDevices:
     """Read the children of ``<devices>`` we model; others are skipped."""
     if devices is None:
         return DomainDevices()
-    disks: list[Disk] = []
-    interfaces: list[Interface] = []
-    graphics: list[Graphics] = []
-    videos: list[Video] = []
-    hostdevs: list[HostDevice] = []
-    controllers: list[Controller] = []
+    found: dict[str, list[object]] = {}
+    readers = _READERS
+    # A plain loop: iterchildren(*tags) costs more to set up than it saves here.
     for child in devices:
-        tag = child.tag
-        if tag == "disk":
-            disks.append(disk_from_element(child))
-        elif tag == "interface":
-            interfaces.append(interface_from_element(child))
-        elif tag == "graphics":
-            graphics.append(graphics_from_element(child))
-        elif tag == "video":
-            videos.append(video_from_element(child))
-        elif tag == "hostdev":
-            hostdevs.append(hostdev_from_element(child))
-        elif tag == "controller":
-            controllers.append(controller_from_element(child))
-    return DomainDevices(
-        disks=tuple(disks),
-        interfaces=tuple(interfaces),
-        graphics=tuple(graphics),
-        videos=tuple(videos),
-        hostdevs=tuple(hostdevs),
-        controllers=tuple(controllers),
-    )
+        entry = readers.get(child.tag)  # type: ignore[arg-type]
+        if entry is None:
+            continue
+        field, reader = entry
+        bucket = found.get(field)
+        if bucket is None:
+            found[field] = bucket = []
+        bucket.append(reader(child))
+    fields: dict[str, Any] = {}
+    for field, values in found.items():
+        # A second <memballoon> or <emulator> is invalid; like libvirt, keep the first.
+        fields[field] = values[0] if field in _SINGLE else tuple(values)
+    return DomainDevices(**fields)
 
 
-def devices_element(devices: DomainDevices) -> etree._Element:
-    """Build a ``<devices>`` element with every modelled device."""
+def devices_element(
+    devices: DomainDevices, graphics_passwords: Sequence[str | None] = ()
+) -> etree._Element:
+    """Build a ``<devices>`` element with every modelled device.
+
+    ``graphics_passwords[i]`` is the password of ``devices.graphics[i]`` (models hold none).
+    """
     element = etree.Element("devices")
+    if devices.emulator is not None:
+        etree.SubElement(element, "emulator").text = devices.emulator
     element.extend(disk_element(disk) for disk in devices.disks)
     element.extend(controller_element(c) for c in devices.controllers)
+    element.extend(filesystem_element(f) for f in devices.filesystems)
     element.extend(interface_element(nic) for nic in devices.interfaces)
-    element.extend(graphics_element(g) for g in devices.graphics)
+    element.extend(chardev_element(c) for c in devices.chardevs)
+    element.extend(input_element(i) for i in devices.inputs)
+    element.extend(tpm_element(t) for t in devices.tpms)
+    passwords = list(graphics_passwords) + [None] * len(devices.graphics)
+    element.extend(
+        graphics_element(g, password=password)
+        for g, password in zip(devices.graphics, passwords, strict=False)
+    )
+    element.extend(sound_element(s) for s in devices.sounds)
     element.extend(video_element(v) for v in devices.videos)
     element.extend(hostdev_element(h) for h in devices.hostdevs)
+    element.extend(watchdog_element(w) for w in devices.watchdogs)
+    if devices.memballoon is not None:
+        etree.SubElement(element, "memballoon", model=devices.memballoon)
+    element.extend(rng_element(r) for r in devices.rngs)
     return element

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lxml import etree
 
-from virtumancer._xml._parser import attr_int, expect_root, parse_xml, scaled
+from virtumancer._xml._parser import attr_int, expect_root, first_child, parse_xml, scaled
 from virtumancer._xml.devices import devices_element, parse_devices
 from virtumancer._xml.metadata import find_metadata, metadata_element
 from virtumancer.exceptions import XMLParseError
@@ -23,7 +25,10 @@ def domain_from_element(root: etree._Element) -> Domain:
     os_type = "hvm"
     arch = machine = None
     devices = metadata = None
-    # One pass over the children: cheaper than a find() per field.
+    firmware = cpu_mode = cpu_model = on_poweroff = on_reboot = on_crash = None
+    boot_devices: list[str] = []
+    # One pass over the children: cheaper than a find() per field (and than
+    # iterchildren(*tags), whose tag matcher costs more to build than it saves).
     for child in root:
         tag = child.tag
         if tag == "name":
@@ -42,11 +47,28 @@ def domain_from_element(root: etree._Element) -> Domain:
             vcpus = attr_int(child.text) or 1
             current_vcpus = attr_int(child.get("current"))
         elif tag == "os":
-            os_type_element = child.find("type")
-            if os_type_element is not None:
-                os_type = (os_type_element.text or "hvm").strip()
-                arch = os_type_element.get("arch")
-                machine = os_type_element.get("machine")
+            firmware = child.get("firmware")
+            for os_child in child:
+                os_tag = os_child.tag
+                if os_tag == "type":
+                    os_type = (os_child.text or "hvm").strip()
+                    arch = os_child.get("arch")
+                    machine = os_child.get("machine")
+                elif os_tag == "boot":
+                    boot_device = os_child.get("dev")
+                    if boot_device is not None:
+                        boot_devices.append(boot_device)
+        elif tag == "cpu":
+            cpu_mode = child.get("mode")
+            cpu_model_element = first_child(child, "model")
+            if cpu_model_element is not None:
+                cpu_model = cpu_model_element.text
+        elif tag == "on_poweroff":
+            on_poweroff = child.text
+        elif tag == "on_reboot":
+            on_reboot = child.text
+        elif tag == "on_crash":
+            on_crash = child.text
         elif tag == "devices":
             devices = child
         elif tag == "metadata":
@@ -68,6 +90,13 @@ def domain_from_element(root: etree._Element) -> Domain:
         os_type=os_type,
         arch=arch,
         machine=machine,
+        firmware=firmware,
+        boot_devices=tuple(boot_devices),
+        cpu_mode=cpu_mode,
+        cpu_model=cpu_model,
+        on_poweroff=on_poweroff,
+        on_reboot=on_reboot,
+        on_crash=on_crash,
         devices=parse_devices(devices),
         metadata=find_metadata(metadata),
         id=None if domain_id is None or domain_id < 0 else domain_id,
@@ -83,11 +112,12 @@ def parse_domain(xml: bytes | str) -> Domain:
     return domain_from_element(parse_xml(xml))
 
 
-def render_domain(domain: Domain) -> bytes:
+def render_domain(domain: Domain, *, graphics_passwords: Sequence[str | None] = ()) -> bytes:
     """Render what :class:`Domain` models as domain XML.
 
     This is the modelled subset (enough to define a minimal guest and to round-trip the
-    model); it is not a way to edit an existing domain's full XML.
+    model); it is not a way to edit an existing domain's full XML. Models hold no console
+    passwords: ``graphics_passwords[i]`` sets that of ``domain.devices.graphics[i]``.
     """
     root = etree.Element("domain", type=domain.domain_type)
     if domain.id is not None:
@@ -107,11 +137,25 @@ def render_domain(domain: Domain) -> bytes:
     if domain.current_vcpus is not None:
         vcpu.set("current", str(domain.current_vcpus))
     os_element = etree.SubElement(root, "os")
+    if domain.firmware is not None:
+        os_element.set("firmware", domain.firmware)
     os_type = etree.SubElement(os_element, "type")
     os_type.text = domain.os_type
     if domain.arch is not None:
         os_type.set("arch", domain.arch)
     if domain.machine is not None:
         os_type.set("machine", domain.machine)
-    root.append(devices_element(domain.devices))
+    for boot_device in domain.boot_devices:
+        etree.SubElement(os_element, "boot", dev=boot_device)
+    if domain.cpu_mode is not None or domain.cpu_model is not None:
+        cpu = etree.SubElement(root, "cpu")
+        if domain.cpu_mode is not None:
+            cpu.set("mode", domain.cpu_mode)
+        if domain.cpu_model is not None:
+            etree.SubElement(cpu, "model").text = domain.cpu_model
+    for name in ("on_poweroff", "on_reboot", "on_crash"):
+        value = getattr(domain, name)
+        if value is not None:
+            etree.SubElement(root, name).text = value
+    root.append(devices_element(domain.devices, graphics_passwords))
     return etree.tostring(root)

@@ -7,7 +7,7 @@ from typing import Final
 
 from lxml import etree
 
-from virtumancer._xml._parser import parse_xml
+from virtumancer._xml._parser import first_child, parse_xml
 from virtumancer.models.metadata import (
     METADATA_NAMESPACE,
     METADATA_PREFIX,
@@ -49,11 +49,12 @@ def metadata_from_element(element: etree._Element) -> VirtumancerMetadata | None
     """Read our element; ``None`` if it lacks what we need (someone else's edit)."""
     values: dict[str, str] = {}
     for child in element:
-        if not isinstance(child.tag, str):
+        tag = child.tag
+        if not isinstance(tag, str):
             continue
-        # libvirt re-homes only the root of a metadata element into the namespace; children
-        # may come back with or without it, so match local names.
-        name = etree.QName(child).localname
+        # Children may come back with or without our namespace (it depends on the XML given
+        # to setMetadata), so match local names.
+        name = tag.rpartition("}")[2]
         if name in _FIELDS:
             values[name] = (child.text or "").strip()
     imported_at = _parse_time(values.get("imported-at", ""))
@@ -72,18 +73,19 @@ def find_metadata(metadata: etree._Element | None) -> VirtumancerMetadata | None
     """Find and read our element among the children of a domain's ``<metadata>``."""
     if metadata is None:
         return None
-    element = metadata.find(_ROOT_TAG)
+    element = first_child(metadata, _ROOT_TAG)
     return None if element is None else metadata_from_element(element)
 
 
 def parse_metadata(xml: bytes | str) -> VirtumancerMetadata | None:
     """Parse what ``virDomain.metadata(VIR_DOMAIN_METADATA_ELEMENT, NS)`` returns.
 
-    Also accepts a whole ``<metadata>`` element. ``None`` if our element is missing or
-    incomplete.
+    Also accepts our element in its namespace, or a whole ``<metadata>`` element. ``None``
+    if our element is missing or incomplete.
     """
     root = parse_xml(xml)
-    if root.tag == _ROOT_TAG:
+    # virDomainGetMetadata() returns our element with its namespace stripped.
+    if root.tag in (_ROOT_TAG, METADATA_ELEMENT):
         return metadata_from_element(root)
     return find_metadata(root)
 
@@ -104,10 +106,17 @@ def metadata_element(metadata: VirtumancerMetadata) -> etree._Element:
     return root
 
 
-def render_metadata(metadata: VirtumancerMetadata) -> bytes:
-    """Render our element for ``virDomain.setMetadata``.
+def render_metadata(metadata: VirtumancerMetadata, *, bare: bool = False) -> bytes:
+    """Render our element, in our namespace (as it stands inside a domain's ``<metadata>``).
 
-    Pass the result with ``VIR_DOMAIN_METADATA_ELEMENT``, key :data:`METADATA_PREFIX` and
-    uri :data:`METADATA_NAMESPACE`.
+    With ``bare``, render it without any namespace: the form ``virDomain.setMetadata`` wants
+    with ``VIR_DOMAIN_METADATA_ELEMENT``, key :data:`METADATA_PREFIX` and uri
+    :data:`METADATA_NAMESPACE` -- libvirt puts the element into the namespace itself and fails
+    ("failed to create a new XML namespace") when the element already declares the prefix.
     """
-    return etree.tostring(metadata_element(metadata))
+    root = metadata_element(metadata)
+    if bare:
+        for element in root.iter():
+            element.tag = etree.QName(element).localname
+        etree.cleanup_namespaces(root)
+    return etree.tostring(root)

@@ -91,6 +91,8 @@ class VmRow(Base):
     graphics_vnc: Mapped[bool] = mapped_column(Boolean, default=False)
     graphics_spice: Mapped[bool] = mapped_column(Boolean, default=False)
     gone_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
+    #: digest of what the row and its attachments were written from (skip unchanged VMs)
+    fingerprint: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
 
@@ -294,5 +296,3 @@ class SettingRow(Base):
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
-
-

@@ -5,13 +5,20 @@ from __future__ import annotations
 import attrs
 
 __all__ = [
+    "CharDevice",
     "Controller",
     "Disk",
+    "Filesystem",
     "Graphics",
     "HostDevice",
+    "Input",
     "Interface",
     "PciAddress",
+    "Rng",
+    "Sound",
+    "Tpm",
     "Video",
+    "Watchdog",
 ]
 
 
@@ -73,7 +80,10 @@ class Interface:
 class Graphics:
     """A ``<graphics>`` console (VNC, SPICE ...).
 
-    Only whether a password is set is kept, never the password itself.
+    ``listen`` is the listen address; ``socket_path`` the UNIX socket when the server
+    listens on one (``<listen type='socket'>``). Only whether a password is set is kept,
+    never the password itself -- and libvirt shows ``passwd`` only in XML fetched with
+    ``VIR_DOMAIN_XML_SECURE``, so ``has_password`` is ``False`` for other XML.
     """
 
     type: str
@@ -82,6 +92,7 @@ class Graphics:
     autoport: bool = False
     listen: str | None = None
     has_password: bool = False
+    socket_path: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -112,3 +123,70 @@ class Controller:
     type: str
     index: int | None = None
     model: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Input:
+    """An ``<input>`` device (tablet, mouse, keyboard)."""
+
+    type: str
+    bus: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Sound:
+    """A ``<sound>`` card."""
+
+    model: str
+
+
+@attrs.frozen(kw_only=True)
+class CharDevice:
+    """A character device: ``<serial>``, ``<console>``, ``<parallel>`` or ``<channel>``.
+
+    ``kind`` is the element name; ``type`` its host side (``pty``, ``unix``, ``spicevmc``
+    ...); ``target_name`` is a channel's name (``org.qemu.guest_agent.0``).
+    """
+
+    kind: str
+    type: str
+    target_type: str | None = None
+    target_port: int | None = None
+    target_name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Filesystem:
+    """A ``<filesystem>`` shared from the host (virtiofs, 9p ...)."""
+
+    type: str = "mount"
+    driver_type: str | None = None
+    source_dir: str | None = None
+    target_dir: str | None = None
+    read_only: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class Rng:
+    """An ``<rng>`` (random number generator) device."""
+
+    model: str
+    backend_model: str | None = None
+    backend_source: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Tpm:
+    """A ``<tpm>`` device."""
+
+    model: str | None = None
+    backend_type: str | None = None
+    backend_version: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Watchdog:
+    """A ``<watchdog>`` device."""
+
+    model: str
+    action: str | None = None

@@ -6,7 +6,21 @@ import enum
 
 import attrs
 
-from virtumancer.models.devices import Controller, Disk, Graphics, HostDevice, Interface, Video
+from virtumancer.models.devices import (
+    CharDevice,
+    Controller,
+    Disk,
+    Filesystem,
+    Graphics,
+    HostDevice,
+    Input,
+    Interface,
+    Rng,
+    Sound,
+    Tpm,
+    Video,
+    Watchdog,
+)
 from virtumancer.models.metadata import VirtumancerMetadata
 
 __all__ = ["Domain", "DomainDevices", "DomainState"]
@@ -27,7 +41,12 @@ class DomainState(enum.IntEnum):
 
 @attrs.frozen(kw_only=True)
 class DomainDevices:
-    """The devices of a domain that a manager shows as "hardware"."""
+    """The devices of a domain that a manager shows as "hardware".
+
+    ``chardevs`` holds serials, consoles, parallels and channels in document order;
+    ``memballoon`` is the balloon's model (``"none"`` when disabled); ``emulator`` the
+    ``<emulator>`` path.
+    """
 
     disks: tuple[Disk, ...] = ()
     interfaces: tuple[Interface, ...] = ()
@@ -35,6 +54,15 @@ class DomainDevices:
     videos: tuple[Video, ...] = ()
     hostdevs: tuple[HostDevice, ...] = ()
     controllers: tuple[Controller, ...] = ()
+    inputs: tuple[Input, ...] = ()
+    sounds: tuple[Sound, ...] = ()
+    chardevs: tuple[CharDevice, ...] = ()
+    filesystems: tuple[Filesystem, ...] = ()
+    rngs: tuple[Rng, ...] = ()
+    tpms: tuple[Tpm, ...] = ()
+    watchdogs: tuple[Watchdog, ...] = ()
+    memballoon: str | None = None
+    emulator: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -43,7 +71,9 @@ class Domain:
 
     ``state``, ``autostart``, ``persistent`` and ``id`` are not in the XML: the parser leaves
     them ``None`` (``id`` comes from ``<domain id=...>`` when running) and the pool fills them
-    with :func:`attrs.evolve`. Memory sizes are exact bytes.
+    with :func:`attrs.evolve`. Memory sizes are exact bytes. ``boot_devices`` are the
+    ``<os><boot dev=...>`` entries in order; ``firmware`` is ``<os firmware=...>``
+    (``"efi"``/``"bios"``) when set.
     """
 
     uuid: str
@@ -58,6 +88,13 @@ class Domain:
     os_type: str
     arch: str | None = None
     machine: str | None = None
+    firmware: str | None = None
+    boot_devices: tuple[str, ...] = ()
+    cpu_mode: str | None = None
+    cpu_model: str | None = None
+    on_poweroff: str | None = None
+    on_reboot: str | None = None
+    on_crash: str | None = None
     devices: DomainDevices = DomainDevices()
     metadata: VirtumancerMetadata | None = None
     state: DomainState | None = None

@@ -75,7 +75,11 @@ class GraphicsFlags:
 
 @attrs.frozen(kw_only=True)
 class VmRecord:
-    """A managed VM as the database knows it. ``state`` is libvirt's number (1 = running)."""
+    """A managed VM as the database knows it. ``state`` is libvirt's number (1 = running).
+
+    ``gone_at`` is set when libvirt no longer has the domain; the next reconciliation that
+    still misses it removes the VM.
+    """
 
     db_id: int
     name: str
@@ -88,6 +92,7 @@ class VmRecord:
     updated_at: dt.datetime
     host_id: str = ""
     uuid: str = ""
+    gone_at: dt.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import attrs
 
@@ -106,18 +106,137 @@ class DomainRates:
     interfaces: tuple[InterfaceRates, ...] = ()
 
 
-def _int(record: Mapping[str, object], key: str, default: int = 0) -> int:
-    value = record.get(key)
+def _number(value: object, default: int) -> int:
+    """Return ``value`` as an int: ``default`` if it is missing, boolean or not a number."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return default
-    return int(value)
-
-
-def _state(value: int) -> DomainState:
     try:
-        return DomainState(value)
-    except ValueError:
-        return DomainState.NOSTATE
+        return int(value)
+    except (OverflowError, ValueError):  # inf, nan
+        return default
+
+
+# parse_domain_stats() runs once per domain per bulk_stats() call, thousands of times a second
+# on a big host, so it is written for speed: nearly every libvirt value is an int, checked
+# inline (``type(v) is int``, which also rules out bools) with _number() only for the rest;
+# states come from a dict, not the enum's constructor; device key strings are made once; and
+# the frozen models are filled through their slots (see _slot_setters).
+_STATES: dict[int, DomainState] = {state.value: state for state in DomainState}
+_NOSTATE = DomainState.NOSTATE
+_BLOCK_COUNTERS = ("rd.bytes", "wr.bytes", "rd.reqs", "wr.reqs")
+_NET_COUNTERS = ("rx.bytes", "tx.bytes", "rx.pkts", "tx.pkts")
+_KEYED_DEVICES = 32  # key strings made ahead for devices 0..31; more are made when met
+
+
+def _device_keys(group: str, index: int, counters: tuple[str, ...]) -> tuple[str, ...]:
+    prefix = f"{group}.{index}."
+    return (prefix + "name", *(prefix + counter for counter in counters))
+
+
+_BLOCK_KEYS = tuple(_device_keys("block", i, _BLOCK_COUNTERS) for i in range(_KEYED_DEVICES))
+_NET_KEYS = tuple(_device_keys("net", i, _NET_COUNTERS) for i in range(_KEYED_DEVICES))
+
+
+def _slot_setters(
+    cls: type, names: tuple[str, ...]
+) -> tuple[Callable[[object, object], None], ...]:
+    """Return the slot setters of ``cls``'s fields ``names``, checking nothing else runs on init.
+
+    attrs' ``__init__`` of a frozen class stores each field through ``object.__setattr__``
+    called by keyword; storing through the slot descriptors directly takes half the time and
+    builds the same object -- as long as the class has exactly these fields (and slots: no
+    cached hash) and no validator, converter or init hook. Checked here, at import, so a
+    changed model fails loudly rather than being half-built.
+    """
+    fields = attrs.fields(cls)
+    hooks = ("__attrs_pre_init__", "__attrs_post_init__", "__attrs_init__")
+    if (
+        tuple(field.name for field in fields) != names
+        or set(getattr(cls, "__slots__", ())) - {"__weakref__"} != set(names)
+        or any(field.validator or field.converter or field.on_setattr for field in fields)
+        or any(hasattr(cls, hook) for hook in hooks)
+        or any("__new__" in vars(base) for base in cls.__mro__[:-1])
+    ):
+        msg = f"{cls.__name__} changed: update its builder in virtumancer.models.stats"
+        raise RuntimeError(msg)
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+_new = object.__new__
+_d0, _d1, _d2, _d3, _d4 = _slot_setters(
+    DiskStats, ("device", "read_bytes", "write_bytes", "read_requests", "write_requests")
+)
+_i0, _i1, _i2, _i3, _i4 = _slot_setters(
+    InterfaceStats, ("device", "rx_bytes", "tx_bytes", "rx_packets", "tx_packets")
+)
+_s0, _s1, _s2, _s3, _s4, _s5, _s6, _s7, _s8, _s9, _s10 = _slot_setters(
+    DomainStatsSample,
+    (
+        "domain_uuid",
+        "domain_name",
+        "timestamp_ns",
+        "wallclock",
+        "state",
+        "memory_bytes",
+        "max_memory_bytes",
+        "vcpus",
+        "cpu_time_ns",
+        "disks",
+        "interfaces",
+    ),
+)
+
+
+def _counters(get: Callable[[str, int], object], keys: tuple[str, ...]) -> list[int]:
+    values = []
+    for key in keys[1:]:
+        value = get(key, 0)
+        values.append(value if type(value) is int else _number(value, 0))
+    return values
+
+
+def _disks(get: Callable[[str, int], object], count: int) -> tuple[DiskStats, ...]:
+    disks = []
+    for index in range(count):
+        keys = (
+            _BLOCK_KEYS[index]
+            if index < _KEYED_DEVICES
+            else _device_keys("block", index, _BLOCK_COUNTERS)
+        )
+        device = get(keys[0], 0)
+        if not isinstance(device, str):
+            continue
+        read_bytes, write_bytes, read_requests, write_requests = _counters(get, keys)
+        disk = _new(DiskStats)
+        _d0(disk, device)
+        _d1(disk, read_bytes)
+        _d2(disk, write_bytes)
+        _d3(disk, read_requests)
+        _d4(disk, write_requests)
+        disks.append(disk)
+    return tuple(disks)
+
+
+def _interfaces(get: Callable[[str, int], object], count: int) -> tuple[InterfaceStats, ...]:
+    interfaces = []
+    for index in range(count):
+        keys = (
+            _NET_KEYS[index]
+            if index < _KEYED_DEVICES
+            else _device_keys("net", index, _NET_COUNTERS)
+        )
+        device = get(keys[0], 0)
+        if not isinstance(device, str):
+            continue
+        rx_bytes, tx_bytes, rx_packets, tx_packets = _counters(get, keys)
+        interface = _new(InterfaceStats)
+        _i0(interface, device)
+        _i1(interface, rx_bytes)
+        _i2(interface, tx_bytes)
+        _i3(interface, rx_packets)
+        _i4(interface, tx_packets)
+        interfaces.append(interface)
+    return tuple(interfaces)
 
 
 def parse_domain_stats(
@@ -134,47 +253,41 @@ def parse_domain_stats(
     as zero; an unknown state number reads as ``NOSTATE``. ``balloon.*`` are KiB in libvirt
     and become bytes here.
     """
-    disks = []
-    for index in range(_int(record, "block.count")):
-        prefix = f"block.{index}."
-        device = record.get(prefix + "name")
-        if not isinstance(device, str):
-            continue
-        disks.append(
-            DiskStats(
-                device=device,
-                read_bytes=_int(record, prefix + "rd.bytes"),
-                write_bytes=_int(record, prefix + "wr.bytes"),
-                read_requests=_int(record, prefix + "rd.reqs"),
-                write_requests=_int(record, prefix + "wr.reqs"),
-            )
-        )
-    interfaces = []
-    for index in range(_int(record, "net.count")):
-        prefix = f"net.{index}."
-        device = record.get(prefix + "name")
-        if not isinstance(device, str):
-            continue
-        interfaces.append(
-            InterfaceStats(
-                device=device,
-                rx_bytes=_int(record, prefix + "rx.bytes"),
-                tx_bytes=_int(record, prefix + "tx.bytes"),
-                rx_packets=_int(record, prefix + "rx.pkts"),
-                tx_packets=_int(record, prefix + "tx.pkts"),
-            )
-        )
-    max_memory_kib = _int(record, "balloon.maximum")
-    return DomainStatsSample(
-        domain_uuid=uuid,
-        domain_name=name,
-        timestamp_ns=timestamp_ns,
-        wallclock=wallclock,
-        state=_state(_int(record, "state.state")),
-        memory_bytes=_int(record, "balloon.current", max_memory_kib) * 1024,
-        max_memory_bytes=max_memory_kib * 1024,
-        vcpus=_int(record, "vcpu.current", _int(record, "vcpu.maximum")),
-        cpu_time_ns=_int(record, "cpu.time"),
-        disks=tuple(disks),
-        interfaces=tuple(interfaces),
-    )
+    get = record.get
+    value = get("state.state", 0)
+    state = _STATES.get(value if type(value) is int else _number(value, 0), _NOSTATE)
+    max_memory_kib = get("balloon.maximum", 0)
+    if type(max_memory_kib) is not int:
+        max_memory_kib = _number(max_memory_kib, 0)
+    memory_kib = get("balloon.current", max_memory_kib)
+    if type(memory_kib) is not int:
+        memory_kib = _number(memory_kib, max_memory_kib)
+    vcpus = get("vcpu.current")
+    if type(vcpus) is not int:
+        value = get("vcpu.maximum", 0)
+        vcpus = _number(vcpus, value if type(value) is int else _number(value, 0))
+    cpu_time_ns = get("cpu.time", 0)
+    if type(cpu_time_ns) is not int:
+        cpu_time_ns = _number(cpu_time_ns, 0)
+    # A count can be no larger than the record (each device has at least a name): never
+    # trust it to bound a loop.
+    disk_count = get("block.count", 0)
+    if type(disk_count) is not int:
+        disk_count = _number(disk_count, 0)
+    net_count = get("net.count", 0)
+    if type(net_count) is not int:
+        net_count = _number(net_count, 0)
+
+    sample = _new(DomainStatsSample)
+    _s0(sample, uuid)
+    _s1(sample, name)
+    _s2(sample, timestamp_ns)
+    _s3(sample, wallclock)
+    _s4(sample, state)
+    _s5(sample, memory_kib * 1024)
+    _s6(sample, max_memory_kib * 1024)
+    _s7(sample, vcpus)
+    _s8(sample, cpu_time_ns)
+    _s9(sample, _disks(get, min(disk_count, len(record))) if disk_count > 0 else ())
+    _s10(sample, _interfaces(get, min(net_count, len(record))) if net_count > 0 else ())
+    return sample

@@ -1,0 +1,9 @@
+"""The only importer of ``libvirt``: connections, the event loop thread, error mapping."""
+
+from __future__ import annotations
+
+from virtumancer._libvirt.connection import LibvirtConnection, ListedDomain
+from virtumancer._libvirt.errors import translate_error
+from virtumancer._libvirt.events import ensure_event_loop
+
+__all__ = ["LibvirtConnection", "ListedDomain", "ensure_event_loop", "translate_error"]

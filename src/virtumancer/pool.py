@@ -1,0 +1,730 @@
+"""The connection pool: one live libvirt connection per host, for many hosts at once.
+
+:class:`ConnectionPool` (``async with ConnectionPool() as pool``) owns a :class:`HostPool` per
+host id. Each host pool holds one libvirt connection, runs every libvirt call in a worker
+thread through its own :class:`anyio.CapacityLimiter`, keeps the connection alive (libvirt
+keepalive + close callback), reconnects with exponential backoff and jitter after a loss
+(unless a user disconnected it), and re-registers all domain event callbacks on every new
+connection. Domain and host events from all hosts flow into :meth:`ConnectionPool.subscribe`.
+
+Requires anyio on the asyncio backend. libvirt's event loop runs in a thread of its own (see
+:mod:`virtumancer._libvirt.events` for why), so pools may be used from any number of event
+loops, one after the other or at once.
+
+Opening a connection runs in a thread of its own and is abandoned after ``open_timeout``
+seconds: a host that accepts TCP and never speaks fails within that time, without taking a
+slot from any host's limiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+import threading
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import anyio
+import anyio.abc
+
+from virtumancer._libvirt import LibvirtConnection, ListedDomain, ensure_event_loop
+from virtumancer.exceptions import (
+    ConflictError,
+    HostUnavailableError,
+    InvalidInputError,
+    NotFoundError,
+    OperationTimeoutError,
+    VirtumancerError,
+)
+from virtumancer.models.domain import Domain
+from virtumancer.models.events import (
+    ConnectionState,
+    HostStateChanged,
+    PoolEvent,
+    PowerAction,
+)
+from virtumancer.models.host import HostInfo
+from virtumancer.models.metadata import VirtumancerMetadata
+from virtumancer.models.network import Network
+from virtumancer.models.nodedev import GpuDevice
+from virtumancer.models.stats import DomainStatsSample
+from virtumancer.models.storage import StoragePool, StorageVolume
+from virtumancer.uri import check_uri, redact_uri
+
+__all__ = ["ConnectionPool", "EventSubscription", "HostPool", "ListedDomain", "PowerAction"]
+
+T = TypeVar("T")
+_log = logging.getLogger(__name__)
+
+
+async def _in_daemon_thread(fn: Callable[[], T], *, name: str) -> T:
+    """Run ``fn`` in a new daemon thread and wait for it; cancelling abandons the thread.
+
+    For calls that may hang for good (an open to a host that never answers): unlike anyio's
+    worker threads, a daemon thread left behind never keeps the process from exiting.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def deliver(result: T | None, error: BaseException | None) -> None:
+        if future.done():  # abandoned
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            result = fn()
+        except BaseException as exc:
+            outcome: tuple[T | None, BaseException | None] = (None, exc)
+        else:
+            outcome = (result, None)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
+            loop.call_soon_threadsafe(deliver, *outcome)
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return await future
+
+
+class EventSubscription:
+    """One subscriber's view of the pool's events: an async iterator with a bounded buffer.
+
+    When the subscriber falls behind by more than ``buffer_size`` events, the oldest are
+    dropped and counted in :attr:`dropped`, so a stuck subscriber cannot grow memory or slow
+    the others. Iteration ends when the subscription or the pool closes.
+    """
+
+    def __init__(self, buffer_size: int) -> None:
+        if buffer_size < 1:
+            raise InvalidInputError("buffer_size must be at least 1", field="buffer_size")
+        self.buffer_size = buffer_size
+        #: events dropped because this subscriber fell behind
+        self.dropped = 0
+        self._queue: deque[PoolEvent] = deque()
+        self._wakeup = anyio.Event()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return (
+            f"<EventSubscription {len(self._queue)}/{self.buffer_size} buffered, "
+            f"{self.dropped} dropped{', closed' if self._closed else ''}>"
+        )
+
+    def _put(self, event: PoolEvent) -> None:
+        if self._closed:
+            return
+        if len(self._queue) >= self.buffer_size:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(event)
+        self._wakeup.set()
+
+    def _close(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> PoolEvent:
+        while not self._queue:
+            if self._closed:
+                raise StopAsyncIteration
+            await self._wakeup.wait()
+            self._wakeup = anyio.Event()
+        return self._queue.popleft()
+
+    def get_nowait(self) -> PoolEvent | None:
+        """Return the next buffered event, or ``None`` if there is none."""
+        return self._queue.popleft() if self._queue else None
+
+
+class HostPool:
+    """The pool's connection to one host; get it from :meth:`ConnectionPool.get`.
+
+    All methods raise :class:`HostUnavailableError` when the host is not connected, and
+    translate libvirt errors into the Virtumancer exception tree.
+    """
+
+    def __init__(
+        self,
+        owner: ConnectionPool,
+        host_id: str,
+        uri: str,
+        *,
+        auto_reconnect_disabled: bool,
+    ) -> None:
+        self._owner = owner
+        self.host_id = host_id
+        self.uri = uri
+        self._state = ConnectionState.DISCONNECTED
+        self._last_error: str | None = None
+        self.auto_reconnect_disabled = auto_reconnect_disabled
+        self._conn: LibvirtConnection | None = None
+        self._limiter = anyio.CapacityLimiter(owner.max_calls_per_host)
+        self._lock = anyio.Lock()
+        self._generation = 0
+        self._reconnect_scope: anyio.CancelScope | None = None
+        self._removed = False
+        # Opens that timed out but whose thread still hangs in libvirt (see _open).
+        self._hung_opens: list[threading.Event] = []
+
+    def __repr__(self) -> str:
+        stats = self._limiter.statistics()
+        return (
+            f"<HostPool {self.host_id} {self.state.value} "
+            f"calls: {stats.borrowed_tokens} active, {stats.tasks_waiting} queued>"
+        )
+
+    @property
+    def state(self) -> ConnectionState:
+        """The connection state; changes are also published as :class:`HostStateChanged`."""
+        return self._state
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the host is in ``ERROR`` (for display); ``None`` otherwise."""
+        return self._last_error
+
+    @property
+    def redacted_uri(self) -> str:
+        """The URI with anything secret removed, safe to log and display."""
+        return redact_uri(self.uri)
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _set_state(self, state: ConnectionState, error: str | None = None) -> None:
+        changed = state is not self._state or error != self._last_error
+        self._state = state
+        self._last_error = error
+        if changed:
+            log = _log.warning if state is ConnectionState.ERROR else _log.info
+            log(
+                "host %s (%s) is %s%s",
+                self.host_id,
+                self.redacted_uri,
+                state.value,
+                f": {error}" if error else "",
+            )
+            self._owner._publish(HostStateChanged(host_id=self.host_id, state=state, error=error))
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Connect now (a manual connect): clears ``auto_reconnect_disabled``.
+
+        No-op when already connected. Raises :class:`HostUnavailableError` (or
+        :class:`OperationTimeoutError` after the open timeout) when the host cannot be reached;
+        the pool then keeps retrying in the background with backoff.
+        """
+        self.auto_reconnect_disabled = False
+        try:
+            await self._connect()
+        except HostUnavailableError:
+            self._schedule_reconnect()
+            raise
+
+    async def _connect(self) -> None:
+        async with self._lock:
+            if self._removed:
+                raise NotFoundError("host was removed", host_id=self.host_id)
+            if self.state is ConnectionState.CONNECTED:
+                return
+            await self._open()
+
+    async def disconnect(self) -> None:
+        """Disconnect (a user disconnect): sets ``auto_reconnect_disabled``.
+
+        The pool will not reconnect on its own until :meth:`connect` is called.
+        """
+        self.auto_reconnect_disabled = True
+        await self._close(ConnectionState.DISCONNECTED)
+
+    async def _close(self, state: ConnectionState) -> None:
+        self._cancel_reconnect()
+        async with self._lock:
+            self._generation += 1  # late close callbacks of the old connection are ignored
+            conn, self._conn = self._conn, None
+            self._set_state(state)
+        if conn is not None:
+            await self._owner._close_in_thread(conn)
+
+    async def _open(self) -> None:
+        """Open a connection (the caller holds ``self._lock``)."""
+        owner = self._owner
+        self._generation += 1
+        generation = self._generation
+        self._set_state(ConnectionState.CONNECTING)
+        # An open that timed out keeps its thread until the peer gives up (libvirt has no
+        # open timeout of its own). Bound the threads a silent host can hold.
+        self._hung_opens = [done for done in self._hung_opens if not done.is_set()]
+        if len(self._hung_opens) >= owner.max_hung_opens_per_host:
+            error = OperationTimeoutError(
+                f"{len(self._hung_opens)} earlier connection attempts are still unanswered",
+                host_id=self.host_id,
+            )
+            self._set_state(ConnectionState.ERROR, error.message)
+            raise error
+        abandoned = threading.Event()
+        finished = threading.Event()
+        connect = functools.partial(
+            LibvirtConnection.open,
+            self.uri,
+            host_id=self.host_id,
+            keepalive_interval=owner.keepalive_interval,
+            keepalive_count=owner.keepalive_count,
+            on_event=owner._event_sink,
+            on_close=functools.partial(self._closed_from_libvirt, generation),
+            abandoned=abandoned,
+        )
+
+        def opener() -> LibvirtConnection:
+            try:
+                return connect()
+            finally:
+                finished.set()
+
+        conn: LibvirtConnection | None = None
+        try:
+            # Its own limiter and thread: a hung open never takes a slot from any host's
+            # calls, and never keeps the process from exiting.
+            with anyio.move_on_after(owner.open_timeout):
+                async with owner._open_limiter:
+                    conn = await _in_daemon_thread(opener, name=f"virtumancer-open-{self.host_id}")
+        except BaseException as exc:
+            self._abandon(abandoned, finished)
+            if isinstance(exc, VirtumancerError):
+                self._set_state(ConnectionState.ERROR, exc.message)
+                raise HostUnavailableError(exc.message, host_id=self.host_id) from exc
+            raise
+        if conn is None:
+            self._abandon(abandoned, finished)
+            error = OperationTimeoutError(
+                f"no answer from the host within {owner.open_timeout:g} s", host_id=self.host_id
+            )
+            self._set_state(ConnectionState.ERROR, error.message)
+            raise error
+        self._conn = conn
+        self._set_state(ConnectionState.CONNECTED)
+
+    def _abandon(self, abandoned: threading.Event, finished: threading.Event) -> None:
+        # Timed out, failed or cancelled: if the thread's open ever succeeds after all, it
+        # closes the connection again instead of leaking it; until then it counts as hung.
+        abandoned.set()
+        if not finished.is_set():
+            self._hung_opens.append(finished)
+
+    def _closed_from_libvirt(self, generation: int, reason: str) -> None:
+        # libvirt's event loop thread: hand over to the pool's loop.
+        self._owner._call_soon(self._connection_lost, generation, reason)
+
+    def _connection_lost(self, generation: int, reason: str) -> None:
+        if generation != self._generation or self._conn is None:
+            return
+        conn, self._conn = self._conn, None
+        self._generation += 1
+        self._set_state(ConnectionState.ERROR, f"connection lost ({reason})")
+        self._owner._spawn(self._owner._close_in_thread, conn)
+        self._schedule_reconnect()
+
+    def _schedule_reconnect(self) -> None:
+        owner = self._owner
+        if (
+            self.auto_reconnect_disabled
+            or self._removed
+            or self._reconnect_scope is not None
+            or owner._task_group is None
+        ):
+            return
+        scope = anyio.CancelScope()
+        self._reconnect_scope = scope
+        owner._spawn(self._reconnect_loop, scope)
+
+    def _cancel_reconnect(self) -> None:
+        if self._reconnect_scope is not None:
+            self._reconnect_scope.cancel()
+            self._reconnect_scope = None
+
+    async def _reconnect_loop(self, scope: anyio.CancelScope) -> None:
+        owner = self._owner
+        delay = owner.reconnect_initial_delay
+        try:
+            with scope:
+                while not self.auto_reconnect_disabled and not self._removed:
+                    # "Full jitter" between half and all of the delay: hosts that failed
+                    # together (a network blip) do not reconnect in lockstep.
+                    await anyio.sleep(delay * random.uniform(0.5, 1.0))
+                    async with self._lock:
+                        if self.state is ConnectionState.CONNECTED or self.auto_reconnect_disabled:
+                            return
+                        try:
+                            await self._open()
+                        except VirtumancerError as exc:
+                            _log.debug("reconnect to %s failed: %s", self.host_id, exc)
+                        else:
+                            return
+                    delay = min(delay * 2, owner.reconnect_max_delay)
+        finally:
+            if self._reconnect_scope is scope:
+                self._reconnect_scope = None
+
+    # -- calls ---------------------------------------------------------------------------
+
+    def _require(self) -> LibvirtConnection:
+        conn = self._conn
+        if conn is None or self.state is not ConnectionState.CONNECTED:
+            detail = f": {self.last_error}" if self.last_error else ""
+            raise HostUnavailableError(
+                f"host is {self.state.value.lower()}{detail}", host_id=self.host_id
+            )
+        return conn
+
+    async def _call(self, fn: Callable[[LibvirtConnection], T]) -> T:
+        conn = self._require()
+        timeout = self._owner.call_timeout
+        with anyio.move_on_after(timeout):
+            return await anyio.to_thread.run_sync(
+                fn, conn, limiter=self._limiter, abandon_on_cancel=timeout is not None
+            )
+        raise OperationTimeoutError(
+            f"no answer from the host within {timeout:g} s", host_id=self.host_id
+        )
+
+    async def run(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(virConnect)`` in a worker thread (an escape hatch for tests and benchmarks).
+
+        Library code outside :mod:`virtumancer._libvirt` does not use it: what it needs from
+        libvirt becomes a named method here. libvirt errors raised by ``fn`` are translated
+        like every other call's.
+        """
+        return await self._call(lambda conn: conn.call(fn))
+
+    async def host_info(self) -> HostInfo:
+        """Return node info, hostname, capabilities and versions of the host."""
+        return await self._call(LibvirtConnection.host_info)
+
+    async def list_domains(self) -> list[Domain]:
+        """List every domain with its XML parsed and ``state``/``autostart``/``persistent``."""
+        return await self._call(LibvirtConnection.list_domains)
+
+    async def list_domains_with_xml(
+        self,
+        previous: Mapping[str, ListedDomain] | None = None,
+        *,
+        autostart: bool = True,
+    ) -> list[ListedDomain]:
+        """List every domain with its raw XML, reusing parses of XML that did not change.
+
+        For callers that list a host again and again (inventory reconciliation): pass the
+        previous listing's entries keyed by UUID as ``previous``, and a domain whose XML is
+        byte-for-byte the same is not parsed again -- the parse is most of a listing's cost
+        in this process. Each :class:`ListedDomain` holds ``xml``, its pure parse ``parsed``
+        and ``domain`` (the parse with ``state``/``persistent``, and ``autostart`` unless
+        ``autostart=False``, which saves one RPC). One worker-thread call: three or four RPCs
+        for the host plus one ``XMLDesc`` per domain; domains undefined meanwhile are skipped.
+        """
+        return await self._call(
+            lambda conn: conn.list_domains_with_xml(previous, autostart=autostart)
+        )
+
+    async def get_domain(self, name_or_uuid: str) -> Domain:
+        """Return one domain by name or UUID; :class:`NotFoundError` if there is none."""
+        return await self._call(lambda conn: conn.get_domain(name_or_uuid))
+
+    async def domain_xml(self, name_or_uuid: str, *, inactive: bool = False) -> bytes:
+        """Return a domain's XML; ``inactive`` gives the persistent definition."""
+        return await self._call(lambda conn: conn.domain_xml(name_or_uuid, inactive=inactive))
+
+    async def power(self, name_or_uuid: str, action: PowerAction | str) -> None:
+        """Start, shut down (ACPI), reboot, destroy (force off), reset, suspend or resume.
+
+        Raises :class:`ConflictError` when the domain's state does not allow the action
+        (starting a running domain, resuming one that is not paused ...), and
+        :class:`InvalidInputError` (``field="action"``) for an unknown action. ``shutdown``
+        and ``reboot`` only ask the guest, which may ignore them.
+        """
+        try:
+            power_action = PowerAction(action)
+        except ValueError:
+            raise InvalidInputError(
+                f"unknown power action {action!r} (one of {', '.join(PowerAction)})",
+                field="action",
+                host_id=self.host_id,
+            ) from None
+        await self._call(lambda conn: conn.power(name_or_uuid, power_action))
+
+    async def list_storage_pools(self) -> list[StoragePool]:
+        """List storage pools with state, sizes, autostart and persistence."""
+        return await self._call(LibvirtConnection.list_storage_pools)
+
+    async def list_storage_volumes(self, pool_name: str | None = None) -> list[StorageVolume]:
+        """List the volumes of every active pool, or of ``pool_name``."""
+        return await self._call(lambda conn: conn.list_storage_volumes(pool_name))
+
+    async def list_networks(self) -> list[Network]:
+        """List virtual networks."""
+        return await self._call(LibvirtConnection.list_networks)
+
+    async def list_gpus(self) -> list[GpuDevice]:
+        """List the host's PCI display controllers."""
+        return await self._call(LibvirtConnection.list_gpus)
+
+    async def bulk_stats(
+        self, domain_uuids: Collection[str] | None = None
+    ) -> list[DomainStatsSample]:
+        """Return one stats sample per domain (all, or those in ``domain_uuids``).
+
+        Exactly one libvirt call (``getAllDomainStats`` or ``domainListGetStats``, with
+        ``VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT`` where the daemon supports it, so a busy
+        domain does not stall the sample). Unknown UUIDs are ignored.
+        """
+        return await self._call(lambda conn: conn.bulk_stats(domain_uuids))
+
+    async def set_metadata(self, name_or_uuid: str, metadata: VirtumancerMetadata | None) -> None:
+        """Write our ``<metadata>`` element into a domain (``None`` removes it).
+
+        Written into the live domain if it runs and into its persistent definition if it has
+        one. Raises :class:`NotFoundError` if there is no such domain.
+        """
+        await self._call(lambda conn: conn.set_metadata(name_or_uuid, metadata))
+
+    async def set_metadata_many(
+        self, items: Iterable[tuple[str | Domain, VirtumancerMetadata | None]]
+    ) -> dict[str, VirtumancerError]:
+        """Write (``None``: remove) our ``<metadata>`` element in many domains at once.
+
+        ``items`` are ``(domain, metadata)`` pairs; ``domain`` is a name, a UUID or a
+        :class:`Domain` -- a ``Domain`` (keyed by its UUID) lends its ``persistent`` and
+        ``state``, saving two RPCs per domain. A stale live state costs a retry, not a
+        failure, except that a domain believed shut off which started meanwhile gets only
+        its persistent definition written (its live one shows it from its next start).
+        All writes run in one worker-thread call, so keep batches to what may take one
+        call's time (``call_timeout``). Returns the domains that could not be written,
+        keyed as given (``NotFoundError`` for one undefined meanwhile ...); the others are
+        written. Raises :class:`HostUnavailableError` if the connection fails.
+        """
+        batch = list(items)
+        if not batch:
+            return {}
+        return await self._call(lambda conn: conn.set_metadata_many(batch))
+
+
+class ConnectionPool:
+    """Connections to many hosts, keyed by host id; use as ``async with ConnectionPool() as p``.
+
+    Options:
+
+    - ``allow_test_uris`` -- accept libvirt's ``test``/``test+unix`` drivers;
+      ``extra_socket_dirs`` -- more directories a ``socket=`` URI parameter may point into.
+    - ``max_calls_per_host`` -- worker threads one host may use at once.
+    - ``open_timeout`` -- seconds before an open is abandoned (a host that never answers).
+    - ``call_timeout`` -- seconds before a call is abandoned (``None``: never).
+    - ``keepalive_interval``/``keepalive_count`` -- libvirt keepalive: a silent peer is
+      declared dead after about ``interval * (count + 1)`` seconds.
+    - ``reconnect_initial_delay``/``reconnect_max_delay`` -- exponential backoff bounds.
+    - ``event_buffer`` -- default per-subscriber buffer of :meth:`subscribe`.
+    - ``max_concurrent_opens`` -- opens in flight at once, over all hosts (their own limiter,
+      apart from the hosts' call limiters).
+    - ``max_hung_opens_per_host`` -- timed-out opens whose thread still waits on a silent
+      peer (libvirt cannot cancel them); beyond this, attempts fail at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        allow_test_uris: bool = True,
+        extra_socket_dirs: Iterable[str] = (),
+        max_calls_per_host: int = 4,
+        open_timeout: float = 8.0,
+        call_timeout: float | None = 120.0,
+        keepalive_interval: int = 5,
+        keepalive_count: int = 3,
+        reconnect_initial_delay: float = 0.5,
+        reconnect_max_delay: float = 30.0,
+        event_buffer: int = 1024,
+        max_concurrent_opens: int = 32,
+        max_hung_opens_per_host: int = 4,
+    ) -> None:
+        self.allow_test_uris = allow_test_uris
+        self.extra_socket_dirs = tuple(extra_socket_dirs)
+        self.max_calls_per_host = max_calls_per_host
+        self.open_timeout = open_timeout
+        self.call_timeout = call_timeout
+        self.keepalive_interval = keepalive_interval
+        self.keepalive_count = keepalive_count
+        self.reconnect_initial_delay = reconnect_initial_delay
+        self.reconnect_max_delay = reconnect_max_delay
+        self.event_buffer = event_buffer
+        self.max_hung_opens_per_host = max_hung_opens_per_host
+        self._open_limiter = anyio.CapacityLimiter(max_concurrent_opens)
+        self._hosts: dict[str, HostPool] = {}
+        self._subscribers: set[EventSubscription] = set()
+        self._lock = anyio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._exit_stack: AsyncExitStack | None = None
+
+    def __repr__(self) -> str:
+        states = Counter(host.state.value for host in self._hosts.values())
+        summary = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+        return (
+            f"<ConnectionPool hosts: {len(self._hosts)}{f' ({summary})' if summary else ''} "
+            f"subscribers: {len(self._subscribers)}>"
+        )
+
+    async def __aenter__(self) -> Self:
+        if self._exit_stack is not None:
+            raise ConflictError("the pool is already open")
+        # libvirt's event implementation must exist before the first connection is opened.
+        await anyio.to_thread.run_sync(ensure_event_loop)
+        self._loop = asyncio.get_running_loop()
+        async with AsyncExitStack() as stack:
+            self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            stack.push_async_callback(self._shutdown)
+            self._exit_stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        await self.aclose()
+        return None
+
+    async def aclose(self) -> None:
+        """Close every connection, stop background tasks and end every subscription."""
+        stack, self._exit_stack = self._exit_stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def _shutdown(self) -> None:
+        tg = self._task_group
+        with anyio.CancelScope(shield=True):
+            # All at once: one unresponsive host must not hold up closing the others.
+            async with anyio.create_task_group() as closing:
+                for host in list(self._hosts.values()):
+                    host._removed = True
+                    closing.start_soon(host._close, ConnectionState.DISCONNECTED)
+            self._hosts.clear()
+        if tg is not None:
+            tg.cancel_scope.cancel()
+        self._task_group = None
+        for subscription in list(self._subscribers):
+            subscription._close()
+        self._subscribers.clear()
+
+    # -- hosts ---------------------------------------------------------------------------
+
+    async def add_host(
+        self,
+        host_id: str,
+        uri: str,
+        *,
+        connect: bool = True,
+        auto_reconnect_disabled: bool = False,
+    ) -> HostPool:
+        """Add a host (checking ``uri`` against the URI policy) and, by default, connect.
+
+        Raises :class:`~virtumancer.exceptions.UriPolicyError` for a refused URI,
+        :class:`ConflictError` if ``host_id`` is taken, and :class:`HostUnavailableError`
+        (the host is then not added) if ``connect`` is true and the connection fails.
+        ``auto_reconnect_disabled`` is kept as given (a host the user disconnected earlier).
+        """
+        if self._task_group is None:
+            raise ConflictError("the pool is not open (use `async with`)", host_id=host_id)
+        if not host_id:
+            raise InvalidInputError("host id must not be empty", field="id")
+        check_uri(uri, allow_test=self.allow_test_uris, extra_socket_dirs=self.extra_socket_dirs)
+        async with self._lock:
+            if host_id in self._hosts:
+                raise ConflictError("a host with this id already exists", host_id=host_id)
+            host = HostPool(self, host_id, uri, auto_reconnect_disabled=auto_reconnect_disabled)
+            self._hosts[host_id] = host
+        if connect:
+            try:
+                await host._connect()
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self.remove_host(host_id)
+                raise
+        return host
+
+    async def remove_host(self, host_id: str) -> None:
+        """Disconnect a host and forget it; :class:`NotFoundError` if unknown."""
+        async with self._lock:
+            host = self.get(host_id)
+            del self._hosts[host_id]
+        host._removed = True
+        await host._close(ConnectionState.DISCONNECTED)
+
+    def get(self, host_id: str) -> HostPool:
+        """Return the host pool of ``host_id``; :class:`NotFoundError` if unknown."""
+        try:
+            return self._hosts[host_id]
+        except KeyError:
+            raise NotFoundError("no such host", host_id=host_id) from None
+
+    def hosts(self) -> list[HostPool]:
+        """Return every host pool, in the order they were added."""
+        return list(self._hosts.values())
+
+    # -- events --------------------------------------------------------------------------
+
+    def subscribe(
+        self, *, buffer_size: int | None = None
+    ) -> AbstractAsyncContextManager[EventSubscription]:
+        """Subscribe to events of every host: ``async with pool.subscribe() as events:``.
+
+        ``events`` is an async iterator of :data:`~virtumancer.models.events.PoolEvent` with
+        a bounded buffer (``buffer_size``, default the pool's ``event_buffer``); see
+        :class:`EventSubscription`. Events published before subscribing are not replayed.
+        """
+        return self._subscription(buffer_size or self.event_buffer)
+
+    @contextlib.asynccontextmanager
+    async def _subscription(self, buffer_size: int) -> AsyncIterator[EventSubscription]:
+        subscription = EventSubscription(buffer_size)
+        self._subscribers.add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._subscribers.discard(subscription)
+            subscription._close()
+
+    def _publish(self, event: PoolEvent) -> None:
+        # Runs on the pool's event loop.
+        for subscription in self._subscribers:
+            subscription._put(event)
+
+    def _event_sink(self, event: PoolEvent) -> None:
+        # Runs on libvirt's event loop thread.
+        self._call_soon(self._publish, event)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _call_soon(self, fn: Callable[..., object], *args: object) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(fn, *args)
+
+    def _spawn(self, fn: Callable[..., Any], *args: object) -> None:
+        if self._task_group is not None:
+            self._task_group.start_soon(fn, *args)
+
+    async def _close_in_thread(self, conn: LibvirtConnection) -> None:
+        # A dead peer can make close() slow: never wait more than the open timeout for it.
+        with anyio.move_on_after(self.open_timeout, shield=True):
+            drain = functools.partial(conn.close, drain_timeout=self.call_timeout)
+            await _in_daemon_thread(drain, name=f"virtumancer-close-{conn.host_id}")

@@ -1,0 +1,1 @@
+"""Services over the pool and the database: inventory sync, import, stats, consoles."""

@@ -1,0 +1,448 @@
+"""Inventory sync: keep the database true to libvirt, per host.
+
+Two paths feed the database:
+
+- **events** -- every domain event from the pool re-reads *that* domain and writes it at
+  once (bursts are merged: each domain is read once per burst);
+- **reconciliation** -- a full pass over a host (domains, pools, every volume, networks,
+  GPUs) on connect and periodically, catching anything an event missed.
+
+Both compare before writing, so a pass that finds nothing changed writes nothing. Imports
+write provenance into each domain's ``<metadata>`` (our namespace) after the database commit;
+a crash in between is repaired by the next pass, which writes the missing provenance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+from sqlalchemy.orm import Session
+
+from virtumancer.db import repositories as repo
+from virtumancer.db.database import Database
+from virtumancer.exceptions import (
+    HostUnavailableError,
+    InvalidInputError,
+    NotFoundError,
+    VirtumancerError,
+)
+from virtumancer.models.domain import Domain
+from virtumancer.models.events import (
+    ConnectionState,
+    DomainLifecycleEvent,
+    DomainMetadataChangeEvent,
+    DomainRebootEvent,
+    HostStateChanged,
+    LifecycleEventType,
+    PoolEvent,
+)
+from virtumancer.models.metadata import METADATA_NAMESPACE, VirtumancerMetadata
+from virtumancer.models.notifications import HostsChanged, VmsChanged
+from virtumancer.models.records import ActivityType
+from virtumancer.services.notifications import NotificationHub
+
+if TYPE_CHECKING:
+    from virtumancer.pool import ConnectionPool, EventSubscription, HostPool, ListedDomain
+
+__all__ = ["InventoryService"]
+
+_log = logging.getLogger(__name__)
+
+#: Domains imported per database transaction: a crash loses at most one batch.
+IMPORT_BATCH = 250
+#: Above this many changed domains in one burst, a full pass is cheaper than one read each.
+FULL_PASS_THRESHOLD = 200
+#: Domains whose provenance is written per worker-thread call.
+METADATA_CHUNK = 100
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _lifecycle_hint(event: DomainLifecycleEvent) -> str | None:
+    if event.event is LifecycleEventType.CRASHED or event.detail == "crashed":
+        return ActivityType.VM_CRASHED
+    return None
+
+
+class InventoryService:
+    """Sync, import and dismiss for every host of a pool; see the module docstring.
+
+    ``domains_read`` counts domains re-read one by one (the event path) and ``full_passes``
+    the full reconciliation passes, for tests and benchmarks.
+    """
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        database: Database,
+        hub: NotificationHub,
+        *,
+        version: str = "0",
+    ) -> None:
+        self.pool = pool
+        self.database = database
+        self.hub = hub
+        self.version = version
+        self._locks: dict[str, anyio.Lock] = {}
+        # Per host, the domains as of the last full pass, kept current by the event path.
+        self._domains: dict[str, dict[str, Domain]] = {}
+        self._last_pass: dict[str, dt.datetime] = {}
+        # Per host, the last full listing by UUID: its unchanged XML is not parsed again.
+        self._listed: dict[str, dict[str, ListedDomain]] = {}
+        self._host_states: dict[str, ConnectionState] = {}
+        self.domains_read = 0
+        self.full_passes = 0
+        self.events_handled = 0
+        self.metadata_written = 0
+        #: where provenance is written in the background (set by the owner; None: inline)
+        self.task_group: anyio.abc.TaskGroup | None = None
+        self._pending_provenance = 0
+        self._provenance_idle = anyio.Event()
+
+    def __repr__(self) -> str:
+        return f"<InventoryService passes: {self.full_passes}, domains read: {self.domains_read}>"
+
+    def _lock(self, host_id: str) -> anyio.Lock:
+        lock = self._locks.get(host_id)
+        if lock is None:
+            lock = self._locks[host_id] = anyio.Lock()
+        return lock
+
+    def forget_host(self, host_id: str) -> None:
+        """Drop per-host state of a removed host."""
+        self._domains.pop(host_id, None)
+        self._last_pass.pop(host_id, None)
+        self._listed.pop(host_id, None)
+        self._locks.pop(host_id, None)
+        self._host_states.pop(host_id, None)
+
+    def _host(self, host_id: str) -> HostPool:
+        return self.pool.get(host_id)
+
+    def _metadata(self) -> VirtumancerMetadata:
+        return VirtumancerMetadata(
+            managed_by=repo.MANAGED_BY,
+            imported_at=_now(),
+            imported_by=socket.gethostname(),
+            version=self.version,
+        )
+
+    # -- full pass -----------------------------------------------------------------------
+
+    async def sync_host(self, host_id: str) -> repo.SyncOutcome:
+        """Reconcile one host: pools, volumes, networks, GPUs, then every domain."""
+        host = self._host(host_id)
+        async with self._lock(host_id):
+            started = _now()
+            await self._sync_resources(host)
+            domains = await self._list_domains(host)
+            outcome = await self.database.run(
+                lambda s: repo.apply_domains(s, host_id, domains, complete=True)
+            )
+            self._domains[host_id] = {domain.uuid: domain for domain in domains}
+            self._last_pass[host_id] = started
+            self.full_passes += 1
+        await self._provenance(host, outcome.missing_metadata)
+        if outcome.changed:
+            self.hub.publish(VmsChanged(host_id=host_id))
+        return outcome
+
+    async def _list_domains(self, host: HostPool) -> list[Domain]:
+        """List every domain of a host, reusing parses of XML that did not change."""
+        # Autostart is not stored: skip the RPC that learns it.
+        listing = await host.list_domains_with_xml(self._listed.get(host.host_id), autostart=False)
+        self._listed[host.host_id] = {entry.domain.uuid: entry for entry in listing}
+        return [entry.domain for entry in listing]
+
+    async def _sync_resources(self, host: HostPool) -> None:
+        host_id = host.host_id
+        try:
+            pools = await host.list_storage_pools()
+            volumes = await host.list_storage_volumes()
+        except HostUnavailableError:
+            raise
+        except VirtumancerError as exc:
+            _log.warning("cannot list storage of host %s: %s", host_id, exc)
+        else:
+            await self.database.run(lambda s: repo.apply_storage(s, host_id, pools, volumes))
+        try:
+            networks = await host.list_networks()
+        except HostUnavailableError:
+            raise
+        except VirtumancerError as exc:
+            _log.warning("cannot list networks of host %s: %s", host_id, exc)
+        else:
+            await self.database.run(lambda s: repo.apply_networks(s, host_id, networks))
+        try:
+            gpus = await host.list_gpus()
+        except HostUnavailableError:
+            raise
+        except VirtumancerError as exc:
+            _log.info("cannot list GPUs of host %s: %s", host_id, exc)
+        else:
+            await self.database.run(lambda s: repo.apply_gpus(s, host_id, gpus))
+
+    async def _write_metadata(self, host: HostPool, domains: Sequence[Domain]) -> None:
+        """Write our provenance into ``domains`` now, a chunk per worker-thread call.
+
+        Failures (a domain that vanished, ...) are logged; the next pass retries them.
+        """
+        metadata = self._metadata()
+        for start in range(0, len(domains), METADATA_CHUNK):
+            chunk = domains[start : start + METADATA_CHUNK]
+            try:
+                failures = await host.set_metadata_many((d, metadata) for d in chunk)
+            except VirtumancerError as exc:
+                _log.warning("cannot write provenance on host %s: %s", host.host_id, exc)
+                return
+            for uuid, error in failures.items():
+                _log.warning("cannot write provenance of domain %s: %s", uuid, error)
+            self.metadata_written += len(chunk) - len(failures)
+
+    async def _provenance(self, host: HostPool, domains: Sequence[Domain]) -> None:
+        """Write provenance in the background (in the owner's task group), else now.
+
+        The database commit is what makes a VM managed; provenance only lets a fresh
+        database re-learn it, and the next pass writes whatever a crash left unwritten.
+        """
+        if not domains:
+            return
+        group = self.task_group
+        if group is None:
+            await self._write_metadata(host, domains)
+            return
+        self._pending_provenance += 1
+        group.start_soon(self._background_provenance, host, list(domains))
+
+    async def _background_provenance(self, host: HostPool, domains: list[Domain]) -> None:
+        try:
+            await self._write_metadata(host, domains)
+        finally:
+            self._pending_provenance -= 1
+            if self._pending_provenance == 0:
+                self._provenance_idle.set()
+                self._provenance_idle = anyio.Event()
+
+    async def settle(self) -> None:
+        """Wait until every background provenance write has finished."""
+        while self._pending_provenance:
+            await self._provenance_idle.wait()
+
+    # -- event path ----------------------------------------------------------------------
+
+    async def refresh_domains(self, host_id: str, hints: Mapping[str, str | None]) -> None:
+        """Re-read the given domains (by UUID) of a host and write what changed."""
+        host = self._host(host_id)
+        async with self._lock(host_id):
+            found: list[Domain] = []
+            missing: list[str] = []
+            for uuid in hints:
+                try:
+                    found.append(await host.get_domain(uuid))
+                except NotFoundError:
+                    missing.append(uuid)
+                self.domains_read += 1
+            clean_hints = {uuid: hint for uuid, hint in hints.items() if hint is not None}
+            known = self._domains.get(host_id)
+            if known is not None:
+                known.update((domain.uuid, domain) for domain in found)
+                for uuid in missing:
+                    known.pop(uuid, None)
+
+            def write(session: Session) -> repo.SyncOutcome:
+                outcome = repo.apply_domains(
+                    session, host_id, found, complete=False, hints=clean_hints
+                )
+                for uuid in missing:
+                    gone = repo.mark_domain_missing(session, host_id, uuid)
+                    outcome.vms_changed |= gone.vms_changed
+                    outcome.discovered_changed |= gone.discovered_changed
+                return outcome
+
+            outcome = await self.database.run(write)
+        await self._provenance(host, outcome.missing_metadata)
+        if outcome.changed:
+            self.hub.publish(VmsChanged(host_id=host_id))
+
+    async def handle_events(self, events: Iterable[PoolEvent]) -> None:
+        """Apply a burst of pool events: host states in order, then each domain once."""
+        per_host: dict[str, dict[str, str | None]] = {}
+        for event in events:
+            self.events_handled += 1
+            if isinstance(event, HostStateChanged):
+                await self._host_state_changed(event)
+                continue
+            if isinstance(event, DomainMetadataChangeEvent) and (
+                event.namespace == METADATA_NAMESPACE
+            ):
+                continue  # our own provenance write
+            hint: str | None = None
+            if isinstance(event, DomainLifecycleEvent):
+                hint = _lifecycle_hint(event)
+            elif isinstance(event, DomainRebootEvent):
+                hint = ActivityType.VM_REBOOTED
+            hints = per_host.setdefault(event.host_id, {})
+            hints[event.domain_uuid] = hints.get(event.domain_uuid) or hint
+        for host_id, hints in per_host.items():
+            try:
+                if len(hints) > FULL_PASS_THRESHOLD:
+                    await self.sync_host(host_id)
+                else:
+                    await self.refresh_domains(host_id, hints)
+            except VirtumancerError as exc:
+                _log.info("cannot refresh domains of host %s: %s", host_id, exc)
+
+    async def _host_state_changed(self, event: HostStateChanged) -> None:
+        host_id = event.host_id
+        previous = self._host_states.get(host_id)
+        self._host_states[host_id] = event.state
+        if event.state in (ConnectionState.DISCONNECTED, ConnectionState.ERROR):
+            # Events may be missed while away: the next full pass rebuilds the view.
+            self._domains.pop(host_id, None)
+        activity: tuple[str, str] | None = None
+        if event.state is ConnectionState.CONNECTED:
+            activity = (ActivityType.HOST_CONNECTED, f"Host {host_id} connected")
+        elif event.state is ConnectionState.DISCONNECTED and previous is not None:
+            activity = (ActivityType.HOST_DISCONNECTED, f"Host {host_id} disconnected")
+        elif event.state is ConnectionState.ERROR and previous is ConnectionState.CONNECTED:
+            detail = f": {event.error}" if event.error else ""
+            activity = (ActivityType.HOST_LOST, f"Connection to host {host_id} lost{detail}")
+
+        def write(session: Session) -> bool:
+            try:
+                _, changed = repo.update_host(
+                    session, host_id, state=event.state.value, last_error=event.error
+                )
+            except NotFoundError:
+                return False  # removed meanwhile
+            if activity is not None:
+                repo.add_activity(
+                    session, activity[0], activity[1], host_id=host_id, timestamp=event.timestamp
+                )
+                changed = True
+            return changed
+
+        if await self.database.run(write):
+            self.hub.publish(HostsChanged())
+
+    async def run_events(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Consume the pool's events until cancelled (started by :class:`Virtumancer`)."""
+        async with self.pool.subscribe() as subscription:
+            task_status.started()
+            await self._consume(subscription)
+
+    async def _consume(self, subscription: EventSubscription) -> None:
+        async for event in subscription:
+            burst = [event]
+            while (more := subscription.get_nowait()) is not None:
+                burst.append(more)
+            try:
+                await self.handle_events(burst)
+            except Exception:  # a database hiccup must not end the event consumer
+                _log.exception("event handling failed")
+            connected = {
+                e.host_id: e.timestamp
+                for e in burst
+                if isinstance(e, HostStateChanged) and e.state is ConnectionState.CONNECTED
+            }
+            for host_id, since in connected.items():
+                last = self._last_pass.get(host_id)
+                if last is None or last < since:  # no pass since it (re)connected
+                    await self._sync_quietly(host_id)
+
+    async def _sync_quietly(self, host_id: str) -> None:
+        try:
+            await self.sync_host(host_id)
+        except VirtumancerError as exc:
+            _log.info("reconciliation of host %s failed: %s", host_id, exc)
+        except Exception:  # keep reconciling the other hosts, and this one next time
+            _log.exception("reconciliation of host %s failed", host_id)
+
+    async def run_reconciliation(self, interval: float) -> None:
+        """Reconcile every connected host every ``interval`` seconds until cancelled."""
+        while True:
+            await anyio.sleep(interval)
+            for host in self.pool.hosts():
+                if host.state is ConnectionState.CONNECTED:
+                    await self._sync_quietly(host.host_id)
+
+    # -- import and dismiss --------------------------------------------------------------
+
+    async def _import(self, host: HostPool, domains: Sequence[Domain]) -> list[str]:
+        host_id = host.host_id
+        imported: list[str] = []
+        unmarked: list[Domain] = []
+        for start in range(0, len(domains), IMPORT_BATCH):
+            batch = domains[start : start + IMPORT_BATCH]
+            outcome = await self.database.run(repo.import_domains, host_id, batch)
+            unmarked.extend(outcome.missing_metadata)
+            imported.extend(outcome.imported)
+        # After every batch is committed: a crash before this leaves VMs the next pass marks.
+        await self._provenance(host, unmarked)
+        if domains:
+            self.hub.publish(VmsChanged(host_id=host_id))
+        return imported
+
+    async def import_vm(self, host_id: str, vm_name: str) -> list[str]:
+        """Import one domain by name (:class:`NotFoundError` if the host does not have it)."""
+        host = self._host(host_id)
+        async with self._lock(host_id):
+            domain = await host.get_domain(vm_name)
+            return await self._import(host, [domain])
+
+    async def _known_domains(self, host: HostPool) -> list[Domain]:
+        known = self._domains.get(host.host_id)
+        if known is None or host.state is not ConnectionState.CONNECTED:
+            domains = await self._list_domains(host)
+            self._domains[host.host_id] = {domain.uuid: domain for domain in domains}
+            return domains
+        return list(known.values())
+
+    async def import_all(self, host_id: str) -> list[str]:
+        """Import every discovered (not dismissed) domain of a host.
+
+        Works from the inventory's view of the host -- the last full pass, kept current by
+        events -- so it costs database work only; without a view it lists the host.
+        """
+        host = self._host(host_id)
+        async with self._lock(host_id):
+            domains = await self._known_domains(host)
+            skip = await self.database.run(repo.unimportable_uuids, host_id)
+            return await self._import(host, [d for d in domains if d.uuid not in skip])
+
+    async def import_selected(self, host_id: str, domain_uuids: Sequence[str]) -> list[str]:
+        """Import the domains with these UUIDs (:class:`NotFoundError` if one is unknown)."""
+        if isinstance(domain_uuids, str) or not all(isinstance(u, str) for u in domain_uuids):
+            raise InvalidInputError("domain_uuids must be a list of strings", field="domain_uuids")
+        host = self._host(host_id)
+        wanted = {uuid.lower() for uuid in domain_uuids}
+        async with self._lock(host_id):
+            domains = [d for d in await self._known_domains(host) if d.uuid.lower() in wanted]
+            if len(domains) < len(wanted):  # the view may lag behind: ask libvirt
+                domains = [d for d in await host.list_domains() if d.uuid.lower() in wanted]
+            unknown = wanted - {d.uuid.lower() for d in domains}
+            if unknown:
+                raise NotFoundError(
+                    f"no domain with UUID {', '.join(sorted(unknown))}", host_id=host_id
+                )
+            return await self._import(host, domains)
+
+    async def dismiss(self, host_id: str, domain_uuids: Sequence[str]) -> int:
+        """Hide discovered VMs while their domains exist."""
+        if isinstance(domain_uuids, str) or not all(isinstance(u, str) for u in domain_uuids):
+            raise InvalidInputError("domain_uuids must be a list of strings", field="domain_uuids")
+        wanted = [uuid.lower() for uuid in domain_uuids]
+        count = await self.database.run(lambda s: repo.dismiss_discovered(s, host_id, wanted))
+        if count:
+            self.hub.publish(VmsChanged(host_id=host_id))
+        return count

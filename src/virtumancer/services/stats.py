@@ -1,0 +1,330 @@
+"""Live statistics: one bulk stats call per host per tick for every subscribed VM.
+
+:class:`StatsSampler` keeps a reference-counted set of subscriptions, keyed by
+``(host_id, vm_name)``. A host with at least one subscribed VM has one polling task; each tick
+it makes exactly one :meth:`HostPool.bulk_stats` call for all of that host's subscribed VMs,
+computes rates against the previous sample of each VM and hands a :class:`StatsUpdate` to each
+subscriber's sink. When the last subscription of a host closes, its polling task is cancelled.
+
+Sinks are plain callables that must not block: the WebSocket layer stores only the newest
+update per VM (older ones are overwritten), so a slow client never makes memory grow.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+import anyio
+import anyio.abc
+import attrs
+
+from virtumancer.exceptions import VirtumancerError
+from virtumancer.models.settings import STATS_INTERVAL_RANGE, MetricsSettings
+from virtumancer.models.stats import DomainRates, DomainStatsSample
+from virtumancer.rates import compute_rates
+
+__all__ = [
+    "IntervalSource",
+    "StatsSampler",
+    "StatsSubscription",
+    "StatsUpdate",
+]
+
+_log = logging.getLogger(__name__)
+
+
+class _Domain(Protocol):
+    @property
+    def uuid(self) -> str: ...
+
+
+class _HostPool(Protocol):
+    async def get_domain(self, name_or_uuid: str, /) -> _Domain: ...
+
+    async def bulk_stats(
+        self, domain_uuids: Collection[str] | None = None, /
+    ) -> Sequence[DomainStatsSample]: ...
+
+
+class _ConnectionPool(Protocol):
+    def get(self, host_id: str, /) -> _HostPool: ...
+
+
+IntervalSource = (
+    float
+    | MetricsSettings
+    | Callable[[], float | MetricsSettings]
+    | Callable[[], Awaitable[float | MetricsSettings]]
+)
+"""Where the tick interval comes from: a number of seconds, a :class:`MetricsSettings`, or a
+function (sync or async) returning either; a function is read again before every tick, so a
+changed ``stats_interval_seconds`` takes effect on the next tick."""
+
+
+@attrs.frozen(kw_only=True)
+class StatsUpdate:
+    """One sample of one subscribed VM and its rates since the previous tick.
+
+    ``rates`` is ``None`` for the first sample of a VM (there is nothing to compare with).
+    """
+
+    host_id: str
+    vm_name: str
+    sample: DomainStatsSample
+    rates: DomainRates | None
+
+
+StatsSink = Callable[[StatsUpdate], object]
+
+
+@attrs.define(eq=False)
+class _Target:
+    host_id: str
+    vm_name: str
+    uuid: str | None
+    sinks: dict[int, StatsSink] = attrs.field(factory=dict)
+    previous: DomainStatsSample | None = None
+    missing_ticks: int = 0
+
+
+@attrs.define(eq=False)
+class _HostLoop:
+    scope: anyio.CancelScope
+    targets: dict[str, _Target] = attrs.field(factory=dict)  # by vm_name
+    wake: anyio.Event = attrs.field(factory=anyio.Event)
+    failure: str | None = None  # the last error, logged once rather than every tick
+
+    def failed(self, host_id: str, error: object) -> None:
+        message = str(error)
+        if message != self.failure:
+            _log.warning("stats of host %s: %s", host_id, message)
+        self.failure = message
+
+
+class StatsSubscription:
+    """A handle on one subscriber's interest in one VM; :meth:`close` (idempotent) ends it.
+
+    Also an async context manager that closes on exit.
+    """
+
+    def __init__(self, sampler: StatsSampler, host_id: str, vm_name: str, token: int) -> None:
+        self.host_id = host_id
+        self.vm_name = vm_name
+        self._sampler = sampler
+        self._token = token
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether this subscription was closed."""
+        return self._closed
+
+    def close(self) -> None:
+        """Stop delivering updates to this subscriber; stops polling if it was the last."""
+        if not self._closed:
+            self._closed = True
+            self._sampler._release(self.host_id, self.vm_name, self._token)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<StatsSubscription {self.host_id}/{self.vm_name} {state}>"
+
+
+class StatsSampler:
+    """Poll subscribed VMs' statistics, one bulk call per host per tick.
+
+    Construct it as ``StatsSampler(pool, interval)`` where ``pool`` is a
+    :class:`~virtumancer.pool.ConnectionPool` (anything with ``get(host_id) -> HostPool``
+    whose host pools have ``get_domain`` and ``bulk_stats``) and ``interval`` is an
+    :data:`IntervalSource`: seconds, a :class:`MetricsSettings`, or a (sync or async) getter of
+    either, e.g. ``vm.runtime_metrics_settings``. Run it as ``async with sampler:`` (it owns
+    the polling tasks and cancels them on exit), then::
+
+        sub = await sampler.subscribe("kvm1", "web", sink)   # NotFoundError if unknown
+        ...                                                   # sink(StatsUpdate) each tick
+        sub.close()
+
+    Subscriptions are reference-counted per ``(host_id, vm_name)``; the first sample of a new
+    VM is taken at once, then every interval. ``sink`` must return quickly and never block.
+    A failing host (unreachable, ...) is logged and retried on the next tick.
+    """
+
+    def __init__(self, pool: _ConnectionPool, interval: IntervalSource = 2.0) -> None:
+        self._pool = pool
+        self._interval = interval
+        self._hosts: dict[str, _HostLoop] = {}
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._next_token = 0
+        #: Bulk stats calls made, per host id (for tests and benchmarks).
+        self.bulk_calls: dict[str, int] = {}
+        #: Ticks run, per host id.
+        self.ticks: dict[str, int] = {}
+
+    async def __aenter__(self) -> Self:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        task_group, self._task_group = self._task_group, None
+        for loop in self._hosts.values():
+            loop.scope.cancel()
+        self._hosts.clear()
+        if task_group is None:
+            return None
+        task_group.cancel_scope.cancel()
+        return await task_group.__aexit__(exc_type, exc, tb)
+
+    def subscribed(self) -> dict[str, list[str]]:
+        """Return ``{host_id: [vm_name, ...]}`` of what is being polled now."""
+        return {host: sorted(loop.targets) for host, loop in self._hosts.items()}
+
+    def subscriber_count(self, host_id: str, vm_name: str) -> int:
+        """Return how many subscriptions the VM has (0 if it is not polled)."""
+        loop = self._hosts.get(host_id)
+        target = loop.targets.get(vm_name) if loop else None
+        return len(target.sinks) if target else 0
+
+    async def subscribe(self, host_id: str, vm_name: str, sink: StatsSink) -> StatsSubscription:
+        """Deliver ``StatsUpdate``s of one VM to ``sink`` until the subscription is closed.
+
+        The VM is looked up once (``NotFoundError`` for an unknown host or VM,
+        ``HostUnavailableError`` if the host is down); later ticks only make the bulk call.
+        """
+        if self._task_group is None:
+            raise RuntimeError("StatsSampler is not running: use `async with sampler:`")
+        loop = self._hosts.get(host_id)
+        target = loop.targets.get(vm_name) if loop else None
+        if target is None:
+            domain = await self._pool.get(host_id).get_domain(vm_name)
+            # Another subscriber may have raced us through the await.
+            loop = self._hosts.get(host_id)
+            if loop is None:
+                loop = _HostLoop(scope=anyio.CancelScope())
+                self._hosts[host_id] = loop
+                self._task_group.start_soon(self._poll_host, host_id, loop)
+            target = loop.targets.get(vm_name)
+            if target is None:
+                target = _Target(host_id=host_id, vm_name=vm_name, uuid=domain.uuid)
+                loop.targets[vm_name] = target
+                loop.wake.set()  # sample the new VM now rather than at the next tick
+        self._next_token += 1
+        token = self._next_token
+        target.sinks[token] = sink
+        return StatsSubscription(self, host_id, vm_name, token)
+
+    def _release(self, host_id: str, vm_name: str, token: int) -> None:
+        loop = self._hosts.get(host_id)
+        if loop is None:
+            return
+        target = loop.targets.get(vm_name)
+        if target is None:
+            return
+        target.sinks.pop(token, None)
+        if not target.sinks:
+            del loop.targets[vm_name]
+        if not loop.targets:
+            del self._hosts[host_id]
+            loop.scope.cancel()
+
+    async def _interval_seconds(self) -> float:
+        source = self._interval
+        value: object = source
+        if callable(source):
+            value = source()
+            if inspect.isawaitable(value):
+                value = await value
+        if isinstance(value, MetricsSettings):
+            value = value.stats_interval_seconds
+        low, high = STATS_INTERVAL_RANGE
+        if isinstance(value, int | float) and math.isfinite(value):
+            return min(high, max(low, float(value)))
+        return 2.0
+
+    async def _poll_host(self, host_id: str, loop: _HostLoop) -> None:
+        with loop.scope:
+            while loop.targets:
+                # A subscription arriving while the tick runs sets this event, so its first
+                # sample comes right after rather than one interval later.
+                loop.wake = anyio.Event()
+                await self._tick(host_id, loop)
+                try:
+                    interval = await self._interval_seconds()
+                except Exception:  # a settings read must not kill the sampler
+                    _log.exception("cannot read the stats interval; using 2 s")
+                    interval = 2.0
+                with anyio.move_on_after(interval):
+                    await loop.wake.wait()
+
+    async def _tick(self, host_id: str, loop: _HostLoop) -> None:
+        try:
+            host = self._pool.get(host_id)
+        except VirtumancerError as exc:  # the host was removed; its subscribers get nothing
+            loop.failed(host_id, exc)
+            return
+        # A VM whose domain vanished (undefined, re-created) is looked up again by name, but
+        # only every tenth tick so a VM that stays gone costs no call per tick.
+        for target in list(loop.targets.values()):
+            if target.uuid is None:
+                target.missing_ticks += 1
+                if target.missing_ticks % 10 != 1:
+                    continue
+                try:
+                    target.uuid = (await host.get_domain(target.vm_name)).uuid
+                except VirtumancerError:
+                    continue
+        by_uuid = {t.uuid.lower(): t for t in loop.targets.values() if t.uuid is not None}
+        if not by_uuid:
+            return
+        self.bulk_calls[host_id] = self.bulk_calls.get(host_id, 0) + 1
+        self.ticks[host_id] = self.ticks.get(host_id, 0) + 1
+        try:
+            samples = await host.bulk_stats(list(by_uuid))
+        except VirtumancerError as exc:
+            loop.failed(host_id, exc)
+            return
+        if loop.failure is not None:
+            _log.info("stats of host %s work again", host_id)
+            loop.failure = None
+        seen: set[str] = set()
+        for sample in samples:
+            found = by_uuid.get(sample.domain_uuid.lower())
+            # The target may have been unsubscribed while the call ran.
+            if found is None or loop.targets.get(found.vm_name) is not found:
+                continue
+            seen.add(sample.domain_uuid.lower())
+            found.missing_ticks = 0
+            previous = found.previous
+            rates = compute_rates(previous, sample) if previous is not None else None
+            found.previous = sample
+            update = StatsUpdate(host_id=host_id, vm_name=found.vm_name, sample=sample, rates=rates)
+            for sink in list(found.sinks.values()):
+                try:
+                    sink(update)
+                except Exception:  # one broken subscriber must not starve the others
+                    _log.exception("stats sink failed for %s/%s", host_id, found.vm_name)
+        for uuid, missing in by_uuid.items():
+            if uuid not in seen:
+                missing.uuid = None
+                missing.previous = None
+
+    def __repr__(self) -> str:
+        vms = sum(len(loop.targets) for loop in self._hosts.values())
+        state = "running" if self._task_group is not None else "stopped"
+        return f"<StatsSampler {state} hosts: {len(self._hosts)}, vms: {vms}>"

@@ -1,0 +1,163 @@
+"""``virtumancer``: the command line (``virtumancer serve ...``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from virtumancer_server.config import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    ServerConfig,
+    default_database_url,
+    generate_token,
+    is_loopback,
+)
+
+__all__ = ["DeniedHandshakeFilter", "RedactSecretsFilter", "build_config", "main"]
+
+_SECRET_QUERY = re.compile(r"((?:^|[?&])(?:token|ticket)=)[^&\s\"]*", re.IGNORECASE)
+#: How long in-flight requests may take to finish after SIGINT/SIGTERM.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Redact ``token=``/``ticket=`` query values from uvicorn's access and upgrade logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _SECRET_QUERY.sub(r"\1REDACTED", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+class DeniedHandshakeFilter(logging.Filter):
+    """Drop uvicorn's error line for a WebSocket refused with an HTTP response.
+
+    The consoles refuse upgrades with a real HTTP status (the ASGI denial-response extension);
+    uvicorn still logs "ASGI callable returned without completing handshake" at ERROR for
+    each (uvicorn PR #3138), which would make every refused console look like a crash.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing handshake" not in record.getMessage()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="virtumancer", description="Manage libvirt/KVM hosts.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the web service (REST, WebSocket, dashboard)")
+    serve.add_argument("--host", default=DEFAULT_HOST, help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8890)")
+    serve.add_argument(
+        "--database",
+        metavar="URL",
+        help="SQLAlchemy database URL (env VIRTUMANCER_DATABASE_URL; "
+        "default: a SQLite file in the user's data directory)",
+    )
+    auth = serve.add_mutually_exclusive_group()
+    auth.add_argument("--token", help="API token (env VIRTUMANCER_TOKEN; default: generated)")
+    auth.add_argument(
+        "--no-auth", action="store_true", help="no token at all (loopback addresses only)"
+    )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="extra Origin accepted on WebSockets (repeatable)",
+    )
+    serve.add_argument(
+        "--demo", action="store_true", help="add a demo host (libvirt's test driver) once"
+    )
+    serve.add_argument(
+        "--allow-test-uris",
+        action="store_true",
+        help="accept test:/// URIs for new hosts (implied by --demo)",
+    )
+    serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    return parser
+
+
+def build_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
+    """Return the config for ``serve`` and whether its token was generated.
+
+    Raises :class:`SystemExit` (via the caller) through ``ValueError`` for a refused setup.
+    """
+    if args.no_auth and not is_loopback(args.host):
+        raise ValueError(
+            f"--no-auth is refused on {args.host}: bind to a loopback address or use a token"
+        )
+    token: str | None = None
+    generated = False
+    if not args.no_auth:
+        token = args.token or os.environ.get("VIRTUMANCER_TOKEN") or None
+        if token is None:
+            token, generated = generate_token(), True
+    database = args.database or os.environ.get("VIRTUMANCER_DATABASE_URL") or None
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        database_url=database or default_database_url(),
+        token=token,
+        no_auth=args.no_auth,
+        allowed_origins=tuple(args.allow_origin),
+        demo=args.demo,
+        allow_test_uris=args.allow_test_uris or args.demo,
+    )
+    return config, generated
+
+
+def serve(config: ServerConfig, *, log_level: str = "info") -> None:
+    """Run the app on uvicorn until SIGINT/SIGTERM; in-flight requests finish first."""
+    from virtumancer_server.app import create_app
+
+    redact = RedactSecretsFilter()
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).addFilter(redact)
+    logging.getLogger("uvicorn.error").addFilter(DeniedHandshakeFilter())
+    uvicorn_config = uvicorn.Config(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        lifespan="on",
+        log_level=log_level,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # Console frames are framebuffer data (already compressed by VNC/SPICE encodings) and
+        # /ws messages are small: per-message deflate would only cost CPU on the relay.
+        ws_per_message_deflate=False,
+    )
+    uvicorn.Server(uvicorn_config).run()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``virtumancer`` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        try:
+            config, generated = build_config(args)
+        except ValueError as exc:
+            print(f"virtumancer: {exc}", file=sys.stderr)
+            return 2
+        if generated:
+            # Printed once, to the terminal only; never logged.
+            print(f"API token (generated for this run): {config.token}", flush=True)
+        elif config.no_auth:
+            print("Authentication is OFF (loopback only).", flush=True)
+        print(f"Virtumancer: http://{config.host}:{config.port}/", flush=True)
+        serve(config, log_level=args.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

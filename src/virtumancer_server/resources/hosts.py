@@ -1,0 +1,174 @@
+"""Hosts, their VMs, power actions and discovered (not yet imported) VMs."""
+
+from __future__ import annotations
+
+import falcon
+import falcon.asgi
+
+from virtumancer import HostInfo, Virtumancer
+from virtumancer_server.cache import ResponseCache
+from virtumancer_server.resources._common import (
+    Json,
+    read_json_object,
+    require_str,
+    require_str_list,
+)
+
+__all__ = [
+    "DiscoveredVmsResource",
+    "HostConnectResource",
+    "HostDisconnectResource",
+    "HostInfoResource",
+    "HostResource",
+    "HostsResource",
+    "ImportAllResource",
+    "ImportSelectedResource",
+    "ImportVmResource",
+    "VmActionResource",
+    "VmHardwareResource",
+    "VmsResource",
+    "host_info_body",
+]
+
+Request = falcon.asgi.Request
+Response = falcon.asgi.Response
+
+
+class _Resource:
+    def __init__(self, manager: Virtumancer, json: Json, max_body_bytes: int) -> None:
+        self._vm = manager
+        self._json = json
+        self._max_body = max_body_bytes
+
+
+class HostsResource(_Resource):
+    """``/api/v1/hosts``."""
+
+    async def on_get(self, req: Request, resp: Response) -> None:
+        self._json.send(resp, await self._vm.list_hosts())
+
+    async def on_post(self, req: Request, resp: Response) -> None:
+        body = await read_json_object(req, self._max_body)
+        host_id, uri = require_str(body, "id"), require_str(body, "uri")
+        self._json.send(resp, await self._vm.add_host(host_id, uri))
+
+
+class HostResource(_Resource):
+    """``/api/v1/hosts/{host_id}``."""
+
+    async def on_delete(self, req: Request, resp: Response, host_id: str) -> None:
+        await self._vm.remove_host(host_id)
+        resp.status = falcon.HTTP_204
+
+
+class HostConnectResource(_Resource):
+    """``/api/v1/hosts/{host_id}/connect``."""
+
+    async def on_post(self, req: Request, resp: Response, host_id: str) -> None:
+        self._json.send(resp, await self._vm.connect_host(host_id))
+
+
+class HostDisconnectResource(_Resource):
+    """``/api/v1/hosts/{host_id}/disconnect``."""
+
+    async def on_post(self, req: Request, resp: Response, host_id: str) -> None:
+        self._json.send(resp, await self._vm.disconnect_host(host_id))
+
+
+def host_info_body(info: HostInfo) -> dict[str, object]:
+    """Return the API's flat host-info object (documented fields first, then extras)."""
+    node = info.node
+    return {
+        "hostname": node.hostname,
+        "cpu": node.cpus,
+        "memory": node.memory_bytes,
+        "cores": node.cores,
+        "threads": node.threads,
+        "sockets": node.sockets,
+        "nodes": node.nodes,
+        "mhz": node.mhz,
+        "cpu_model": node.cpu_model,
+        "arch": info.capabilities.arch,
+        "libvirt_version": info.libvirt_version,
+        "hypervisor_type": info.hypervisor_type,
+        "hypervisor_version": info.hypervisor_version,
+    }
+
+
+class HostInfoResource(_Resource):
+    """``/api/v1/hosts/{host_id}/info``."""
+
+    async def on_get(self, req: Request, resp: Response, host_id: str) -> None:
+        self._json.send(resp, host_info_body(await self._vm.host_info(host_id)))
+
+
+class VmsResource(_Resource):
+    """``/api/v1/hosts/{host_id}/vms`` (the encoded body is cached until the list changes)."""
+
+    def __init__(
+        self, manager: Virtumancer, json: Json, max_body_bytes: int, cache: ResponseCache
+    ) -> None:
+        super().__init__(manager, json, max_body_bytes)
+        self._cache = cache
+
+    async def on_get(self, req: Request, resp: Response, host_id: str) -> None:
+        async def encoded() -> bytes:
+            return self._json.dumps(await self._vm.list_vms(host_id))
+
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = await self._cache.get_or_compute(("vms", host_id), encoded)
+
+
+class VmHardwareResource(_Resource):
+    """``/api/v1/hosts/{host_id}/vms/{vm_name}/hardware``."""
+
+    async def on_get(self, req: Request, resp: Response, host_id: str, vm_name: str) -> None:
+        self._json.send(resp, await self._vm.vm_hardware(host_id, vm_name))
+
+
+class VmActionResource(_Resource):
+    """``/api/v1/hosts/{host_id}/vms/{vm_name}/action``."""
+
+    async def on_post(self, req: Request, resp: Response, host_id: str, vm_name: str) -> None:
+        body = await read_json_object(req, self._max_body)
+        await self._vm.vm_action(host_id, vm_name, require_str(body, "action"))
+        resp.status = falcon.HTTP_204
+
+
+class DiscoveredVmsResource(_Resource):
+    """``/api/v1/hosts/{host_id}/discovered-vms``."""
+
+    async def on_get(self, req: Request, resp: Response, host_id: str) -> None:
+        self._json.send(resp, await self._vm.list_discovered_vms(host_id))
+
+    async def on_delete(self, req: Request, resp: Response, host_id: str) -> None:
+        body = await read_json_object(req, self._max_body)
+        uuids = require_str_list(body, "domain_uuids")
+        await self._vm.dismiss_discovered_vms(host_id, uuids)
+        resp.status = falcon.HTTP_202
+
+
+class ImportVmResource(_Resource):
+    """``/api/v1/hosts/{host_id}/vms/{vm_name}/import``."""
+
+    async def on_post(self, req: Request, resp: Response, host_id: str, vm_name: str) -> None:
+        await self._vm.import_vm(host_id, vm_name)
+        resp.status = falcon.HTTP_202
+
+
+class ImportAllResource(_Resource):
+    """``/api/v1/hosts/{host_id}/vms/import-all``."""
+
+    async def on_post(self, req: Request, resp: Response, host_id: str) -> None:
+        await self._vm.import_all_vms(host_id)
+        resp.status = falcon.HTTP_202
+
+
+class ImportSelectedResource(_Resource):
+    """``/api/v1/hosts/{host_id}/vms/import-selected``."""
+
+    async def on_post(self, req: Request, resp: Response, host_id: str) -> None:
+        body = await read_json_object(req, self._max_body)
+        uuids = require_str_list(body, "domain_uuids")
+        await self._vm.import_selected_vms(host_id, uuids)
+        resp.status = falcon.HTTP_202

@@ -1,0 +1,68 @@
+"""The blocking facade, from a plain thread and from inside a running event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+import virtumancer
+from virtumancer import ConflictError, DomainState, NotFoundError, UriPolicyError
+
+
+def _exercise(uri: str) -> list[str]:
+    with virtumancer.connect(uri) as host:
+        domains = host.domains()
+        running = next(d for d in domains if d.state is DomainState.RUNNING)
+        host.suspend(running.name)
+        assert host.domain(running.uuid).state is DomainState.PAUSED
+        try:
+            host.suspend(running.name)
+        except ConflictError:
+            pass
+        else:
+            raise AssertionError("suspending a paused domain must be a conflict")
+        host.resume(running.name)
+        assert host.domain(running.name).state is DomainState.RUNNING
+        assert len(host.stats()) == len(domains)
+        assert host.storage_pools()
+        assert host.networks()
+        assert host.info().hypervisor_type == "TEST"
+        try:
+            host.domain("no-such-domain")
+        except NotFoundError:
+            pass
+        else:
+            raise AssertionError("expected NotFoundError")
+        return sorted(d.name for d in domains)
+
+
+def test_sync_facade_from_a_plain_thread(test_unix_uri: str) -> None:
+    results: list[object] = []
+    thread = threading.Thread(target=lambda: results.append(_exercise(test_unix_uri)))
+    thread.start()
+    thread.join(timeout=120)
+    assert len(results) == 1
+    assert len(results[0]) == 10  # type: ignore[arg-type]
+
+
+def test_sync_facade_inside_a_running_loop(test_uri: str) -> None:
+    # What a Jupyter cell does: blocking code while the kernel's loop is running.
+    async def cell() -> list[str]:
+        return _exercise(test_uri)
+
+    assert len(asyncio.run(cell())) == 10
+
+
+def test_sync_facade_refuses_hostile_uris_before_connecting(tmp_path: Path) -> None:
+    with pytest.raises(UriPolicyError, match="ext"):
+        virtumancer.connect("ext:///x?command=/bin/sh")
+
+
+def test_sync_facade_is_closed_after_the_block(test_uri: str) -> None:
+    with virtumancer.connect(test_uri) as host:
+        assert host.state.value == "CONNECTED"
+    with pytest.raises(ConflictError):
+        host.domains()

@@ -1,0 +1,51 @@
+"""The whole service on PostgreSQL: the same code as on SQLite."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from virtumancer.manager import Virtumancer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
+
+
+@pytest.fixture
+def pg_database_url(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the suite's throwaway cluster."""
+    name = f"vmt_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+async def test_import_and_quiet_reconciliation_on_postgresql(
+    pg_database_url: str, test_node_factory: Callable[..., Path]
+) -> None:
+    node = test_node_factory(domains=50, pools=2, volumes_per_pool=5)
+    async with Virtumancer(pg_database_url, reconcile_interval=3600) as vm:
+        await vm.add_host("tdrv", f"test://{node}")
+        await vm.import_all_vms("tdrv")
+        await vm.import_all_vms("tdrv")
+        assert len(await vm.list_vms("tdrv")) == 50
+        assert len(await vm.list_storage_volumes()) == 10
+        await vm.sync_host("tdrv")
+        before = vm.database.rows_written
+        await vm.sync_host("tdrv")
+        assert vm.database.rows_written == before
+        await vm.settle()
+    async with Virtumancer(pg_database_url, reconcile_interval=3600) as vm:
+        (host,) = await vm.list_hosts()
+        assert host.state == "CONNECTED"
+        assert len(await vm.list_vms("tdrv")) == 50
