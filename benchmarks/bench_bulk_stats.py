@@ -1,6 +1,6 @@
 """Bulk stats of 1,000 domains on ``test+unix://``: one libvirt call, little overhead.
 
-Two figures:
+Figures:
 
 - how many libvirt API calls one ``HostPool.bulk_stats()`` makes that reach the daemon,
   for all domains and for a subset (counted with a profiler hook on the C functions of

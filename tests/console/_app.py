@@ -16,9 +16,10 @@ from typing import Any, Literal
 
 import anyio
 import anyio.abc
+import attrs
 import falcon.asgi
 
-from virtumancer import NotFoundError
+from virtumancer import Domain, DomainState, NotFoundError, parse_domain
 from virtumancer.models.console import ConsoleTarget
 from virtumancer.services.console import open_console_stream, resolve_console_target
 from virtumancer.testing import virsh
@@ -35,15 +36,19 @@ class VirshHost:
         self.host_id = host_id
         self.uri = uri
 
-    async def domain_xml(self, name_or_uuid: str, *, inactive: bool = False) -> bytes:
-        args = ["dumpxml", name_or_uuid] + (["--inactive"] if inactive else [])
+    async def get_domain(self, name_or_uuid: str) -> Domain:
+        def read() -> Domain:
+            xml = virsh(self.uri, "dumpxml", "--security-info", name_or_uuid)
+            state = virsh(self.uri, "domstate", name_or_uuid).strip()
+            running = DomainState.RUNNING if state == "running" else DomainState.SHUTOFF
+            return attrs.evolve(parse_domain(xml), state=running)
+
         try:
-            text = await anyio.to_thread.run_sync(lambda: virsh(self.uri, *args))
+            return await anyio.to_thread.run_sync(read)
         except subprocess.CalledProcessError as exc:
             raise NotFoundError(
                 "no such VM", host_id=self.host_id, vm_name=name_or_uuid, code="vm_not_found"
             ) from exc
-        return text.encode()
 
 
 class ConsoleOnlyManager:
