@@ -39,16 +39,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
-import anyio
-import anyio.abc
 import attrs
-
-from virtumancer import Domain
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -104,46 +100,10 @@ def serve_source(port_file: Path, total: int) -> None:
 # --- the relay app (for uvicorn --factory) -------------------------------------------------
 
 
-class _FixedTargetManager:
-    """The console calls of the facade, always resolving to the benchmark's source."""
-
-    def __init__(self, port: int) -> None:
-        from virtumancer.models.console import ConsoleKind, ConsoleRoute, ConsoleTarget
-
-        self._host = _LocalHost()
-        self._target = ConsoleTarget(
-            host_id="bench",
-            vm_name="source",
-            domain_uuid="00000000-0000-0000-0000-000000000000",
-            kind=ConsoleKind.VNC,
-            route=ConsoleRoute.LOCAL,
-            address="127.0.0.1",
-            port=port,
-            listen="127.0.0.1",
-        )
-
-    async def console_target(
-        self, host_id: str, vm_name: str, kind: Literal["vnc", "spice"] | None = None
-    ) -> Any:
-        return self._target
-
-    def open_console(self, target: Any) -> AbstractAsyncContextManager[anyio.abc.ByteStream]:
-        from virtumancer.services.console import open_console_stream
-
-        return open_console_stream(self._host, target)
-
-
-class _LocalHost:
-    host_id = "bench"
-    uri = "qemu:///system"
-
-    async def get_domain(self, name_or_uuid: str) -> Domain:
-        raise NotImplementedError  # the benchmark's target is fixed; nothing is looked up
-
-
 def make_bench_app() -> Any:
     """Build an app with only the console routes, aimed at ``VMT_BENCH_SOURCE_PORT``."""
     import falcon.asgi
+    from tests.console._app import FixedTargetManager
 
     from virtumancer_server.config import ServerConfig
     from virtumancer_server.console import add_routes
@@ -152,7 +112,7 @@ def make_bench_app() -> Any:
     app: falcon.asgi.App[Any, Any] = falcon.asgi.App()
     install_error_handlers(app)
     config = ServerConfig(token=os.environ["VMT_BENCH_TOKEN"])
-    add_routes(app, _FixedTargetManager(int(os.environ["VMT_BENCH_SOURCE_PORT"])), config)
+    add_routes(app, FixedTargetManager(int(os.environ["VMT_BENCH_SOURCE_PORT"])), config)
     return app
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, suppress
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Self
@@ -25,7 +25,7 @@ from virtumancer.exceptions import (
 from virtumancer.models.domain import DomainDevices
 from virtumancer.models.events import ConnectionState, PowerAction
 from virtumancer.models.host import HostInfo
-from virtumancer.models.notifications import HostsChanged, Notification, VmsChanged
+from virtumancer.models.notifications import HostsChanged, VmsChanged
 from virtumancer.models.records import (
     ActivityEvent,
     ActivityType,
@@ -48,7 +48,7 @@ from virtumancer.models.records import (
 from virtumancer.models.settings import MetricsSettings
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.inventory import InventoryService
-from virtumancer.services.notifications import NotificationHub
+from virtumancer.services.notifications import NotificationHub, NotificationSubscription
 
 if TYPE_CHECKING:
     from virtumancer.models.console import ConsoleTarget
@@ -498,11 +498,12 @@ class Virtumancer:
 
     def subscribe_notifications(
         self,
-    ) -> AbstractAsyncContextManager[AsyncIterator[Notification]]:
+    ) -> AbstractAsyncContextManager[NotificationSubscription]:
         """Receive ``HostsChanged``/``VmsChanged`` after database writes.
 
-        Equal pending notifications are merged, so a stuck subscriber holds at most one
-        per host.
+        The subscription is an async iterator of :data:`Notification`; ``get_nowait()``
+        takes one without waiting. Equal pending notifications are merged, so a stuck
+        subscriber holds at most one per host.
         """
         return self._hub.subscribe()
 

@@ -24,8 +24,8 @@ import functools
 import logging
 import random
 import threading
-from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -33,6 +33,7 @@ from typing import Any, Self, TypeVar
 import anyio
 import anyio.abc
 
+from virtumancer._fanout import DropOldestBuffer, Hub, Subscription
 from virtumancer._libvirt import LibvirtConnection, ListedDomain, ensure_event_loop
 from virtumancer.exceptions import (
     ConflictError,
@@ -94,7 +95,7 @@ async def _in_daemon_thread(fn: Callable[[], T], *, name: str) -> T:
     return await future
 
 
-class EventSubscription:
+class EventSubscription(Subscription[PoolEvent]):
     """One subscriber's view of the pool's events: an async iterator with a bounded buffer.
 
     When the subscriber falls behind by more than ``buffer_size`` events, the oldest are
@@ -105,46 +106,24 @@ class EventSubscription:
     def __init__(self, buffer_size: int) -> None:
         if buffer_size < 1:
             raise InvalidInputError("buffer_size must be at least 1", field="buffer_size")
-        self.buffer_size = buffer_size
-        #: events dropped because this subscriber fell behind
-        self.dropped = 0
-        self._queue: deque[PoolEvent] = deque()
-        self._wakeup = anyio.Event()
-        self._closed = False
+        self._ring = DropOldestBuffer[PoolEvent](buffer_size)
+        super().__init__(self._ring)
 
     def __repr__(self) -> str:
         return (
-            f"<EventSubscription {len(self._queue)}/{self.buffer_size} buffered, "
-            f"{self.dropped} dropped{', closed' if self._closed else ''}>"
+            f"<EventSubscription {self.pending}/{self.buffer_size} buffered, "
+            f"{self.dropped} dropped{', closed' if self.closed else ''}>"
         )
 
-    def _put(self, event: PoolEvent) -> None:
-        if self._closed:
-            return
-        if len(self._queue) >= self.buffer_size:
-            self._queue.popleft()
-            self.dropped += 1
-        self._queue.append(event)
-        self._wakeup.set()
+    @property
+    def buffer_size(self) -> int:
+        """How many events wait at most before the oldest are dropped."""
+        return self._ring.size
 
-    def _close(self) -> None:
-        self._closed = True
-        self._wakeup.set()
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> PoolEvent:
-        while not self._queue:
-            if self._closed:
-                raise StopAsyncIteration
-            await self._wakeup.wait()
-            self._wakeup = anyio.Event()
-        return self._queue.popleft()
-
-    def get_nowait(self) -> PoolEvent | None:
-        """Return the next buffered event, or ``None`` if there is none."""
-        return self._queue.popleft() if self._queue else None
+    @property
+    def dropped(self) -> int:
+        """Events dropped because this subscriber fell behind."""
+        return self._ring.dropped
 
 
 class HostPool:
@@ -566,7 +545,9 @@ class ConnectionPool:
         self.max_hung_opens_per_host = max_hung_opens_per_host
         self._open_limiter = anyio.CapacityLimiter(max_concurrent_opens)
         self._hosts: dict[str, HostPool] = {}
-        self._subscribers: set[EventSubscription] = set()
+        self._events = Hub[PoolEvent, EventSubscription](
+            lambda: EventSubscription(self.event_buffer)
+        )
         self._lock = anyio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -577,7 +558,7 @@ class ConnectionPool:
         summary = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
         return (
             f"<ConnectionPool hosts: {len(self._hosts)}{f' ({summary})' if summary else ''} "
-            f"subscribers: {len(self._subscribers)}>"
+            f"subscribers: {len(self._events)}>"
         )
 
     async def __aenter__(self) -> Self:
@@ -619,9 +600,7 @@ class ConnectionPool:
         if tg is not None:
             tg.cancel_scope.cancel()
         self._task_group = None
-        for subscription in list(self._subscribers):
-            subscription._close()
-        self._subscribers.clear()
+        self._events.close()
 
     # -- hosts ---------------------------------------------------------------------------
 
@@ -689,22 +668,11 @@ class ConnectionPool:
         a bounded buffer (``buffer_size``, default the pool's ``event_buffer``); see
         :class:`EventSubscription`. Events published before subscribing are not replayed.
         """
-        return self._subscription(buffer_size or self.event_buffer)
-
-    @contextlib.asynccontextmanager
-    async def _subscription(self, buffer_size: int) -> AsyncIterator[EventSubscription]:
-        subscription = EventSubscription(buffer_size)
-        self._subscribers.add(subscription)
-        try:
-            yield subscription
-        finally:
-            self._subscribers.discard(subscription)
-            subscription._close()
+        return self._events.subscribe(EventSubscription(buffer_size or self.event_buffer))
 
     def _publish(self, event: PoolEvent) -> None:
         # Runs on the pool's event loop.
-        for subscription in self._subscribers:
-            subscription._put(event)
+        self._events.publish(event)
 
     def _event_sink(self, event: PoolEvent) -> None:
         # Runs on libvirt's event loop thread.

@@ -14,20 +14,24 @@ while a notification arrived is not stored (generation check). Without an open s
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 __all__ = ["ResponseCache"]
 
-logger = logging.getLogger(__name__)
+
+class DrainableSubscription(Protocol):
+    """A notification subscription that hands out what is pending without waiting."""
+
+    def get_nowait(self) -> object | None:
+        """Return the next pending notification, or ``None`` if there is none."""
 
 
 class ResponseCache:
     """Encoded response bodies keyed by route and parameters, dropped on any notification."""
 
     def __init__(self) -> None:
-        self._subscription: Any = None
+        self._subscription: DrainableSubscription | None = None
         self._bodies: dict[tuple[str, ...], bytes] = {}
         self._generation = 0
         self.hits = 0
@@ -37,15 +41,8 @@ class ResponseCache:
         state = "attached" if self._subscription is not None else "detached"
         return f"<ResponseCache {state} {len(self._bodies)} bodies, {self.hits} hits>"
 
-    def attach(self, subscription: AsyncIterator[Any]) -> None:
-        """Start caching, invalidated by ``subscription`` (from ``subscribe_notifications``).
-
-        The subscription must tell how many notifications are ``pending`` (so they can be
-        drained without waiting); otherwise caching stays off.
-        """
-        if not isinstance(getattr(subscription, "pending", None), int):
-            logger.info("notifications cannot be drained synchronously; response cache off")
-            return
+    def attach(self, subscription: DrainableSubscription) -> None:
+        """Start caching, invalidated by ``subscription`` (from ``subscribe_notifications``)."""
         self._subscription = subscription
         self.clear()
 
@@ -59,12 +56,11 @@ class ResponseCache:
         self._bodies.clear()
         self._generation += 1
 
-    async def _drain(self) -> None:
+    def _drain(self) -> None:
         subscription = self._subscription
-        if subscription is not None and subscription.pending:
-            while subscription.pending:
-                # Never suspends: a notification is pending.
-                await subscription.__anext__()
+        if subscription is not None and subscription.get_nowait() is not None:
+            while subscription.get_nowait() is not None:
+                pass  # one change or many: every body goes
             self.clear()
 
     async def get_or_compute(
@@ -73,7 +69,7 @@ class ResponseCache:
         """Return the cached body for ``key``, or ``await compute()`` and keep it."""
         if self._subscription is None:
             return await compute()
-        await self._drain()
+        self._drain()
         body = self._bodies.get(key)
         if body is not None:
             self.hits += 1
@@ -81,7 +77,7 @@ class ResponseCache:
         self.misses += 1
         generation = self._generation
         body = await compute()
-        await self._drain()
+        self._drain()
         if generation == self._generation and self._subscription is not None:
             self._bodies[key] = body
         return body

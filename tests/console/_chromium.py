@@ -1,4 +1,4 @@
-"""Drive Debian's headless Chromium over the DevTools protocol, and read its PNG screenshots."""
+"""Drive headless Chromium over the DevTools protocol (finding it, PNGs: :mod:`tests._browser`)."""
 
 from __future__ import annotations
 
@@ -6,25 +6,19 @@ import base64
 import itertools
 import json
 import shutil
-import struct
 import subprocess
 import tempfile
 import time
 import urllib.request
-import zlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
-import attrs
 from websockets.asyncio.client import ClientConnection, connect
 
-
-def chromium_binary() -> str | None:
-    """Return the path of Debian's ``chromium``, or ``None`` when it is not installed."""
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+from tests._browser import HEADLESS_FLAGS, chromium_binary
 
 
 @contextmanager
@@ -36,10 +30,7 @@ def chromium_process(width: int = 1024, height: int = 768) -> Iterator[str]:
     process = subprocess.Popen(
         [
             binary,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
+            *HEADLESS_FLAGS,
             "--disable-component-update",
             "--no-first-run",
             "--no-default-browser-check",
@@ -148,82 +139,3 @@ async def devtools_page(endpoint: str) -> AsyncIterator[DevToolsPage]:
         await page.call("Log.enable")
         await page.call("Network.enable")
         yield page
-
-
-# --- PNG ---------------------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class Image:
-    """Decoded RGB pixels, row by row."""
-
-    width: int
-    height: int
-    rgb: bytes
-
-    def rows(self, start: int, stop: int) -> Image:
-        """Return the image of rows ``start`` to ``stop`` (exclusive)."""
-        stop = min(stop, self.height)
-        return Image(
-            width=self.width,
-            height=stop - start,
-            rgb=self.rgb[start * self.width * 3 : stop * self.width * 3],
-        )
-
-    def count(self, predicate: Any) -> int:
-        """Return how many pixels ``predicate(r, g, b)`` holds for."""
-        data = self.rgb
-        return sum(
-            1 for i in range(0, len(data), 3) if predicate(data[i], data[i + 1], data[i + 2])
-        )
-
-
-def _paeth(a: int, b: int, c: int) -> int:
-    p = a + b - c
-    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-    if pa <= pb and pa <= pc:
-        return a
-    return b if pb <= pc else c
-
-
-def decode_png(data: bytes) -> Image:
-    """Decode an 8-bit RGB or RGBA, non-interlaced PNG (what Chromium writes)."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    position, idat = 8, b""
-    width = height = channels = 0
-    while position < len(data):
-        (length,) = struct.unpack(">I", data[position : position + 4])
-        kind = data[position + 4 : position + 8]
-        chunk = data[position + 8 : position + 8 + length]
-        position += 12 + length
-        if kind == b"IHDR":
-            width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunk)
-            if depth != 8 or interlace != 0 or colour not in {2, 6}:
-                raise ValueError("unsupported PNG")
-            channels = 3 if colour == 2 else 4
-        elif kind == b"IDAT":
-            idat += chunk
-    raw = zlib.decompress(idat)
-    stride = width * channels
-    previous = bytearray(stride)
-    rgb = bytearray()
-    for row in range(height):
-        start = row * (stride + 1)
-        filter_type = raw[start]
-        line = bytearray(raw[start + 1 : start + 1 + stride])
-        for i in range(stride):
-            left = line[i - channels] if i >= channels else 0
-            up = previous[i]
-            up_left = previous[i - channels] if i >= channels else 0
-            if filter_type == 1:
-                line[i] = (line[i] + left) & 0xFF
-            elif filter_type == 2:
-                line[i] = (line[i] + up) & 0xFF
-            elif filter_type == 3:
-                line[i] = (line[i] + ((left + up) >> 1)) & 0xFF
-            elif filter_type == 4:
-                line[i] = (line[i] + _paeth(left, up, up_left)) & 0xFF
-        for i in range(0, stride, channels):
-            rgb += line[i : i + 3]
-        previous = line
-    return Image(width=width, height=height, rgb=bytes(rgb))

@@ -10,14 +10,9 @@ from urllib.parse import quote
 import anyio
 import pytest
 
+from tests._browser import chromium_binary, decode_png
 from tests.conftest import Guest
-from tests.console._chromium import (
-    DevToolsPage,
-    chromium_binary,
-    chromium_process,
-    decode_png,
-    devtools_page,
-)
+from tests.console._chromium import DevToolsPage, chromium_process, devtools_page
 from tests.console.conftest import ConsoleServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.libvirt, pytest.mark.kvm, pytest.mark.browser]

@@ -35,3 +35,13 @@ async def test_iteration_ends_when_the_hub_closes() -> None:
         hub.publish(HostsChanged())
         hub.close()
         assert [n async for n in subscription] == [HostsChanged()]
+
+
+async def test_get_nowait_takes_what_is_pending_without_waiting() -> None:
+    hub = NotificationHub()
+    async with hub.subscribe() as subscription:
+        assert subscription.get_nowait() is None
+        hub.publish(HostsChanged())
+        hub.publish(HostsChanged())
+        assert subscription.get_nowait() == HostsChanged()
+        assert subscription.get_nowait() is None

@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 import attrs
 from sqlalchemy import Table, delete, func, insert, select, update
@@ -122,6 +122,36 @@ def _set(row: object, **values: object) -> bool:
             setattr(row, name, value)
             changed = True
     return changed
+
+
+_Row = TypeVar("_Row", bound=Base)
+
+
+def _sync_rows(
+    session: Session,
+    existing: dict[str, _Row],
+    wanted: Mapping[str, dict[str, object]],
+    new_row: Callable[[str, dict[str, object]], _Row],
+) -> tuple[dict[str, _Row], bool]:
+    """Make ``existing`` rows (by key) hold ``wanted``: update, add the new, delete the rest.
+
+    Return the rows now wanted, by key, and whether anything changed.
+    """
+    changed = False
+    rows: dict[str, _Row] = {}
+    for key, values in wanted.items():
+        row = existing.pop(key, None)
+        if row is None:
+            row = new_row(key, values)
+            session.add(row)
+            changed = True
+        else:
+            changed |= _set(row, **values)
+        rows[key] = row
+    for row in existing.values():
+        session.delete(row)
+        changed = True
+    return rows, changed
 
 
 # --- hosts --------------------------------------------------------------------------------
@@ -964,7 +994,6 @@ def apply_storage(
     volumes: Sequence[StorageVolume],
 ) -> bool:
     """Make a host's pools and volumes match libvirt; return whether anything changed."""
-    changed = False
     existing = {
         row.uuid: row
         for row in session.scalars(
@@ -973,29 +1002,30 @@ def apply_storage(
             .options(selectinload(StoragePoolRow.volumes))
         )
     }
-    by_name: dict[str, StoragePoolRow] = {}
-    for pool in pools:
-        values: dict[str, object] = {
-            "name": pool.name,
-            "type": pool.type,
-            "path": pool.target_path,
-            "state": pool.state,
-            "capacity_bytes": pool.capacity_bytes or 0,
-            "allocation_bytes": pool.allocation_bytes or 0,
-            "available_bytes": pool.available_bytes or 0,
-        }
-        row = existing.pop(pool.uuid, None)
-        if row is None:
-            row = StoragePoolRow(host_id=host_id, uuid=pool.uuid, **values)
-            session.add(row)
-            row.volumes = []
-            changed = True
-        else:
-            changed |= _set(row, **values)
-        by_name[pool.name] = row
-    for row in existing.values():
-        session.delete(row)
-        changed = True
+
+    def new_pool(uuid: str, values: dict[str, object]) -> StoragePoolRow:
+        row = StoragePoolRow(host_id=host_id, uuid=uuid, **values)
+        row.volumes = []
+        return row
+
+    rows, changed = _sync_rows(
+        session,
+        existing,
+        {
+            pool.uuid: {
+                "name": pool.name,
+                "type": pool.type,
+                "path": pool.target_path,
+                "state": pool.state,
+                "capacity_bytes": pool.capacity_bytes or 0,
+                "allocation_bytes": pool.allocation_bytes or 0,
+                "available_bytes": pool.available_bytes or 0,
+            }
+            for pool in pools
+        },
+        new_pool,
+    )
+    by_name = {row.name: row for row in rows.values()}
     wanted: dict[str, dict[str, dict[str, object]]] = {name: {} for name in by_name}
     for volume in volumes:
         if volume.pool_name in wanted:
@@ -1026,56 +1056,50 @@ def apply_storage(
 
 def apply_networks(session: Session, host_id: str, networks: Sequence[Network]) -> bool:
     """Make a host's networks match libvirt; return whether anything changed."""
-    changed = False
     existing = {
         row.uuid: row
         for row in session.scalars(select(NetworkRow).where(NetworkRow.host_id == host_id))
     }
-    for network in networks:
-        values = {
-            "name": network.name,
-            "bridge_name": network.bridge,
-            "mode": network.forward_mode or "isolated",
-            "active": network.active,
-        }
-        row = existing.pop(network.uuid, None)
-        if row is None:
-            session.add(NetworkRow(host_id=host_id, uuid=network.uuid, **values))
-            changed = True
-        else:
-            changed |= _set(row, **values)
-    for row in existing.values():
-        session.delete(row)
-        changed = True
+    _, changed = _sync_rows(
+        session,
+        existing,
+        {
+            network.uuid: {
+                "name": network.name,
+                "bridge_name": network.bridge,
+                "mode": network.forward_mode or "isolated",
+                "active": network.active,
+            }
+            for network in networks
+        },
+        lambda uuid, values: NetworkRow(host_id=host_id, uuid=uuid, **values),
+    )
     session.flush()
     return changed
 
 
 def apply_gpus(session: Session, host_id: str, gpus: Sequence[GpuDevice]) -> bool:
     """Make a host's GPUs match its node devices; return whether anything changed."""
-    changed = False
     existing = {
         row.name: row
         for row in session.scalars(
             select(HostVideoDeviceRow).where(HostVideoDeviceRow.host_id == host_id)
         )
     }
-    for gpu in gpus:
-        values = {
-            "pci_address": str(gpu.address),
-            "vendor": gpu.vendor_name or f"0x{gpu.vendor_id:04x}",
-            "model_name": gpu.product_name or f"0x{gpu.product_id:04x}",
-            "driver": gpu.driver,
-        }
-        row = existing.pop(gpu.name, None)
-        if row is None:
-            session.add(HostVideoDeviceRow(host_id=host_id, name=gpu.name, **values))
-            changed = True
-        else:
-            changed |= _set(row, **values)
-    for row in existing.values():
-        session.delete(row)
-        changed = True
+    _, changed = _sync_rows(
+        session,
+        existing,
+        {
+            gpu.name: {
+                "pci_address": str(gpu.address),
+                "vendor": gpu.vendor_name or f"0x{gpu.vendor_id:04x}",
+                "model_name": gpu.product_name or f"0x{gpu.product_id:04x}",
+                "driver": gpu.driver,
+            }
+            for gpu in gpus
+        },
+        lambda name, values: HostVideoDeviceRow(host_id=host_id, name=name, **values),
+    )
     session.flush()
     return changed
 
