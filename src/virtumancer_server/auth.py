@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Final
+from typing import Final, NoReturn
 from urllib.parse import urlsplit
 
 import falcon
 import falcon.asgi
 
 from virtumancer_server.config import ServerConfig
+from virtumancer_server.errors import UpgradeDeniedError, error_body
 
 __all__ = [
     "PUBLIC_PATHS",
@@ -27,6 +28,7 @@ __all__ = [
     "AuthMiddleware",
     "authenticate_websocket",
     "check_origin",
+    "deny_websocket",
     "session_value",
 ]
 
@@ -34,6 +36,8 @@ SESSION_COOKIE: Final = "virtumancer_session"
 #: Paths that never need a token (the static page holds no data; it asks for the token).
 PUBLIC_PATHS: Final = frozenset({"/api/v1/health", "/", "/index.html", "/favicon.ico"})
 _PUBLIC_PREFIXES: Final = ("/static/",)
+_DENIAL_EXTENSION: Final = "websocket.http.response"
+_CODE_BY_STATUS: Final = {401: "unauthorized", 403: "forbidden"}
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
@@ -118,8 +122,9 @@ def authenticate_websocket(req: falcon.asgi.Request, config: ServerConfig) -> No
 
     Accepts ``Authorization: Bearer <token>``, a ``token`` query parameter or the session
     cookie. Raises :class:`falcon.HTTPForbidden` for a foreign origin and
-    :class:`falcon.HTTPUnauthorized` for missing or wrong credentials; Falcon then closes the
-    socket with code 3403 / 3401.
+    :class:`falcon.HTTPUnauthorized` for missing or wrong credentials; pass either to
+    :func:`deny_websocket` to answer with the HTTP status (left to Falcon, they become close
+    codes 3403 / 3401, which uvicorn turns into a bare HTTP 403).
     """
     if not check_origin(req, config):
         raise falcon.HTTPForbidden(title="Forbidden", description="origin not allowed")
@@ -137,3 +142,34 @@ def authenticate_websocket(req: falcon.asgi.Request, config: ServerConfig) -> No
     if any(_equal(value, expected) for value in cookies):
         return
     raise _unauthorized("missing or invalid credentials")
+
+
+async def deny_websocket(
+    req: falcon.asgi.Request, ws: falcon.asgi.WebSocket, refusal: falcon.HTTPError
+) -> NoReturn:
+    """Refuse an upgrade with ``refusal``'s status and the API's JSON error body.
+
+    Without this, a close before ``accept()`` reaches the client as a bare HTTP 403 whatever
+    the reason (uvicorn's answer), so a missing token looked like a foreign origin. Uses the
+    ASGI WebSocket Denial Response extension when the server offers it, else closes with
+    3000 + status. Raises :class:`UpgradeDeniedError` once the refusal went out.
+    """
+    status = refusal.status_code
+    message = refusal.description or refusal.title or "refused"
+    extensions = req.scope.get("extensions") or {}
+    if _DENIAL_EXTENSION not in extensions:
+        await ws.close(3000 + status, message[:120])
+        raise UpgradeDeniedError
+    body = error_body(_CODE_BY_STATUS.get(status, "forbidden"), message)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    # Falcon has no public call for the denial extension; the WebSocket keeps the ASGI send.
+    send = ws._asgi_send
+    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+    raise UpgradeDeniedError

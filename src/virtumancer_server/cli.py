@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import re
@@ -20,7 +21,7 @@ from virtumancer_server.config import (
     is_loopback,
 )
 
-__all__ = ["DeniedHandshakeFilter", "RedactSecretsFilter", "build_config", "main"]
+__all__ = ["DeniedHandshakeFilter", "RedactSecretsFilter", "browser_url", "build_config", "main"]
 
 _SECRET_QUERY = re.compile(r"((?:^|[?&])(?:token|ticket)=)[^&\s\"]*", re.IGNORECASE)
 #: How long in-flight requests may take to finish after SIGINT/SIGTERM.
@@ -140,6 +141,24 @@ def serve(config: ServerConfig, *, log_level: str = "info") -> None:
     uvicorn.Server(uvicorn_config).run()
 
 
+def browser_url(host: str, port: int) -> str:
+    """Return the URL a person opens for a server bound to ``host:port``.
+
+    A wildcard bind address is not something a browser can open (``0.0.0.0``, ``::``): the
+    loopback address of the same family is printed instead; IPv6 addresses get brackets.
+    """
+    shown = host or "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(shown)
+    except ValueError:
+        address = None
+    if address is not None and address.is_unspecified:
+        shown = "127.0.0.1" if address.version == 4 else "::1"
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``virtumancer`` console script."""
     args = _parser().parse_args(argv)
@@ -154,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"API token (generated for this run): {config.token}", flush=True)
         elif config.no_auth:
             print("Authentication is OFF (loopback only).", flush=True)
-        print(f"Virtumancer: http://{config.host}:{config.port}/", flush=True)
+        print(f"Virtumancer: {browser_url(config.host, config.port)}", flush=True)
         serve(config, log_level=args.log_level)
     return 0
 

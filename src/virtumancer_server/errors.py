@@ -27,8 +27,11 @@ from virtumancer import (
 __all__ = [
     "HOST_CONNECT_ROUTES",
     "STATUS_BY_ERROR",
+    "FieldConflictError",
+    "UpgradeDeniedError",
     "error_body",
     "install_error_handlers",
+    "message_with_context",
     "status_for",
 ]
 
@@ -64,6 +67,50 @@ _CODE_BY_STATUS: Final = {
 }
 
 
+class FieldConflictError(ConflictError):
+    """A 409 caused by one input field (a host id or URI already in use)."""
+
+    def __init__(self, message: str, *, field: str, host_id: str | None = None) -> None:
+        super().__init__(message, host_id=host_id)
+        self.field = field
+
+
+class UpgradeDeniedError(Exception):
+    """Raised after a WebSocket upgrade was answered with an HTTP error: nothing more to send.
+
+    Its handler does nothing, so Falcon does not also try to close the refused socket.
+    """
+
+
+async def _handle_upgrade_denied(
+    req: falcon.asgi.Request,
+    resp: falcon.asgi.Response | None,
+    exc: Exception,
+    params: Any,
+    ws: falcon.asgi.WebSocket | None = None,
+) -> None:
+    """The refusal already went out."""
+
+
+def message_with_context(exc: VirtumancerError) -> str:
+    """Return ``exc.message`` plus the host and VM it concerns when the message omits them.
+
+    libvirt's own texts ("Domain not found") and short library messages ("no such host")
+    do not say which host or VM was meant; the error body should.
+    """
+    context = [
+        f"{label} {_clip(value)!r}"
+        for label, value in (("VM", exc.vm_name), ("host", exc.host_id))
+        if value is not None and value not in exc.message
+    ]
+    return f"{exc.message} ({', '.join(context)})" if context else exc.message
+
+
+def _clip(value: str, limit: int = 80) -> str:
+    # A name taken from the URL is echoed back, but not a 5,000-character one.
+    return value if len(value) <= limit else f"{value[:limit]}..."
+
+
 def error_body(code: str, message: str, field: str | None = None) -> bytes:
     """Return the JSON bytes of an error body."""
     document = {"error": {"code": code, "message": message, "field": field}}
@@ -89,15 +136,16 @@ async def _handle_virtumancer_error(
 ) -> None:
     assert isinstance(exc, VirtumancerError)
     status = status_for(exc, req.method, req.uri_template)
-    field = exc.field if isinstance(exc, InvalidInputError) else None
+    field = exc.field if isinstance(exc, InvalidInputError | FieldConflictError) else None
+    message = message_with_context(exc)
     if status >= 500:
         logger.warning("%s %s failed: %s", req.method, req.path, exc)
     if resp is None:
         # A WebSocket: Falcon closes it with 3000 + status.
-        raise falcon.HTTPError(status, description=exc.message)
+        raise falcon.HTTPError(status, description=message)
     resp.status = status
     resp.content_type = falcon.MEDIA_JSON
-    resp.data = error_body(exc.code, exc.message, field)
+    resp.data = error_body(exc.code, message, field)
 
 
 async def _handle_unexpected(
@@ -120,13 +168,27 @@ def _serialize_http_error(
 ) -> None:
     status = exc.status_code
     code = _CODE_BY_STATUS.get(status, "error")
-    message = exc.description or exc.title or "error"
+    message = exc.description or _default_message(req, resp, status) or exc.title or "error"
+    # A body that is too large or not JSON is the body's fault: name it like a 400 would.
+    field = "body" if status in (413, 415) else None
     resp.content_type = falcon.MEDIA_JSON
-    resp.data = error_body(code, message, None)
+    resp.data = error_body(code, message, field)
+
+
+def _default_message(req: falcon.Request, resp: falcon.Response, status: int) -> str | None:
+    # Falcon's own 404/405 carry only a title ("404 Not Found"); say what was not found.
+    if status == 404:
+        return f"no such route: {req.method} {req.path}"
+    if status == 405:
+        allowed = resp.get_header("Allow")
+        suffix = f" (allowed: {allowed})" if allowed else ""
+        return f"{req.method} is not allowed on {req.path}{suffix}"
+    return None
 
 
 def install_error_handlers(app: falcon.asgi.App[Any, Any]) -> None:
     """Route every exception through the table and the JSON error body."""
     app.add_error_handler(Exception, _handle_unexpected)
     app.add_error_handler(VirtumancerError, _handle_virtumancer_error)
+    app.add_error_handler(UpgradeDeniedError, _handle_upgrade_denied)
     app.set_error_serializer(_serialize_http_error)

@@ -14,6 +14,7 @@ import falcon
 import falcon.asgi
 
 import virtumancer
+from virtumancer_server.resources.hosts import HOST_ID_PATTERN
 
 __all__ = ["OpenApiResource", "openapi_document"]
 
@@ -135,7 +136,7 @@ def _schemas() -> dict[str, Schema]:
         "NewHost": {
             **_object(
                 {
-                    "id": {"type": "string", "minLength": 1},
+                    "id": {"type": "string", "pattern": HOST_ID_PATTERN},
                     "uri": {"type": "string", "minLength": 1},
                 }
             ),

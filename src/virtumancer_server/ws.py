@@ -37,7 +37,7 @@ from virtumancer import (
     VmsChanged,
     stats_payload,
 )
-from virtumancer_server.auth import authenticate_websocket
+from virtumancer_server.auth import authenticate_websocket, deny_websocket
 
 if TYPE_CHECKING:
     from virtumancer import StatsSubscription, StatsUpdate, Virtumancer
@@ -153,7 +153,10 @@ class WebSocketResource:
 
     async def on_websocket(self, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) -> None:
         """Authenticate, accept, then serve the connection until either side closes it."""
-        authenticate_websocket(req, self._config)  # raises → Falcon closes with 3401/3403
+        try:
+            authenticate_websocket(req, self._config)
+        except (falcon.HTTPUnauthorized, falcon.HTTPForbidden) as refusal:
+            await deny_websocket(req, ws, refusal)  # HTTP 401/403 with the JSON error body
         vm = self._vm()
         outbox = _Outbox()
         subscriptions: dict[tuple[str, str], StatsSubscription] = {}

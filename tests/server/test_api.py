@@ -115,7 +115,7 @@ async def test_add_connect_disconnect_remove_a_host(client: Conductor, test_uri:
     again = await client.simulate_post(
         "/api/v1/hosts", headers=AUTH, json={"id": "lab", "uri": test_uri}
     )
-    assert_error(again, 409)
+    assert_error(again, 409, "id")
 
     down = await client.simulate_post("/api/v1/hosts/lab/disconnect", headers=AUTH)
     assert down.status_code == 200, down.text
@@ -183,7 +183,7 @@ async def test_non_json_body_is_415(client: Conductor) -> None:
     result = await client.simulate_post(
         "/api/v1/hosts", headers={**AUTH, "Content-Type": "text/plain"}, body=b"id=x"
     )
-    assert_error(result, 415)
+    assert_error(result, 415, "body")
 
 
 async def test_oversized_body_is_413(client: Conductor) -> None:
@@ -192,7 +192,7 @@ async def test_oversized_body_is_413(client: Conductor) -> None:
         headers={**AUTH, "Content-Type": "application/json"},
         body=b" " * (2 * 1024 * 1024),
     )
-    assert_error(result, 413)
+    assert_error(result, 413, "body")
 
 
 async def test_host_info(client: Conductor) -> None:

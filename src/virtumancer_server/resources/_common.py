@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +14,7 @@ import falcon.asgi
 
 from virtumancer import InvalidInputError, make_converter
 
-__all__ = ["Json", "read_json_object", "require_str", "require_str_list"]
+__all__ = ["Json", "read_json_object", "require_str", "require_str_list", "require_uuid_list"]
 
 
 def _default(value: object) -> object:
@@ -109,3 +110,19 @@ def require_str_list(body: Mapping[str, Any], field: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise InvalidInputError(f"{field} must be a list of strings", field=field)
     return value
+
+
+def require_uuid_list(body: Mapping[str, Any], field: str) -> list[str]:
+    """Return ``body[field]`` if it is a list of UUID strings; else raise 400 naming ``field``.
+
+    A malformed UUID is the request's fault (400), not an unknown domain (404).
+    """
+    values = require_str_list(body, field)
+    for index, value in enumerate(values):
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            raise InvalidInputError(
+                f"{field}[{index}] is not a UUID: {value[:80]!r}", field=field
+            ) from None
+    return values

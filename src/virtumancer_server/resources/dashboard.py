@@ -30,9 +30,12 @@ _HEALTH_BODY = b'{"ok":true}'
 
 def parse_limit(req: Request, default: int = 10) -> int:
     """Return the ``limit`` query parameter (1..1000, default 10); else 400 naming it."""
-    raw = req.get_param("limit")
-    if raw is None:
+    values = req.get_param_as_list("limit")
+    if values is None:
         return default
+    if len(values) != 1:
+        raise InvalidInputError("limit must be given once", field="limit")
+    raw = values[0]
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_ACTIVITY_LIMIT:
         raise InvalidInputError(
             f"limit must be an integer from 1 to {MAX_ACTIVITY_LIMIT}", field="limit"
@@ -95,6 +98,11 @@ class HealthResource:
     async def on_get(self, req: Request, resp: Response) -> None:
         resp.content_type = falcon.MEDIA_JSON
         resp.data = _HEALTH_BODY
+
+    async def on_head(self, req: Request, resp: Response) -> None:
+        # Uptime probes often send HEAD (``curl -I``): same status, no body.
+        resp.content_type = falcon.MEDIA_JSON
+        resp.content_length = len(_HEALTH_BODY)
 
 
 class SessionResource:

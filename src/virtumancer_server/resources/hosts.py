@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import re
+from typing import Final
+
 import falcon
 import falcon.asgi
 
-from virtumancer import HostInfo, Virtumancer
+from virtumancer import ConflictError, HostInfo, InvalidInputError, Virtumancer
 from virtumancer_server.cache import ResponseCache
+from virtumancer_server.errors import FieldConflictError
 from virtumancer_server.resources._common import (
     Json,
     read_json_object,
     require_str,
-    require_str_list,
+    require_uuid_list,
 )
 
 __all__ = [
+    "HOST_ID_PATTERN",
     "DiscoveredVmsResource",
     "HostConnectResource",
     "HostDisconnectResource",
@@ -33,6 +38,11 @@ __all__ = [
 Request = falcon.asgi.Request
 Response = falcon.asgi.Response
 
+#: What a new host id may look like: it becomes a URL path segment (``/hosts/{id}/...``), so
+#: no ``/``, spaces or other characters that would make the host unreachable through the API.
+HOST_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_HOST_ID = re.compile(HOST_ID_PATTERN)
+
 
 class _Resource:
     def __init__(self, manager: Virtumancer, json: Json, max_body_bytes: int) -> None:
@@ -50,7 +60,32 @@ class HostsResource(_Resource):
     async def on_post(self, req: Request, resp: Response) -> None:
         body = await read_json_object(req, self._max_body)
         host_id, uri = require_str(body, "id"), require_str(body, "uri")
-        self._json.send(resp, await self._vm.add_host(host_id, uri))
+        if not _HOST_ID.fullmatch(host_id):
+            raise InvalidInputError(
+                f"id {host_id[:80]!r} is not allowed: use 1-64 letters, digits, '.', '_' or "
+                "'-', starting with a letter or digit",
+                field="id",
+            )
+        hosts = await self._vm.list_hosts()
+        if any(existing.id == host_id for existing in hosts):
+            raise FieldConflictError(
+                f"a host with id {host_id!r} already exists", field="id", host_id=host_id
+            )
+        for existing in hosts:
+            if existing.uri == uri:
+                # Two ids on one hypervisor would fight over the same domains' records.
+                raise FieldConflictError(
+                    f"uri {uri!r} is already configured as host {existing.id!r}",
+                    field="uri",
+                    host_id=existing.id,
+                )
+        try:
+            record = await self._vm.add_host(host_id, uri)
+        except ConflictError as exc:
+            raise FieldConflictError(
+                f"a host with id {host_id!r} already exists", field="id", host_id=host_id
+            ) from exc
+        self._json.send(resp, record)
 
 
 class HostResource(_Resource):
@@ -143,7 +178,7 @@ class DiscoveredVmsResource(_Resource):
 
     async def on_delete(self, req: Request, resp: Response, host_id: str) -> None:
         body = await read_json_object(req, self._max_body)
-        uuids = require_str_list(body, "domain_uuids")
+        uuids = require_uuid_list(body, "domain_uuids")
         await self._vm.dismiss_discovered_vms(host_id, uuids)
         resp.status = falcon.HTTP_202
 
@@ -169,6 +204,6 @@ class ImportSelectedResource(_Resource):
 
     async def on_post(self, req: Request, resp: Response, host_id: str) -> None:
         body = await read_json_object(req, self._max_body)
-        uuids = require_str_list(body, "domain_uuids")
+        uuids = require_uuid_list(body, "domain_uuids")
         await self._vm.import_selected_vms(host_id, uuids)
         resp.status = falcon.HTTP_202
