@@ -181,3 +181,9 @@ async def test_a_huge_vm_name_is_not_echoed_whole(client: Conductor) -> None:
     result = await client.simulate_get(f"/api/v1/hosts/demo/vms/{name}/hardware", headers=AUTH)
     error = error_of(result, 404)
     assert len(str(error["message"])) < 300
+
+
+async def test_a_console_ticket_for_an_unknown_vm_is_a_404(client: Conductor) -> None:
+    # It used to be a 409 "console unavailable" on the demo host: the host was judged first.
+    result = await client.simulate_post("/api/v1/hosts/demo/vms/nope/console-ticket", headers=AUTH)
+    assert error_of(result, 404)["code"] in {"not_found", "vm_not_found"}

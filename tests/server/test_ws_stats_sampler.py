@@ -198,3 +198,21 @@ async def test_subscribing_before_the_sampler_runs_is_an_error(pool: ConnectionP
     sampler = StatsSampler(pool)
     with pytest.raises(RuntimeError, match="async with"):
         await sampler.subscribe("h1", "guest-0000", Collector())
+
+
+async def test_figures_the_driver_does_not_report_come_from_the_definition(
+    pool: ConnectionPool, test_unix_uri: str
+) -> None:
+    # libvirt's test driver (the demo host) reports no balloon or vcpu stats: a user would
+    # otherwise see 0 B of memory and 0 vCPUs for a running guest.
+    await pool.add_host("h1", test_unix_uri)
+    defined = await pool.get("h1").get_domain("guest-0001")
+    collector = Collector()
+    async with StatsSampler(pool, 0.5) as sampler:
+        subscription = await sampler.subscribe("h1", "guest-0001", collector)
+        await collector.wait_for(lambda u: len(u) >= 1)
+        subscription.close()
+    sample = collector.updates[0].sample
+    assert sample.max_memory_bytes == defined.memory_bytes > 0
+    assert sample.memory_bytes == defined.current_memory_bytes > 0
+    assert sample.vcpus == defined.vcpus > 0

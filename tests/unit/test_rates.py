@@ -108,3 +108,12 @@ def test_rates_are_never_negative(first: DomainStatsSample, second: DomainStatsS
         rates.net_tx_bps,
     ):
         assert value >= 0.0
+
+
+def test_a_domain_that_stopped_has_no_rates() -> None:
+    # After a destroy libvirt reports a cpu.time unrelated to the run: no 100 % spike.
+    running = sample(at_s=0, cpu_s=4.5)
+    stopped = attrs.evolve(sample(at_s=2, cpu_s=507.9), state=DomainState.SHUTOFF)
+    rates = compute_rates(running, stopped)
+    assert (rates.cpu_percent, rates.interval_s) == (0.0, 2.0)
+    assert compute_rates(stopped, attrs.evolve(running, timestamp_ns=3 * SECOND)).cpu_percent == 0

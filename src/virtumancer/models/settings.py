@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any, Final
@@ -28,11 +29,19 @@ CPU_VIEWS: Final = ("percentage", "cores", "time")
 STATS_INTERVAL_RANGE: Final = (0.5, 3600.0)
 
 
+def _shown(value: object) -> str:
+    """Show a rejected value as the JSON client sent it (true, null), not as Python."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return repr(value) if not isinstance(value, float) else str(value)
+
+
 def _check_window(_inst: object, _attr: object, value: object) -> None:
     low, high = CPU_SMOOTHING_WINDOW_RANGE
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidInputError(
-            f"cpu_smoothing_window must be an integer from {low} to {high}, got {value!r}",
+            f"cpu_smoothing_window must be an integer from {low} to {high}, got {_shown(value)}",
             field="cpu_smoothing_window",
         )
 
@@ -40,7 +49,8 @@ def _check_window(_inst: object, _attr: object, value: object) -> None:
 def _check_unit(_inst: object, _attr: object, value: object) -> None:
     if value not in MEMORY_DISPLAY_UNITS:
         raise InvalidInputError(
-            f"memory_display_unit must be one of {', '.join(MEMORY_DISPLAY_UNITS)}, got {value!r}",
+            f"memory_display_unit must be one of {', '.join(MEMORY_DISPLAY_UNITS)}, "
+            f"got {_shown(value)}",
             field="memory_display_unit",
         )
 
@@ -48,7 +58,7 @@ def _check_unit(_inst: object, _attr: object, value: object) -> None:
 def _check_view(_inst: object, _attr: object, value: object) -> None:
     if value not in CPU_VIEWS:
         raise InvalidInputError(
-            f"default_cpu_view must be one of {', '.join(CPU_VIEWS)}, got {value!r}",
+            f"default_cpu_view must be one of {', '.join(CPU_VIEWS)}, got {_shown(value)}",
             field="default_cpu_view",
         )
 
@@ -62,7 +72,7 @@ def _check_interval(_inst: object, _attr: object, value: object) -> None:
         or not low <= value <= high
     ):
         raise InvalidInputError(
-            f"stats_interval_seconds must be a number from {low} to {high}, got {value!r}",
+            f"stats_interval_seconds must be a number from {low} to {high}, got {_shown(value)}",
             field="stats_interval_seconds",
         )
 

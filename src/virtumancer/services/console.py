@@ -155,9 +155,9 @@ async def resolve_console_target(
     (``code="vm_not_running"``) or its console cannot be reached from here.
     """
     wanted = ConsoleKind(kind) if kind is not None else None
-    route, uri_host = _route_for(host.uri, host_id=host.host_id, vm_name=vm_name)
-    domain = await host.get_domain(vm_name)
+    domain = await host.get_domain(vm_name)  # an unknown VM is a 404 whatever the host
     name = domain.name
+    route, uri_host = _route_for(host.uri, host_id=host.host_id, vm_name=name)
     if domain.state not in _LIVE_STATES:
         raise ConflictError(
             "the VM is not running", host_id=host.host_id, vm_name=name, code="vm_not_running"

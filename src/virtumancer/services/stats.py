@@ -41,6 +41,14 @@ _log = logging.getLogger(__name__)
 class _Domain(Protocol):
     @property
     def uuid(self) -> str: ...
+    @property
+    def memory_bytes(self) -> int: ...
+    @property
+    def current_memory_bytes(self) -> int: ...
+    @property
+    def vcpus(self) -> int: ...
+    @property
+    def current_vcpus(self) -> int | None: ...
 
 
 class _HostPool(Protocol):
@@ -87,6 +95,7 @@ class _Target:
     host_id: str
     vm_name: str
     uuid: str | None
+    defined: _Domain | None = None  # the domain as looked up: fills what bulk stats lack
     sinks: dict[int, StatsSink] = attrs.field(factory=dict)
     previous: DomainStatsSample | None = None
     missing_ticks: int = 0
@@ -104,6 +113,22 @@ class _HostLoop:
         if message != self.failure:
             _log.warning("stats of host %s: %s", host_id, message)
         self.failure = message
+
+
+def _with_defined_sizes(sample: DomainStatsSample, defined: _Domain | None) -> DomainStatsSample:
+    """Fill memory and vCPU figures a driver's bulk stats leave out from the definition.
+
+    libvirt's test driver (the demo host) reports no balloon or vcpu stats at all; QEMU
+    reports them for running guests. Only missing (zero) figures are filled.
+    """
+    if defined is None or (sample.max_memory_bytes and sample.memory_bytes and sample.vcpus):
+        return sample
+    return attrs.evolve(
+        sample,
+        memory_bytes=sample.memory_bytes or defined.current_memory_bytes,
+        max_memory_bytes=sample.max_memory_bytes or defined.memory_bytes,
+        vcpus=sample.vcpus or defined.current_vcpus or defined.vcpus,
+    )
 
 
 class StatsSubscription:
@@ -221,7 +246,7 @@ class StatsSampler:
                 self._task_group.start_soon(self._poll_host, host_id, loop)
             target = loop.targets.get(vm_name)
             if target is None:
-                target = _Target(host_id=host_id, vm_name=vm_name, uuid=domain.uuid)
+                target = _Target(host_id=host_id, vm_name=vm_name, uuid=domain.uuid, defined=domain)
                 loop.targets[vm_name] = target
                 loop.wake.set()  # sample the new VM now rather than at the next tick
         self._next_token += 1
@@ -286,9 +311,10 @@ class StatsSampler:
                 if target.missing_ticks % 10 != 1:
                     continue
                 try:
-                    target.uuid = (await host.get_domain(target.vm_name)).uuid
+                    target.defined = await host.get_domain(target.vm_name)
                 except VirtumancerError:
                     continue
+                target.uuid = target.defined.uuid
         by_uuid = {t.uuid.lower(): t for t in loop.targets.values() if t.uuid is not None}
         if not by_uuid:
             return
@@ -310,6 +336,7 @@ class StatsSampler:
                 continue
             seen.add(sample.domain_uuid.lower())
             found.missing_ticks = 0
+            sample = _with_defined_sizes(sample, found.defined)
             previous = found.previous
             rates = compute_rates(previous, sample) if previous is not None else None
             found.previous = sample
