@@ -22,6 +22,7 @@ from virtumancer._xml import (
 from virtumancer.converters import make_converter, stats_payload
 from virtumancer.exceptions import (
     ConflictError,
+    ConnectionLostError,
     HostUnavailableError,
     InvalidInputError,
     NotFoundError,
@@ -124,6 +125,7 @@ __all__ = [
     "ActivityEvent",
     "CharDevice",
     "ConflictError",
+    "ConnectionLostError",
     "ConnectionPool",
     "ConnectionState",
     "ConsoleKind",

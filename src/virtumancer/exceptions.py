@@ -19,6 +19,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConflictError",
+    "ConnectionLostError",
     "HostUnavailableError",
     "InvalidInputError",
     "NotFoundError",
@@ -121,6 +122,14 @@ class HostUnavailableError(VirtumancerError):
     """The hypervisor could not be reached, or the connection to it was lost."""
 
     code = "host_unavailable"
+
+
+class ConnectionLostError(HostUnavailableError):
+    """The connection to the hypervisor broke during a call (socket closed, keepalive timeout).
+
+    The pool treats it as the loss of the whole connection and reconnects, even when libvirt's
+    close callback does not fire (it does not when several calls were in flight).
+    """
 
 
 class OperationTimeoutError(HostUnavailableError, TimeoutError):

@@ -69,7 +69,8 @@ class Virtumancer:
 
     Use it as ``async with Virtumancer(database_url) as vm: ...``. On entry the database is
     migrated, the saved hosts are added to the connection pool -- those a user disconnected
-    stay disconnected, the others are connected -- and inventory sync starts (pool events
+    stay disconnected, the others connect in the background (startup does not wait for
+    them; :meth:`list_hosts` shows them ``CONNECTING``) -- and inventory sync starts (pool events
     plus a reconciliation every ``reconcile_interval`` seconds); on exit every background
     task is cancelled and every connection closed.
 
@@ -101,6 +102,9 @@ class Virtumancer:
         self._settings = MetricsSettings()
         self._exit_stack: AsyncExitStack | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
+        # Saved hosts whose background connect has not started/finished yet.
+        self._restoring: set[str] = set()
+        self._restore_idle = anyio.Event()
 
     def __repr__(self) -> str:
         state = "open" if self._exit_stack is not None else "closed"
@@ -147,6 +151,9 @@ class Virtumancer:
         """Stop background work and close the pool and the database."""
         stack, self._exit_stack = self._exit_stack, None
         self._task_group = None
+        self._restoring.clear()
+        self._restore_idle.set()  # wake waiters of wait_restored
+        self._restore_idle = anyio.Event()
         if stack is None:
             return
         if self._inventory is not None:
@@ -161,12 +168,16 @@ class Virtumancer:
         return StatsSampler(self._pool, self.runtime_metrics_settings)
 
     async def _restore_hosts(self) -> None:
-        """Add the saved hosts; connect those a user did not disconnect, then sync them."""
-        hosts = await self._db.run(repo.list_hosts)
+        """Add the saved hosts to the pool; connect (then sync) in the background.
 
-        async def restore(record: HostRecord) -> None:
+        Adding is quick; connecting is not (a silent host holds an open for the open
+        timeout), so it runs in the manager's task group and startup never waits for it.
+        Hosts a user disconnected stay disconnected; the others reconnect on their own.
+        """
+        hosts = await self._db.run(repo.list_hosts)
+        for record in hosts:
             try:
-                host = await self._pool.add_host(
+                await self._pool.add_host(
                     record.id,
                     record.uri,
                     connect=False,
@@ -174,18 +185,40 @@ class Virtumancer:
                 )
             except VirtumancerError as exc:
                 _log.warning("cannot restore host %s: %s", record.id, exc)
-                return
-            if record.auto_reconnect_disabled:
-                return
-            try:
-                await host.connect()
-                await self._inv.sync_host(record.id)
-            except VirtumancerError as exc:
-                _log.info("host %s not reachable on start: %s", record.id, exc)
+                continue
+            if not record.auto_reconnect_disabled:
+                self._restoring.add(record.id)
+                self._group.start_soon(self._connect_restored, record.id)
 
-        async with anyio.create_task_group() as group:
-            for record in hosts:
-                group.start_soon(restore, record)
+    async def _connect_restored(self, host_id: str) -> None:
+        try:
+            host = self._pool.get(host_id)
+            await host.connect()  # on failure the pool keeps retrying with backoff
+            await self._inv.sync_host(host_id)
+        except VirtumancerError as exc:
+            _log.info("host %s not reachable on start: %s", host_id, exc)
+        except Exception:  # one bad host must not end the manager's task group
+            _log.exception("restoring host %s failed", host_id)
+        finally:
+            self._restoring.discard(host_id)
+            if not self._restoring:
+                self._restore_idle.set()
+                self._restore_idle = anyio.Event()
+
+    async def wait_restored(self) -> None:
+        """Wait until every saved host's startup connect (and first sync) was tried.
+
+        Startup does not wait for them; scripts that need the hosts at once can. A host
+        that could not connect keeps retrying in the background after this returns.
+        """
+        while self._restoring:
+            await self._restore_idle.wait()
+
+    @property
+    def _group(self) -> anyio.abc.TaskGroup:
+        if self._task_group is None:
+            raise ConflictError("Virtumancer is not open (use `async with`)")
+        return self._task_group
 
     @property
     def _db(self) -> Database:
@@ -221,9 +254,12 @@ class Virtumancer:
             host = self._pool.get(record.id)
         except NotFoundError:
             return record
+        state = host.state
+        if state is ConnectionState.DISCONNECTED and record.id in self._restoring:
+            state = ConnectionState.CONNECTING  # its background connect is about to start
         return attrs.evolve(
             record,
-            state=host.state.value,
+            state=state.value,
             last_error=host.last_error,
             auto_reconnect_disabled=host.auto_reconnect_disabled,
         )
@@ -308,8 +344,6 @@ class Virtumancer:
     async def remove_host(self, host_id: str) -> None:
         """Disconnect a host and forget it and its inventory (:class:`NotFoundError`)."""
         await self._db.run(lambda s: repo.get_host(s, host_id))
-        with suppress(NotFoundError):
-            await self._pool.remove_host(host_id)
 
         def write(session: Session) -> None:
             repo.delete_host(session, host_id)
@@ -317,7 +351,10 @@ class Virtumancer:
                 session, ActivityType.HOST_REMOVED, f"Host {host_id} removed", host_id=host_id
             )
 
+        # The database first: if it fails, the host stays both stored and in the pool.
         await self._db.run(write)
+        with suppress(NotFoundError):
+            await self._pool.remove_host(host_id)
         self._inv.forget_host(host_id)
         self._hub.publish(HostsChanged())
 

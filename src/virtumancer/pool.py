@@ -37,6 +37,7 @@ from virtumancer._fanout import DropOldestBuffer, Hub, Subscription
 from virtumancer._libvirt import LibvirtConnection, ListedDomain, ensure_event_loop
 from virtumancer.exceptions import (
     ConflictError,
+    ConnectionLostError,
     HostUnavailableError,
     InvalidInputError,
     NotFoundError,
@@ -368,11 +369,18 @@ class HostPool:
 
     async def _call(self, fn: Callable[[LibvirtConnection], T]) -> T:
         conn = self._require()
+        generation = self._generation
         timeout = self._owner.call_timeout
         with anyio.move_on_after(timeout):
-            return await anyio.to_thread.run_sync(
-                fn, conn, limiter=self._limiter, abandon_on_cancel=timeout is not None
-            )
+            try:
+                return await anyio.to_thread.run_sync(
+                    fn, conn, limiter=self._limiter, abandon_on_cancel=timeout is not None
+                )
+            except ConnectionLostError as exc:
+                # libvirt's close callback does not fire when the transport dies with several
+                # calls in flight: without this the host would stay CONNECTED and dead forever.
+                self._connection_lost(generation, exc.message)
+                raise
         raise OperationTimeoutError(
             f"no answer from the host within {timeout:g} s", host_id=self.host_id
         )

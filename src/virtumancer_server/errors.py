@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any, Final
 
 import falcon
@@ -32,10 +33,16 @@ __all__ = [
     "error_body",
     "install_error_handlers",
     "message_with_context",
+    "one_line",
     "status_for",
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Longest message an error body carries (libvirt/ssh can pass on whole screens of text).
+MESSAGE_LIMIT: Final = 200
+#: Banner decoration (ssh's "@@@@..." frames) that carries no meaning.
+_DECORATION: Final = re.compile(r"([@#*=~_-])\1{2,}")
 
 #: The one table: the most specific class in an exception's MRO decides its status.
 STATUS_BY_ERROR: Final[dict[type[VirtumancerError], int]] = {
@@ -98,12 +105,30 @@ def message_with_context(exc: VirtumancerError) -> str:
     libvirt's own texts ("Domain not found") and short library messages ("no such host")
     do not say which host or VM was meant; the error body should.
     """
+    message = one_line(exc.message)
     context = [
         f"{label} {_clip(value)!r}"
         for label, value in (("VM", exc.vm_name), ("host", exc.host_id))
-        if value is not None and value not in exc.message
+        if value is not None and value not in message
     ]
-    return f"{exc.message} ({', '.join(context)})" if context else exc.message
+    return f"{message} ({', '.join(context)})" if context else message
+
+
+def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """Return the first meaningful line of ``text``, stripped and cut to ``limit`` characters.
+
+    Texts passed on from libvirt or ssh may span many lines (an ssh warning banner, ...);
+    an error body keeps one clear line. A first line that only introduces the next one
+    ("Cannot recv data:") is joined with it.
+    """
+    lines = [_DECORATION.sub("", line).strip(" \t@#*|") for line in text.splitlines()]
+    meaningful = [line for line in lines if any(ch.isalnum() for ch in line)]
+    if not meaningful:
+        return _clip(text.strip(), limit)
+    first = meaningful[0]
+    if first.endswith(":") and len(meaningful) > 1:
+        first = f"{first} {meaningful[1]}"
+    return _clip(" ".join(first.split()), limit)
 
 
 def _clip(value: str, limit: int = 80) -> str:
@@ -113,7 +138,7 @@ def _clip(value: str, limit: int = 80) -> str:
 
 def error_body(code: str, message: str, field: str | None = None) -> bytes:
     """Return the JSON bytes of an error body."""
-    document = {"error": {"code": code, "message": message, "field": field}}
+    document = {"error": {"code": code, "message": one_line(message), "field": field}}
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 

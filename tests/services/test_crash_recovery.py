@@ -88,6 +88,7 @@ async def test_kill_mid_import_then_restart_completes_without_duplicates(
     assert killed_at > 0
 
     async with Virtumancer(database_url, reconcile_interval=3600) as vm:
+        await vm.wait_restored()  # saved hosts connect in the background
         rows = await vm.database.run(
             lambda s: (
                 s.scalar(select(func.count()).select_from(VmRow)),

@@ -196,6 +196,7 @@ async def test_hosts_restored_on_start_except_user_disconnected(
         assert (record.state, record.auto_reconnect_disabled) == ("DISCONNECTED", True)
         await vm.import_all_vms("keep")
     async with Virtumancer(database_url) as vm:
+        await vm.wait_restored()  # saved hosts connect in the background
         hosts = {h.id: h for h in await vm.list_hosts()}
         assert hosts["keep"].state == "CONNECTED"
         assert (hosts["off"].state, hosts["off"].auto_reconnect_disabled) == (

@@ -46,6 +46,7 @@ async def test_import_and_quiet_reconciliation_on_postgresql(
         assert vm.database.rows_written == before
         await vm.settle()
     async with Virtumancer(pg_database_url, reconcile_interval=3600) as vm:
+        await vm.wait_restored()  # saved hosts connect in the background
         (host,) = await vm.list_hosts()
         assert host.state == "CONNECTED"
         assert len(await vm.list_vms("tdrv")) == 50

@@ -6,6 +6,7 @@ import libvirt
 
 from virtumancer.exceptions import (
     ConflictError,
+    ConnectionLostError,
     HostUnavailableError,
     InvalidInputError,
     NotFoundError,
@@ -51,10 +52,9 @@ _INVALID = frozenset(
     }
 )
 _TIMEOUT = frozenset({libvirt.VIR_ERR_OPERATION_TIMEOUT, libvirt.VIR_ERR_AGENT_UNRESPONSIVE})
+_CONNECTION_GONE = frozenset({libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_INVALID_CONN})
 _UNAVAILABLE = frozenset(
     {
-        libvirt.VIR_ERR_NO_CONNECT,
-        libvirt.VIR_ERR_INVALID_CONN,
         libvirt.VIR_ERR_RPC,
         libvirt.VIR_ERR_AUTH_FAILED,
         libvirt.VIR_ERR_AUTH_CANCELLED,
@@ -76,9 +76,10 @@ def translate_error(
 
     The mapping is by libvirt error code: "no such ..." is :class:`NotFoundError`; an invalid
     operation for the object's state (starting a running domain) is :class:`ConflictError`;
-    a bad argument or XML is :class:`InvalidInputError`; connection and transport failures are
-    :class:`HostUnavailableError`; libvirt timeouts are :class:`OperationTimeoutError`.
-    Anything else is a plain :class:`VirtumancerError` with code ``libvirt_error``.
+    a bad argument or XML is :class:`InvalidInputError`; a broken connection or transport is
+    :class:`ConnectionLostError`, other connection failures :class:`HostUnavailableError`;
+    libvirt timeouts are :class:`OperationTimeoutError`. Anything else is a plain
+    :class:`VirtumancerError` with code ``libvirt_error``.
     """
     code = exc.get_error_code()
     domain = exc.get_error_domain()
@@ -90,7 +91,9 @@ def translate_error(
         return ConflictError(message, **context)
     if code in _TIMEOUT:
         return OperationTimeoutError(message, **context)
-    if code in _UNAVAILABLE or domain in _TRANSPORT_DOMAINS:
+    if code in _CONNECTION_GONE or domain in _TRANSPORT_DOMAINS:
+        return ConnectionLostError(message, **context)
+    if code in _UNAVAILABLE:
         return HostUnavailableError(message, **context)
     if code in _INVALID:
         return InvalidInputError(message, **context)

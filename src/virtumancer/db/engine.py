@@ -19,6 +19,10 @@ logger = logging.getLogger(__name__)
 
 #: How long SQLite waits for another writer before failing, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: Seconds PostgreSQL connects may take before failing.
+POSTGRES_CONNECT_TIMEOUT_S = 10
+#: How long one PostgreSQL statement may run before the server cancels it, in milliseconds.
+POSTGRES_STATEMENT_TIMEOUT_MS = 30_000
 
 
 def default_database_url() -> str:
@@ -51,8 +55,8 @@ def _sqlite_on_begin(connection: Any) -> None:
 def create_database_engine(url: str | None = None) -> Engine:
     """Create an engine for ``url`` (default: :func:`default_database_url`).
 
-    SQLite gets WAL, foreign keys, a busy timeout and real transactions; PostgreSQL URLs
-    without a driver use psycopg 3.
+    SQLite gets WAL, foreign keys, a busy timeout and real transactions; PostgreSQL gets a
+    connect timeout and a statement timeout, and URLs without a driver use psycopg 3.
     """
     url = url or os.environ.get("VIRTUMANCER_DATABASE_URL") or default_database_url()
     parsed = make_url(url)
@@ -68,7 +72,16 @@ def create_database_engine(url: str | None = None) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":
+        # A dead or stuck server must not hang a request (or startup) forever.
+        # Values given in the URL's query win.
+        defaults = {
+            "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S,
+            "options": f"-c statement_timeout={POSTGRES_STATEMENT_TIMEOUT_MS}",
+        }
+        connect_args = {k: v for k, v in defaults.items() if k not in parsed.query}
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

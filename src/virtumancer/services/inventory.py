@@ -102,6 +102,8 @@ class InventoryService:
         self.full_passes = 0
         self.events_handled = 0
         self.metadata_written = 0
+        #: full resyncs run because the event subscription dropped events
+        self.missed_event_resyncs = 0
         #: where provenance is written in the background (set by the owner; None: inline)
         self.task_group: anyio.abc.TaskGroup | None = None
         self._pending_provenance = 0
@@ -225,6 +227,8 @@ class InventoryService:
     async def _background_provenance(self, host: HostPool, domains: list[Domain]) -> None:
         try:
             await self._write_metadata(host, domains)
+        except Exception:  # never end the owner's task group; the next pass retries
+            _log.exception("provenance write on host %s failed", host.host_id)
         finally:
             self._pending_provenance -= 1
             if self._pending_provenance == 0:
@@ -342,6 +346,7 @@ class InventoryService:
             await self._consume(subscription)
 
     async def _consume(self, subscription: EventSubscription) -> None:
+        dropped = subscription.dropped
         async for event in subscription:
             burst = [event]
             while (more := subscription.get_nowait()) is not None:
@@ -350,6 +355,16 @@ class InventoryService:
                 await self.handle_events(burst)
             except Exception:  # a database hiccup must not end the event consumer
                 _log.exception("event handling failed")
+            if subscription.dropped != dropped:
+                # Events were lost (a missed reconnect among them, perhaps): resync all.
+                _log.warning(
+                    "%d pool events dropped: reconciling every connected host",
+                    subscription.dropped - dropped,
+                )
+                dropped = subscription.dropped
+                self.missed_event_resyncs += 1
+                await self._sync_connected()
+                continue
             connected = {
                 e.host_id: e.timestamp
                 for e in burst
@@ -368,13 +383,16 @@ class InventoryService:
         except Exception:  # keep reconciling the other hosts, and this one next time
             _log.exception("reconciliation of host %s failed", host_id)
 
+    async def _sync_connected(self) -> None:
+        for host in self.pool.hosts():
+            if host.state is ConnectionState.CONNECTED:
+                await self._sync_quietly(host.host_id)
+
     async def run_reconciliation(self, interval: float) -> None:
         """Reconcile every connected host every ``interval`` seconds until cancelled."""
         while True:
             await anyio.sleep(interval)
-            for host in self.pool.hosts():
-                if host.state is ConnectionState.CONNECTED:
-                    await self._sync_quietly(host.host_id)
+            await self._sync_connected()
 
     # -- import and dismiss --------------------------------------------------------------
 
