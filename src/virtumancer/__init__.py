@@ -19,7 +19,7 @@ from virtumancer._xml import (
     render_metadata,
     render_video,
 )
-from virtumancer.converters import make_converter, stats_payload
+from virtumancer.converters import host_info_payload, make_converter, stats_payload
 from virtumancer.exceptions import (
     ConflictError,
     ConnectionLostError,
@@ -212,6 +212,7 @@ __all__ = [
     "check_uri",
     "compute_rates",
     "connect",
+    "host_info_payload",
     "layout_topology",
     "make_converter",
     "node_info_from_libvirt",

@@ -20,9 +20,10 @@ from cattrs.preconf.json import make_converter as make_json_converter
 
 from virtumancer.models.devices import Disk, Interface
 from virtumancer.models.domain import DomainDevices
+from virtumancer.models.host import HostInfo
 from virtumancer.models.stats import DomainRates, DomainStatsSample
 
-__all__ = ["make_converter", "stats_payload"]
+__all__ = ["host_info_payload", "make_converter", "stats_payload"]
 
 
 def _format_datetime(value: dt.datetime) -> str:
@@ -212,4 +213,24 @@ def stats_payload(sample: DomainStatsSample, rates: DomainRates | None) -> dict[
             "net_rx_bps": rates.net_rx_bps,
             "net_tx_bps": rates.net_tx_bps,
         },
+    }
+
+
+def host_info_payload(info: HostInfo) -> dict[str, object]:
+    """Build the API's flat ``/hosts/{id}/info`` object (documented fields first, then extras)."""
+    node = info.node
+    return {
+        "hostname": node.hostname,
+        "cpu": node.cpus,
+        "memory": node.memory_bytes,
+        "cores": node.cores,
+        "threads": node.threads,
+        "sockets": node.sockets,
+        "nodes": node.nodes,
+        "mhz": node.mhz,
+        "cpu_model": node.cpu_model,
+        "arch": info.capabilities.arch,
+        "libvirt_version": info.libvirt_version,
+        "hypervisor_type": info.hypervisor_type,
+        "hypervisor_version": info.hypervisor_version,
     }

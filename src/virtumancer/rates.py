@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from virtumancer.models.domain import DomainState
+from virtumancer.models.domain import ACTIVE_DOMAIN_STATES
 from virtumancer.models.stats import (
     DiskRates,
     DomainRates,
@@ -23,25 +23,20 @@ def _per_second(previous: int, current: int, interval_s: float) -> float:
     return (current - previous) / interval_s
 
 
-_RUNNING_STATES = frozenset(
-    {DomainState.RUNNING, DomainState.BLOCKED, DomainState.PAUSED, DomainState.SHUTDOWN}
-)
-
-
 def compute_rates(previous: DomainStatsSample, current: DomainStatsSample) -> DomainRates:
     """Compute the rates between two samples of the same domain, ``previous`` first.
 
     A zero or negative interval gives all-zero rates. A counter that went down (a reset)
     counts as zero for that interval. Devices are matched by name; a device present in only
     one sample (hot-plugged or removed) is left out. ``cpu_percent`` is of the whole guest
-    (100 = all of its vcpus busy), clamped to 0..100. Unless both samples are of a running
-    (or paused) domain, every rate is zero.
+    (100 = all of its vcpus busy), clamped to 0..100. Unless both samples are of an active
+    domain (:data:`ACTIVE_DOMAIN_STATES`), every rate is zero.
     """
     interval_ns = current.timestamp_ns - previous.timestamp_ns
     if interval_ns <= 0:
         return DomainRates(interval_s=0.0)
     interval_s = interval_ns / _NS_PER_S
-    if current.state not in _RUNNING_STATES or previous.state not in _RUNNING_STATES:
+    if current.state not in ACTIVE_DOMAIN_STATES or previous.state not in ACTIVE_DOMAIN_STATES:
         # Counters of a domain that is not running are not the guest's: after a destroy
         # libvirt reports a cpu.time unrelated to the run before it.
         return DomainRates(interval_s=interval_s)

@@ -30,7 +30,7 @@ from virtumancer._xml import (
     render_metadata,
 )
 from virtumancer.exceptions import ConflictError, HostUnavailableError, VirtumancerError
-from virtumancer.models.domain import Domain, DomainState
+from virtumancer.models.domain import ACTIVE_DOMAIN_STATES, Domain, DomainState
 from virtumancer.models.events import (
     DomainDeviceEvent,
     DomainLifecycleEvent,
@@ -71,16 +71,8 @@ _DETAILS = _detail_names()
 _DOMAIN_XML_FLAGS = libvirt.VIR_DOMAIN_XML_SECURE
 _POOL_STATES = {0: "inactive", 1: "building", 2: "running", 3: "degraded", 4: "inaccessible"}
 _METADATA_KINDS = {0: "description", 1: "title", 2: "element"}
-_ACTIVE_STATES = frozenset(
-    {
-        DomainState.RUNNING,
-        DomainState.BLOCKED,
-        DomainState.PAUSED,
-        DomainState.SHUTDOWN,
-        DomainState.PMSUSPENDED,
-    }
-)
-_INACTIVE_STATES = frozenset({DomainState.SHUTOFF, DomainState.CRASHED, DomainState.NOSTATE})
+_ACTIVE_STATES = ACTIVE_DOMAIN_STATES
+_INACTIVE_STATES = frozenset(DomainState) - ACTIVE_DOMAIN_STATES
 # What state each power action needs, and the word for the error when it is not met.
 _REQUIRED_STATES: dict[PowerAction, tuple[frozenset[DomainState], str]] = {
     PowerAction.START: (_INACTIVE_STATES, "already running"),

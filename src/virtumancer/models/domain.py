@@ -39,6 +39,19 @@ class DomainState(enum.IntEnum):
     PMSUSPENDED = 7
 
 
+#: States in which a domain has a running hypervisor process (libvirt's ``isActive``): it
+#: has live counters and graphics servers, and can be shut down, reset or destroyed.
+ACTIVE_DOMAIN_STATES: frozenset[DomainState] = frozenset(
+    {
+        DomainState.RUNNING,
+        DomainState.BLOCKED,
+        DomainState.PAUSED,
+        DomainState.SHUTDOWN,
+        DomainState.PMSUSPENDED,
+    }
+)
+
+
 @attrs.frozen(kw_only=True)
 class DomainDevices:
     """The devices of a domain that a manager shows as "hardware".

@@ -30,7 +30,7 @@ import asyncssh
 
 from virtumancer.exceptions import ConflictError, HostUnavailableError, NotFoundError
 from virtumancer.models.console import ConsoleKind, ConsoleRoute, ConsoleTarget
-from virtumancer.models.domain import Domain, DomainState
+from virtumancer.models.domain import ACTIVE_DOMAIN_STATES, Domain
 from virtumancer.models.events import (
     ConnectionState,
     DomainLifecycleEvent,
@@ -55,11 +55,6 @@ CONNECT_TIMEOUT_S: Final = 10.0
 _SSH_TRANSPORTS: Final = frozenset({"ssh", "libssh", "libssh2"})
 _NETWORK_TRANSPORTS: Final = frozenset({"tcp", "tls", ""})
 _WILDCARDS: Final = frozenset({"0.0.0.0", "::", "[::]"})  # noqa: S104 - we never bind
-#: Domain states in which a graphics server is up (paused guests keep theirs).
-_LIVE_STATES: Final = frozenset(
-    {DomainState.RUNNING, DomainState.BLOCKED, DomainState.PAUSED, DomainState.SHUTDOWN,
-     DomainState.PMSUSPENDED}
-)  # fmt: skip
 #: Lifecycle events after which a domain's graphics server is gone.
 _GONE: Final = frozenset(
     {LifecycleEventType.STOPPED, LifecycleEventType.CRASHED, LifecycleEventType.UNDEFINED}
@@ -158,7 +153,7 @@ async def resolve_console_target(
     domain = await host.get_domain(vm_name)  # an unknown VM is a 404 whatever the host
     name = domain.name
     route, uri_host = _route_for(host.uri, host_id=host.host_id, vm_name=name)
-    if domain.state not in _LIVE_STATES:
+    if domain.state not in ACTIVE_DOMAIN_STATES:  # paused guests keep their server
         raise ConflictError(
             "the VM is not running", host_id=host.host_id, vm_name=name, code="vm_not_running"
         )

@@ -8,7 +8,7 @@ from typing import Final
 import falcon
 import falcon.asgi
 
-from virtumancer import ConflictError, HostInfo, InvalidInputError, Virtumancer
+from virtumancer import ConflictError, InvalidInputError, Virtumancer, host_info_payload
 from virtumancer_server.cache import ResponseCache
 from virtumancer_server.errors import FieldConflictError
 from virtumancer_server.resources._common import (
@@ -32,7 +32,6 @@ __all__ = [
     "VmActionResource",
     "VmHardwareResource",
     "VmsResource",
-    "host_info_body",
 ]
 
 Request = falcon.asgi.Request
@@ -110,31 +109,11 @@ class HostDisconnectResource(_Resource):
         self._json.send(resp, await self._vm.disconnect_host(host_id))
 
 
-def host_info_body(info: HostInfo) -> dict[str, object]:
-    """Return the API's flat host-info object (documented fields first, then extras)."""
-    node = info.node
-    return {
-        "hostname": node.hostname,
-        "cpu": node.cpus,
-        "memory": node.memory_bytes,
-        "cores": node.cores,
-        "threads": node.threads,
-        "sockets": node.sockets,
-        "nodes": node.nodes,
-        "mhz": node.mhz,
-        "cpu_model": node.cpu_model,
-        "arch": info.capabilities.arch,
-        "libvirt_version": info.libvirt_version,
-        "hypervisor_type": info.hypervisor_type,
-        "hypervisor_version": info.hypervisor_version,
-    }
-
-
 class HostInfoResource(_Resource):
     """``/api/v1/hosts/{host_id}/info``."""
 
     async def on_get(self, req: Request, resp: Response, host_id: str) -> None:
-        self._json.send(resp, host_info_body(await self._vm.host_info(host_id)))
+        self._json.send(resp, host_info_payload(await self._vm.host_info(host_id)))
 
 
 class VmsResource(_Resource):
