@@ -64,6 +64,13 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def attack(session: nox.Session) -> None:
+    """Run the hostile suite against live servers; print attack -> held (exit 1 if one fails)."""
+    _install(session, "test")
+    session.run("python", "-m", "attack", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Build the documentation with Sphinx (warnings are errors)."""
     _install(session, "docs")

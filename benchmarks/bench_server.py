@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> None:
                 "--token",
                 TOKEN,
                 "--allow-test-uris",
+                "--test-uri-dir",
+                tempfile.gettempdir(),
                 "--log-level",
                 "warning",
             ],

@@ -84,6 +84,8 @@ class Server:
                 "--token",
                 TOKEN,
                 "--allow-test-uris",
+                "--test-uri-dir",
+                tempfile.gettempdir(),
                 "--log-level",
                 "warning",
             ],

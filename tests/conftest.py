@@ -28,7 +28,8 @@ from virtumancer.testing import guest_xml, make_test_node_xml, virsh
 
 QEMU_URI = "qemu:///system"
 IMAGES_DIR = Path("/var/lib/libvirt/images")
-SSH_KEY = Path("/var/lib/virtumancer-test/id_ed25519")
+# Installed under ~/.ssh by scripts/provision-libvirt: the URI policy confines keyfile= there.
+SSH_KEY = Path.home() / ".ssh" / "virtumancer-test_ed25519"
 SSH_PORT = int(os.environ.get("VIRTUMANCER_SSH_PORT", "2222"))
 _STALE_AFTER_S = 3 * 3600
 _PREFIX_RE = re.compile(r"^vmt-(\d+)-[0-9a-f]+-")

@@ -113,7 +113,13 @@ from virtumancer.topology import (
     layout_topology,
     render_svg,
 )
-from virtumancer.uri import check_uri, redact_uri
+from virtumancer.uri import (
+    UriPolicy,
+    check_uri,
+    default_key_dirs,
+    default_socket_dirs,
+    redact_uri,
+)
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -196,6 +202,7 @@ __all__ = [
     "Topology",
     "TopologyLayout",
     "Tpm",
+    "UriPolicy",
     "UriPolicyError",
     "Video",
     "VideoAttachmentRecord",
@@ -212,6 +219,8 @@ __all__ = [
     "check_uri",
     "compute_rates",
     "connect",
+    "default_key_dirs",
+    "default_socket_dirs",
     "host_info_payload",
     "layout_topology",
     "make_converter",

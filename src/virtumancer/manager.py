@@ -49,6 +49,7 @@ from virtumancer.models.settings import MetricsSettings
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.inventory import InventoryService
 from virtumancer.services.notifications import NotificationHub, NotificationSubscription
+from virtumancer.uri import UriPolicy
 
 if TYPE_CHECKING:
     from virtumancer.models.console import ConsoleTarget
@@ -77,6 +78,8 @@ class Virtumancer:
     ``database_url`` defaults to a SQLite file under the user data directory
     (``VIRTUMANCER_DATABASE_URL`` overrides it). ``stats_interval`` overrides the persisted
     ``stats_interval_seconds`` for this process (the runtime settings show the value used).
+    ``uri_policy`` decides which host URIs :meth:`add_host` accepts (default: the library's
+    :class:`~virtumancer.UriPolicy` with ``allow_test_uris``).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class Virtumancer:
         database_url: str | None = None,
         *,
         allow_test_uris: bool = True,
+        uri_policy: UriPolicy | None = None,
         stats_interval: float | None = None,
         reconcile_interval: float = 60.0,
         pool: ConnectionPool | None = None,
@@ -91,10 +95,9 @@ class Virtumancer:
         if stats_interval is not None:
             MetricsSettings(stats_interval_seconds=stats_interval)  # InvalidInputError early
         self._database_url = database_url
-        self._allow_test_uris = allow_test_uris
         self._stats_interval = stats_interval
         self.reconcile_interval = reconcile_interval
-        self._pool = pool or ConnectionPool(allow_test_uris=allow_test_uris)
+        self._pool = pool or ConnectionPool(allow_test_uris=allow_test_uris, uri_policy=uri_policy)
         self._database: Database | None = None
         self._inventory: InventoryService | None = None
         self._hub = NotificationHub()

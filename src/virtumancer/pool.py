@@ -57,7 +57,7 @@ from virtumancer.models.network import Network
 from virtumancer.models.nodedev import GpuDevice
 from virtumancer.models.stats import DomainStatsSample
 from virtumancer.models.storage import StoragePool, StorageVolume
-from virtumancer.uri import check_uri, redact_uri
+from virtumancer.uri import UriPolicy, redact_uri
 
 __all__ = ["ConnectionPool", "EventSubscription", "HostPool", "ListedDomain", "PowerAction"]
 
@@ -509,8 +509,10 @@ class ConnectionPool:
 
     Options:
 
-    - ``allow_test_uris`` -- accept libvirt's ``test``/``test+unix`` drivers;
-      ``extra_socket_dirs`` -- more directories a ``socket=`` URI parameter may point into.
+    - ``uri_policy`` -- which URIs :meth:`add_host` accepts (:class:`~virtumancer.UriPolicy`);
+      without it, the default policy with ``allow_test_uris`` (accept libvirt's
+      ``test``/``test+unix`` drivers) and ``extra_socket_dirs`` (more directories a
+      ``socket=`` URI parameter may point into).
     - ``max_calls_per_host`` -- worker threads one host may use at once.
     - ``open_timeout`` -- seconds before an open is abandoned (a host that never answers).
     - ``call_timeout`` -- seconds before a call is abandoned (``None``: never).
@@ -529,6 +531,7 @@ class ConnectionPool:
         *,
         allow_test_uris: bool = True,
         extra_socket_dirs: Iterable[str] = (),
+        uri_policy: UriPolicy | None = None,
         max_calls_per_host: int = 4,
         open_timeout: float = 8.0,
         call_timeout: float | None = 120.0,
@@ -540,8 +543,9 @@ class ConnectionPool:
         max_concurrent_opens: int = 32,
         max_hung_opens_per_host: int = 4,
     ) -> None:
-        self.allow_test_uris = allow_test_uris
-        self.extra_socket_dirs = tuple(extra_socket_dirs)
+        self.uri_policy = uri_policy or UriPolicy.default(
+            allow_test=allow_test_uris, extra_socket_dirs=extra_socket_dirs
+        )
         self.max_calls_per_host = max_calls_per_host
         self.open_timeout = open_timeout
         self.call_timeout = call_timeout
@@ -631,7 +635,7 @@ class ConnectionPool:
             raise ConflictError("the pool is not open (use `async with`)", host_id=host_id)
         if not host_id:
             raise InvalidInputError("host id must not be empty", field="id")
-        check_uri(uri, allow_test=self.allow_test_uris, extra_socket_dirs=self.extra_socket_dirs)
+        self.uri_policy.check(uri)
         async with self._lock:
             if host_id in self._hosts:
                 raise ConflictError("a host with this id already exists", host_id=host_id)

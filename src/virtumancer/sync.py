@@ -30,7 +30,7 @@ from virtumancer.models.nodedev import GpuDevice
 from virtumancer.models.stats import DomainStatsSample
 from virtumancer.models.storage import StoragePool, StorageVolume
 from virtumancer.pool import ConnectionPool, HostPool
-from virtumancer.uri import check_uri, redact_uri
+from virtumancer.uri import UriPolicy, redact_uri
 
 __all__ = ["SyncHost", "connect"]
 
@@ -189,6 +189,7 @@ def connect(
     *,
     allow_test_uris: bool = True,
     extra_socket_dirs: Iterable[str] = (),
+    uri_policy: UriPolicy | None = None,
     open_timeout: float = 8.0,
     call_timeout: float | None = 120.0,
 ) -> SyncHost:
@@ -196,13 +197,16 @@ def connect(
 
     The URI is checked against the URI policy first
     (:class:`~virtumancer.exceptions.UriPolicyError`); entering the ``with`` block connects
-    (:class:`~virtumancer.exceptions.HostUnavailableError` if it cannot).
+    (:class:`~virtumancer.exceptions.HostUnavailableError` if it cannot). ``uri_policy``
+    replaces the default :class:`~virtumancer.UriPolicy` (widened by ``extra_socket_dirs``).
     """
-    check_uri(uri, allow_test=allow_test_uris, extra_socket_dirs=extra_socket_dirs)
+    uri_policy = uri_policy or UriPolicy.default(
+        allow_test=allow_test_uris, extra_socket_dirs=extra_socket_dirs
+    )
+    uri_policy.check(uri)
     return SyncHost(
         uri,
-        allow_test_uris=allow_test_uris,
-        extra_socket_dirs=tuple(extra_socket_dirs),
+        uri_policy=uri_policy,
         open_timeout=open_timeout,
         call_timeout=call_timeout,
     )

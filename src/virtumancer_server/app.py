@@ -188,7 +188,7 @@ def create_app(
     if manager is None:
         manager = Virtumancer(
             config.database_url,
-            allow_test_uris=config.allow_test_uris or config.demo,
+            uri_policy=config.uri_policy(),
             stats_interval=config.stats_interval,
         )
     cache = ResponseCache()

@@ -84,6 +84,21 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept test:/// URIs for new hosts (implied by --demo)",
     )
+    serve.add_argument(
+        "--test-uri-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a directory test:///PATH.xml node files may be in (repeatable)",
+    )
+    serve.add_argument(
+        "--key-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a directory URI keyfile=/known_hosts=/pkipath= may name (repeatable; replaces "
+        "the default ~/.ssh, ~/.pki/libvirt, /etc/pki/libvirt, /etc/pki/CA)",
+    )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     return parser
 
@@ -113,6 +128,8 @@ def build_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
         allowed_origins=tuple(args.allow_origin),
         demo=args.demo,
         allow_test_uris=args.allow_test_uris or args.demo,
+        test_uri_dirs=tuple(args.test_uri_dir),
+        key_dirs=tuple(args.key_dir),
     )
     return config, generated
 

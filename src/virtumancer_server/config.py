@@ -12,6 +12,9 @@ from pathlib import Path
 import attrs
 import platformdirs
 
+from virtumancer import UriPolicy, default_key_dirs, default_socket_dirs
+from virtumancer_server.demo import DEMO_NODE_PATH
+
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
@@ -71,6 +74,11 @@ class ServerConfig:
     ``no_auth=True`` must be given; ``no_auth`` is refused unless ``host`` is a loopback address.
     ``allowed_origins`` are extra ``Origin`` values (``"https://ui.example:8443"``) accepted on
     WebSocket upgrades besides the origin the server is served at.
+
+    ``allow_test_uris`` lets hosts use libvirt's test driver: ``test:///default``, the demo
+    node, and node files inside ``test_uri_dirs``. ``key_dirs`` replaces the directories a
+    URI's ``keyfile=``/``known_hosts=``/``pkipath=`` may name (default: ``~/.ssh``,
+    ``~/.pki/libvirt``, ``/etc/pki/libvirt``, ``/etc/pki/CA``).
     """
 
     host: str = DEFAULT_HOST
@@ -82,7 +90,18 @@ class ServerConfig:
     max_body_bytes: int = _ONE_MIB
     demo: bool = False
     allow_test_uris: bool = False
+    test_uri_dirs: tuple[str, ...] = ()
+    key_dirs: tuple[str, ...] = ()
     stats_interval: float | None = None
+
+    def uri_policy(self) -> UriPolicy:
+        """Return the URI policy for hosts added through this server."""
+        return UriPolicy(
+            allow_test=self.allow_test_uris or self.demo,
+            socket_dirs=default_socket_dirs(),
+            key_dirs=self.key_dirs or default_key_dirs(),
+            test_dirs=(str(DEMO_NODE_PATH.parent), *self.test_uri_dirs),
+        )
 
     @property
     def auth_required(self) -> bool:
@@ -102,11 +121,17 @@ class ServerConfig:
             print(f"virtumancer: API token (generated): {token}", file=sys.stderr, flush=True)
         origins = os.environ.get("VIRTUMANCER_ALLOWED_ORIGINS", "")
         return cls(
+            test_uri_dirs=_path_list(os.environ.get("VIRTUMANCER_TEST_URI_DIRS", "")),
+            key_dirs=_path_list(os.environ.get("VIRTUMANCER_KEY_DIRS", "")),
             database_url=os.environ.get("VIRTUMANCER_DATABASE_URL") or default_database_url(),
             token=token,
             allowed_origins=tuple(o for o in origins.split(",") if o.strip()),
             demo=os.environ.get("VIRTUMANCER_DEMO", "") in {"1", "true", "yes"},
         )
+
+
+def _path_list(value: str) -> tuple[str, ...]:
+    return tuple(part for part in value.split(os.pathsep) if part.strip())
 
 
 def generate_token() -> str:

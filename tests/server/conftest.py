@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -48,8 +49,14 @@ async def wait_for(
 
 @pytest.fixture
 async def manager(tmp_path: Path) -> AsyncIterator[Virtumancer]:
-    """An open facade on a fresh SQLite database, with the demo host added."""
-    async with Virtumancer(f"sqlite:///{tmp_path / 'server.db'}", allow_test_uris=True) as vm:
+    """An open facade on a fresh SQLite database, with the demo host added.
+
+    Its URI policy is the server's: test nodes from the demo and the temporary directory.
+    """
+    policy = ServerConfig(
+        token=TOKEN, allow_test_uris=True, test_uri_dirs=(tempfile.gettempdir(),)
+    ).uri_policy()
+    async with Virtumancer(f"sqlite:///{tmp_path / 'server.db'}", uri_policy=policy) as vm:
         await ensure_demo_host(vm)
         yield vm
 
@@ -118,6 +125,8 @@ class ServerProcess:
             *(("--token", self.token) if self.token else ()),
             *(("--demo",) if self.demo else ()),
             "--allow-test-uris",
+            "--test-uri-dir",
+            tempfile.gettempdir(),
             *self.extra_args,
         ]
         env = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import falcon.testing
@@ -12,13 +14,21 @@ from tests.server.conftest import AUTH
 pytestmark = [pytest.mark.anyio, pytest.mark.libvirt, pytest.mark.ssh]
 
 
-async def test_ssh_banner_becomes_one_line(
-    client: falcon.testing.ASGIConductor, tmp_path: Path
-) -> None:
-    # A "key" readable by others: ssh prints its multi-line UNPROTECTED PRIVATE KEY banner.
-    key = tmp_path / "open-key"
+@pytest.fixture
+def open_key() -> Iterator[Path]:
+    """A "key" readable by others, where the URI policy lets ``keyfile=`` point (~/.ssh)."""
+    key = Path.home() / ".ssh" / f"vmt-open-key-{uuid.uuid4().hex[:8]}"
     key.write_text("not a key\n")
     key.chmod(0o644)
+    yield key
+    key.unlink(missing_ok=True)
+
+
+async def test_ssh_banner_becomes_one_line(
+    client: falcon.testing.ASGIConductor, open_key: Path
+) -> None:
+    # ssh prints its multi-line UNPROTECTED PRIVATE KEY banner for such a key.
+    key = open_key
     uri = f"qemu+ssh://root@127.0.0.1:2222/system?keyfile={key}&no_verify=1"
     result = await client.simulate_post(
         "/api/v1/hosts", headers=AUTH, json={"id": "banner", "uri": uri}

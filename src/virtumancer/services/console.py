@@ -22,7 +22,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final, Literal, Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import anyio
 import anyio.abc
@@ -38,6 +37,7 @@ from virtumancer.models.events import (
     LifecycleEventType,
     PoolEvent,
 )
+from virtumancer.uri import split_libvirt_uri
 
 __all__ = [
     "ConsoleHost",
@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S: Final = 10.0
 
 _SSH_TRANSPORTS: Final = frozenset({"ssh", "libssh", "libssh2"})
-_NETWORK_TRANSPORTS: Final = frozenset({"tcp", "tls", ""})
+_NETWORK_TRANSPORTS: Final = frozenset({"tcp", "tls"})
 _WILDCARDS: Final = frozenset({"0.0.0.0", "::", "[::]"})  # noqa: S104 - we never bind
 #: Lifecycle events after which a domain's graphics server is gone.
 _GONE: Final = frozenset(
@@ -80,8 +80,8 @@ EventSource = Callable[[], AbstractAsyncContextManager[AsyncIterator[PoolEvent]]
 
 
 def _route_for(uri: str, *, host_id: str, vm_name: str) -> tuple[ConsoleRoute, str | None]:
-    parts = urlsplit(uri)
-    driver, _, transport = parts.scheme.partition("+")
+    parts = split_libvirt_uri(uri)
+    driver, transport = parts.driver, parts.transport
     if driver == "test":
         # The test driver describes graphics but runs no server behind them.
         raise ConflictError(
@@ -91,11 +91,11 @@ def _route_for(uri: str, *, host_id: str, vm_name: str) -> tuple[ConsoleRoute, s
             code="console_unavailable",
         )
     if transport in _SSH_TRANSPORTS:
-        return ConsoleRoute.SSH, parts.hostname
-    if not parts.hostname and transport in {"", "unix"}:
+        return ConsoleRoute.SSH, parts.host
+    if not parts.host and transport == "unix":
         return ConsoleRoute.LOCAL, None
-    if transport in _NETWORK_TRANSPORTS and parts.hostname:
-        return ConsoleRoute.NETWORK, parts.hostname
+    if transport in _NETWORK_TRANSPORTS and parts.host:
+        return ConsoleRoute.NETWORK, parts.host
     raise ConflictError(
         f"consoles are not supported over the {transport or driver!r} transport",
         host_id=host_id,
@@ -252,12 +252,13 @@ def ssh_endpoint(uri: str) -> SshEndpoint:
     """Return the SSH endpoint of a ``qemu+ssh``/``qemu+libssh`` URI, with libvirt's meaning.
 
     Query parameters honoured: ``keyfile``, ``known_hosts``, ``no_verify=1`` (ssh) and
-    ``known_hosts_verify=ignore`` (libssh) -- the same policy libvirt applies to that URI.
+    ``known_hosts_verify=ignore`` (libssh) -- the same policy libvirt applies to that URI,
+    read with libvirt's own query rules (:func:`~virtumancer.uri.split_libvirt_uri`).
     """
-    parts = urlsplit(uri)
-    if not parts.hostname:
+    parts = split_libvirt_uri(uri)
+    if not parts.host:
         raise ConflictError("a qemu+ssh URI without a host name", code="console_unavailable")
-    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    query = dict(parts.params)
     keyfile = query.get("keyfile")
     no_verify = query.get("no_verify") == "1" or query.get("known_hosts_verify") == "ignore"
     known_hosts: str | tuple[()] | None
@@ -268,9 +269,9 @@ def ssh_endpoint(uri: str) -> SshEndpoint:
     else:
         known_hosts = ()
     return SshEndpoint(
-        host=parts.hostname,
+        host=parts.host,
         port=parts.port or 22,
-        username=unquote(parts.username) if parts.username else None,
+        username=parts.user,
         client_keys=[keyfile] if keyfile else None,
         known_hosts=known_hosts,
     )

@@ -1,0 +1,1 @@
+"""The hostile suite (`nox -s attack`): attacks against live servers, attack -> held."""
