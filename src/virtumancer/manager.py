@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, suppress
@@ -46,9 +47,11 @@ from virtumancer.models.records import (
     VmRecord,
 )
 from virtumancer.models.settings import MetricsSettings
+from virtumancer.models.tokens import ApiToken, CreatedToken, Role
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.inventory import InventoryService
 from virtumancer.services.notifications import NotificationHub, NotificationSubscription
+from virtumancer.services.tokens import TokenService
 
 if TYPE_CHECKING:
     from virtumancer.models.console import ConsoleTarget
@@ -97,6 +100,7 @@ class Virtumancer:
         self._pool = pool or ConnectionPool(allow_test_uris=allow_test_uris)
         self._database: Database | None = None
         self._inventory: InventoryService | None = None
+        self._tokens: TokenService | None = None
         self._hub = NotificationHub()
         self._stats: StatsSampler | None = None
         self._settings = MetricsSettings()
@@ -122,6 +126,7 @@ class Virtumancer:
             stack.push_async_callback(database.aclose)
             await database.migrate()
             self._database = database
+            self._tokens = TokenService(database)
             self._settings = await database.run(repo.get_metrics_settings)
             await stack.enter_async_context(self._pool)
             self._inventory = InventoryService(self._pool, database, self._hub, version=__version__)
@@ -241,6 +246,13 @@ class Virtumancer:
     def inventory(self) -> InventoryService:
         """The inventory service (for tests and scripts)."""
         return self._inv
+
+    @property
+    def tokens(self) -> TokenService:
+        """The API token service (for tests and scripts)."""
+        if self._tokens is None:
+            raise ConflictError("Virtumancer is not open (use `async with`)")
+        return self._tokens
 
     @property
     def pool(self) -> ConnectionPool:
@@ -530,6 +542,30 @@ class Virtumancer:
         if self._stats_interval is not None:
             settings = attrs.evolve(settings, stats_interval_seconds=self._stats_interval)
         return settings
+
+    # -- API tokens ----------------------------------------------------------------------
+
+    async def list_tokens(self) -> list[ApiToken]:
+        """Return every API token (revoked ones too), never a secret."""
+        return await self.tokens.list()
+
+    async def create_token(
+        self, name: str, role: Role | str, *, expires_at: dt.datetime | str | None = None
+    ) -> CreatedToken:
+        """Create an API token; the result carries its secret, shown this once.
+
+        :class:`InvalidInputError` naming ``name``/``role``/``expires_at``,
+        :class:`ConflictError` for a name in use.
+        """
+        return await self.tokens.create(name, role, expires_at=expires_at)
+
+    async def revoke_token(self, token_id: str) -> None:
+        """Revoke the token with this id (:class:`NotFoundError`); it stops working at once."""
+        await self.tokens.revoke(token_id, by_name=False)
+
+    async def authenticate_token(self, secret: str) -> ApiToken | None:
+        """Return the valid token presenting ``secret``, else ``None`` (cached briefly)."""
+        return await self.tokens.authenticate(secret)
 
     # -- notifications, stats, consoles --------------------------------------------------
 
