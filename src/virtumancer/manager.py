@@ -567,6 +567,10 @@ class Virtumancer:
         """Return the valid token presenting ``secret``, else ``None`` (cached briefly)."""
         return await self.tokens.authenticate(secret)
 
+    async def authenticate_token_id(self, token_id: str) -> ApiToken | None:
+        """Return the valid token with this id, else ``None`` (for session cookies; cached)."""
+        return await self.tokens.authenticate_id(token_id)
+
     # -- notifications, stats, consoles --------------------------------------------------
 
     def subscribe_notifications(

@@ -85,13 +85,14 @@ class Role(enum.StrEnum):
     @classmethod
     def parse(cls, value: object, *, field: str = "role") -> Role:
         """Return the role named ``value`` (:class:`InvalidInputError` naming ``field``)."""
-        try:
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str) and value in cls._value2member_map_:
             return cls(value)
-        except ValueError:
-            names = ", ".join(role.value for role in cls)
-            raise InvalidInputError(
-                f"{field} must be one of {names}; got {str(value)[:40]!r}", field=field
-            ) from None
+        names = ", ".join(role.value for role in cls)
+        raise InvalidInputError(
+            f"{field} must be one of {names}; got {str(value)[:40]!r}", field=field
+        )
 
 
 _RANK: Final = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Final
 
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from virtumancer.db import repositories as repo
 from virtumancer.db.database import Database
+from virtumancer.exceptions import NotFoundError
 from virtumancer.models.records import ActivityType
 from virtumancer.models.tokens import (
     TOKEN_PREFIX,
@@ -57,7 +58,7 @@ class TokenService:
         self._db = database
         self._ttl = cache_ttl
         self._clock = clock
-        # token hash -> (the token or None if unknown, monotonic time the entry expires)
+        # token hash or "id:<id>" -> (token or None if unknown, monotonic expiry of the entry)
         self._cache: dict[str, tuple[ApiToken | None, float]] = {}
         # Bumped by every revoke: a lookup that raced a revoke is not cached.
         self._generation = 0
@@ -161,17 +162,35 @@ class TokenService:
         if not secret.startswith(TOKEN_PREFIX):
             return None  # not one of ours: no hash, no lookup
         digest = hash_token_secret(secret)
-        entry = self._cache.get(digest)
+        return await self._cached(
+            digest, lambda: self._db.run(repo.token_by_hash, digest, _utcnow())
+        )
+
+    async def authenticate_id(self, token_id: str) -> ApiToken | None:
+        """Return the valid token with this id, else ``None`` (a session cookie's subject)."""
+
+        async def load() -> ApiToken | None:
+            try:
+                return await self._db.run(repo.find_token, token_id, False)
+            except NotFoundError:
+                return None
+
+        return await self._cached(f"id:{token_id}", load)
+
+    async def _cached(
+        self, key: str, load: Callable[[], Awaitable[ApiToken | None]]
+    ) -> ApiToken | None:
+        entry = self._cache.get(key)
         if entry is not None and entry[1] > self._clock():
             token = entry[0]
         else:
             generation = self._generation
             self.lookups += 1
-            token = await self._db.run(repo.token_by_hash, digest, _utcnow())
+            token = await load()
             if generation == self._generation:
                 if len(self._cache) >= CACHE_LIMIT:
                     self._cache.clear()
-                self._cache[digest] = (token, self._clock() + self._ttl)
+                self._cache[key] = (token, self._clock() + self._ttl)
         if token is None or not token.is_valid(_utcnow()):
             return None
         return token
