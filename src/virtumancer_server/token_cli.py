@@ -28,7 +28,7 @@ from virtumancer import (
 )
 from virtumancer_server.config import default_database_url
 
-__all__ = ["CLI_ACTOR", "add_token_parser", "run_subcommand"]
+__all__ = ["CLI_ACTOR", "add_token_parser", "run_token_command"]
 
 #: The actor the activity feed records for changes made by these commands.
 CLI_ACTOR = "cli"
@@ -108,7 +108,7 @@ def _print_table(tokens: list[ApiToken]) -> None:
         )
 
 
-def run_subcommand(args: argparse.Namespace) -> int:
+def run_token_command(args: argparse.Namespace) -> int:
     """Run ``virtumancer token ...``; return the exit status (2 for bad input, 1 otherwise)."""
     url = args.database or os.environ.get("VIRTUMANCER_DATABASE_URL") or default_database_url()
     try:
