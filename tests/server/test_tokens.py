@@ -107,8 +107,10 @@ async def test_create_validates_and_shows_the_secret_once(
     assert created.status_code == 201, created.text
     body = created.json
     secret = body["secret"]
-    assert secret.startswith("vmt_") and len(secret) > 40
-    assert body["role"] == "viewer" and body["expires_at"] == "2999-01-01T00:00:00Z"
+    assert secret.startswith("vmt_")
+    assert len(secret) > 40
+    assert body["role"] == "viewer"
+    assert body["expires_at"] == "2999-01-01T00:00:00Z"
     assert (await client.simulate_get("/api/v1/hosts", headers=bearer(secret))).status_code == 200
 
     listed = await client.simulate_get("/api/v1/tokens", headers=AUTH)
@@ -218,9 +220,11 @@ def test_cli_create_list_revoke_with_a_real_server(
     secret = created.stdout.strip().splitlines()[-1]
     assert secret.startswith("vmt_")
     duplicate = _cli("create", "deploy", "--role", "viewer", database=database)
-    assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+    assert duplicate.returncode == 1
+    assert "already exists" in duplicate.stderr
     bad = _cli("create", "other", "--role", "viewer", "--expires-in", "soon", database=database)
-    assert bad.returncode == 2 and "expires_in" in bad.stderr
+    assert bad.returncode == 2
+    assert "expires_in" in bad.stderr
 
     server = server_factory(database_url=database)
     with httpx.Client(base_url=server.url, headers=bearer(secret), timeout=30) as http:
@@ -233,7 +237,9 @@ def test_cli_create_list_revoke_with_a_real_server(
 
     listed = _cli("list", database=database)
     assert listed.returncode == 0
-    assert "deploy" in listed.stdout and "operator" in listed.stdout and "active" in listed.stdout
+    assert "deploy" in listed.stdout
+    assert "operator" in listed.stdout
+    assert "active" in listed.stdout
     assert secret not in listed.stdout
     revoked = _cli("revoke", "deploy", database=database)
     assert revoked.returncode == 0, revoked.stderr
