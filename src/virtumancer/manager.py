@@ -340,6 +340,7 @@ class Virtumancer:
         """Connect a host now, even one a user disconnected (re-enables auto-reconnect)."""
         await self._db.run(lambda s: repo.get_host(s, host_id))
         host = self._pool.get(host_id)
+        self._inv.expect_change(host_id, None)
         try:
             await host.connect()
         finally:
@@ -350,6 +351,7 @@ class Virtumancer:
     async def disconnect_host(self, host_id: str) -> HostRecord:
         """Disconnect a host and keep it disconnected until :meth:`connect_host`."""
         await self._db.run(lambda s: repo.get_host(s, host_id))
+        self._inv.expect_change(host_id, None)
         await self._pool.get(host_id).disconnect()
         return await self._store_host_state(host_id)
 
@@ -413,7 +415,12 @@ class Virtumancer:
             )
         host = self._pool.get(host_id)
         domain = await host.get_domain(vm_name)
-        await host.power(domain.uuid, PowerAction(action))
+        self._inv.expect_change(host_id, domain.uuid)
+        try:
+            await host.power(domain.uuid, PowerAction(action))
+        except BaseException:
+            self._inv.drop_claim(host_id, domain.uuid)
+            raise
         # The event will follow; write the new state now so the caller's next read sees it.
         # (A reboot keeps the state: its activity entry comes from libvirt's reboot event.)
         await self._inv.refresh_domains(host_id, {domain.uuid: None})

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from tests.server.conftest import AUTH, ServerFactory
+from tests.server.conftest import AUTH, ServerFactory, wait_for
 from virtumancer import Role
 from virtumancer.db.schema import ApiTokenRow
 from virtumancer.manager import Virtumancer
@@ -154,6 +154,23 @@ async def test_activity_records_the_actor(
     assert by_message["Token bob (viewer) created"]["actor"] == "bootstrap"
     # Made through the library with no actor set: nobody is claimed.
     assert by_message["Token alice (admin) created"]["actor"] is None
+
+    # Changes that libvirt reports back through pool events carry the actor too.
+    operator = bearer(await make_token(manager, Role.OPERATOR, "carol"))
+    done = await client.simulate_post(ACTION, headers=operator, json={"action": "suspend"})
+    assert done.status_code == 204
+    done = await client.simulate_post("/api/v1/hosts/second/disconnect", headers=admin)
+    assert done.status_code == 200
+
+    async def entries() -> dict[str, Any]:
+        feed = (await client.simulate_get("/api/v1/dashboard/activity", headers=AUTH)).json
+        found = {entry["message"]: entry for entry in feed}
+        wanted = ("VM web-01 suspended on host demo", "Host second disconnected")
+        return found if all(message in found for message in wanted) else {}
+
+    by_message = await wait_for(entries)
+    assert by_message["VM web-01 suspended on host demo"]["actor"] == "carol"
+    assert by_message["Host second disconnected"]["actor"] == "alice"
 
 
 async def test_session_cookie_carries_the_role(
