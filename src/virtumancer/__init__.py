@@ -102,9 +102,20 @@ from virtumancer.models.records import (
     VmRecord,
 )
 from virtumancer.models.settings import MetricsSettings
+from virtumancer.models.tokens import (
+    BOOTSTRAP_ACTOR,
+    ApiToken,
+    CreatedToken,
+    Role,
+    acting_as,
+    current_actor,
+    parse_duration,
+    parse_expiry,
+)
 from virtumancer.pool import ConnectionPool, EventSubscription, HostPool, ListedDomain
 from virtumancer.rates import compute_rates
 from virtumancer.services.stats import StatsSampler, StatsSubscription, StatsUpdate
+from virtumancer.services.tokens import TokenService
 from virtumancer.sync import SyncHost, connect
 from virtumancer.topology import (
     Topology,
@@ -126,9 +137,11 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __version__ = "0.1.0"
 
 __all__ = [
+    "BOOTSTRAP_ACTOR",
     "METADATA_NAMESPACE",
     "METADATA_PREFIX",
     "ActivityEvent",
+    "ApiToken",
     "CharDevice",
     "ConflictError",
     "ConnectionLostError",
@@ -138,6 +151,7 @@ __all__ = [
     "ConsoleRoute",
     "ConsoleTarget",
     "Controller",
+    "CreatedToken",
     "DashboardOverview",
     "DashboardStats",
     "DiscoveredVm",
@@ -190,6 +204,7 @@ __all__ = [
     "PortRecord",
     "PowerAction",
     "Rng",
+    "Role",
     "Sound",
     "StatsSampler",
     "StatsSubscription",
@@ -199,6 +214,7 @@ __all__ = [
     "StorageVolume",
     "StorageVolumeRecord",
     "SyncHost",
+    "TokenService",
     "Topology",
     "TopologyLayout",
     "Tpm",
@@ -215,10 +231,12 @@ __all__ = [
     "Watchdog",
     "XMLParseError",
     "__version__",
+    "acting_as",
     "build_topology",
     "check_uri",
     "compute_rates",
     "connect",
+    "current_actor",
     "default_key_dirs",
     "default_socket_dirs",
     "host_info_payload",
@@ -228,6 +246,8 @@ __all__ = [
     "parse_capabilities",
     "parse_domain",
     "parse_domain_stats",
+    "parse_duration",
+    "parse_expiry",
     "parse_metadata",
     "parse_network",
     "parse_node_device",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, suppress
@@ -46,9 +47,11 @@ from virtumancer.models.records import (
     VmRecord,
 )
 from virtumancer.models.settings import MetricsSettings
+from virtumancer.models.tokens import ApiToken, CreatedToken, Role
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.inventory import InventoryService
 from virtumancer.services.notifications import NotificationHub, NotificationSubscription
+from virtumancer.services.tokens import TokenService
 from virtumancer.uri import UriPolicy
 
 if TYPE_CHECKING:
@@ -100,6 +103,7 @@ class Virtumancer:
         self._pool = pool or ConnectionPool(allow_test_uris=allow_test_uris, uri_policy=uri_policy)
         self._database: Database | None = None
         self._inventory: InventoryService | None = None
+        self._tokens: TokenService | None = None
         self._hub = NotificationHub()
         self._stats: StatsSampler | None = None
         self._settings = MetricsSettings()
@@ -125,6 +129,7 @@ class Virtumancer:
             stack.push_async_callback(database.aclose)
             await database.migrate()
             self._database = database
+            self._tokens = TokenService(database)
             self._settings = await database.run(repo.get_metrics_settings)
             await stack.enter_async_context(self._pool)
             self._inventory = InventoryService(self._pool, database, self._hub, version=__version__)
@@ -246,6 +251,13 @@ class Virtumancer:
         return self._inv
 
     @property
+    def tokens(self) -> TokenService:
+        """The API token service (for tests and scripts)."""
+        if self._tokens is None:
+            raise ConflictError("Virtumancer is not open (use `async with`)")
+        return self._tokens
+
+    @property
     def pool(self) -> ConnectionPool:
         """The connection pool, for tests and advanced scripts."""
         return self._pool
@@ -331,6 +343,7 @@ class Virtumancer:
         """Connect a host now, even one a user disconnected (re-enables auto-reconnect)."""
         await self._db.run(lambda s: repo.get_host(s, host_id))
         host = self._pool.get(host_id)
+        self._inv.expect_change(host_id, None)
         try:
             await host.connect()
         finally:
@@ -341,6 +354,7 @@ class Virtumancer:
     async def disconnect_host(self, host_id: str) -> HostRecord:
         """Disconnect a host and keep it disconnected until :meth:`connect_host`."""
         await self._db.run(lambda s: repo.get_host(s, host_id))
+        self._inv.expect_change(host_id, None)
         await self._pool.get(host_id).disconnect()
         return await self._store_host_state(host_id)
 
@@ -404,7 +418,12 @@ class Virtumancer:
             )
         host = self._pool.get(host_id)
         domain = await host.get_domain(vm_name)
-        await host.power(domain.uuid, PowerAction(action))
+        self._inv.expect_change(host_id, domain.uuid)
+        try:
+            await host.power(domain.uuid, PowerAction(action))
+        except BaseException:
+            self._inv.drop_claim(host_id, domain.uuid)
+            raise
         # The event will follow; write the new state now so the caller's next read sees it.
         # (A reboot keeps the state: its activity entry comes from libvirt's reboot event.)
         await self._inv.refresh_domains(host_id, {domain.uuid: None})
@@ -533,6 +552,34 @@ class Virtumancer:
         if self._stats_interval is not None:
             settings = attrs.evolve(settings, stats_interval_seconds=self._stats_interval)
         return settings
+
+    # -- API tokens ----------------------------------------------------------------------
+
+    async def list_tokens(self) -> list[ApiToken]:
+        """Return every API token (revoked ones too), never a secret."""
+        return await self.tokens.list()
+
+    async def create_token(
+        self, name: str, role: Role | str, *, expires_at: dt.datetime | str | None = None
+    ) -> CreatedToken:
+        """Create an API token; the result carries its secret, shown this once.
+
+        :class:`InvalidInputError` naming ``name``/``role``/``expires_at``,
+        :class:`ConflictError` for a name in use.
+        """
+        return await self.tokens.create(name, role, expires_at=expires_at)
+
+    async def revoke_token(self, token_id: str) -> None:
+        """Revoke the token with this id (:class:`NotFoundError`); it stops working at once."""
+        await self.tokens.revoke(token_id, by_name=False)
+
+    async def authenticate_token(self, secret: str) -> ApiToken | None:
+        """Return the valid token presenting ``secret``, else ``None`` (cached briefly)."""
+        return await self.tokens.authenticate(secret)
+
+    async def authenticate_token_id(self, token_id: str) -> ApiToken | None:
+        """Return the valid token with this id, else ``None`` (for session cookies; cached)."""
+        return await self.tokens.authenticate_id(token_id)
 
     # -- notifications, stats, consoles --------------------------------------------------
 

@@ -19,7 +19,7 @@ from virtumancer_server.config import ServerConfig
 from virtumancer_server.demo import ensure_demo_host
 from virtumancer_server.errors import install_error_handlers
 from virtumancer_server.openapi import OpenApiResource
-from virtumancer_server.resources import dashboard, hosts, inventory
+from virtumancer_server.resources import dashboard, hosts, inventory, tokens
 from virtumancer_server.resources._common import Json
 
 __all__ = ["API_PREFIX", "STATIC_DIR", "ServerConfig", "create_app"]
@@ -170,6 +170,9 @@ def _add_api_routes(
         (f"{p}/health", dashboard.HealthResource()),
         (f"{p}/session", dashboard.SessionResource(config)),
         (f"{p}/openapi.json", OpenApiResource()),
+        # API tokens (admin only: see permissions.ROUTE_ROLES)
+        (f"{p}/tokens", tokens.TokensResource(manager, json, limit)),
+        (f"{p}/tokens/{{token_id}}", tokens.TokenResource(manager)),
     ]
     for template, resource in routes:
         app.add_route(template, resource)
@@ -195,7 +198,7 @@ def create_app(
     middleware: list[Any] = [
         LifespanMiddleware(manager, config, cache, owned=owned),
         BodyLimitMiddleware(config.max_body_bytes),
-        AuthMiddleware(config),
+        AuthMiddleware(config, manager),
     ]
     app: falcon.asgi.App[Any, Any] = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True

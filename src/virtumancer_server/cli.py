@@ -20,6 +20,7 @@ from virtumancer_server.config import (
     generate_token,
     is_loopback,
 )
+from virtumancer_server.token_cli import add_token_parser, run_token_command
 
 __all__ = ["DeniedHandshakeFilter", "RedactSecretsFilter", "browser_url", "build_config", "main"]
 
@@ -100,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         "the default ~/.ssh, ~/.pki/libvirt, /etc/pki/libvirt, /etc/pki/CA)",
     )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    add_token_parser(commands)
     return parser
 
 
@@ -192,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("Authentication is OFF (loopback only).", flush=True)
         print(f"Virtumancer: {browser_url(config.host, config.port)}", flush=True)
         serve(config, log_level=args.log_level)
+    elif args.command == "token":
+        return run_token_command(args)
     return 0
 
 

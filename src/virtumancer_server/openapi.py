@@ -14,6 +14,7 @@ import falcon
 import falcon.asgi
 
 import virtumancer
+from virtumancer import Role
 from virtumancer_server.resources.hosts import HOST_ID_PATTERN
 
 __all__ = ["OpenApiResource", "openapi_document"]
@@ -22,7 +23,8 @@ Schema = dict[str, Any]
 
 _ERROR_STATUSES: Final = {
     "400": "Invalid input (the body's `error.field` names it)",
-    "401": "Missing or invalid Bearer token",
+    "401": "Missing, invalid, expired or revoked Bearer token",
+    "403": "The token's role is below what the route needs (the message names the role)",
     "404": "Unknown host, VM or route",
     "409": "The object's state does not allow the request",
     "413": "Request body too large",
@@ -92,6 +94,14 @@ def _schemas() -> dict[str, Schema]:
         "default_cpu_view": {"type": "string", "enum": ["percentage", "cores", "time"]},
         "stats_interval_seconds": {"type": "number", "minimum": 0.5, "maximum": 3600},
     }
+    _nullable_time: Schema = {"type": ["string", "null"], "format": "date-time"}
+    token_fields: dict[str, Schema] = {
+        "id": _STR,
+        "name": _STR,
+        "role": {"type": "string", "enum": [role.value for role in Role]},
+        "created_at": _TIME,
+        "expires_at": _nullable_time,
+    }
     activity = _object(
         {
             "id": _INT,
@@ -100,7 +110,8 @@ def _schemas() -> dict[str, Schema]:
             "message": _STR,
             "host_id": _nullable("string"),
             "vm_name": _nullable("string"),
-        }
+        },
+        {"actor": _nullable("string")},
     )
     stats = _object(
         {
@@ -303,6 +314,19 @@ def _schemas() -> dict[str, Schema]:
             "additionalProperties": False,
         },
         "Health": _object({"ok": {"type": "boolean", "const": True}}),
+        "Token": _object(
+            token_fields, {"last_used_at": _nullable_time, "revoked_at": _nullable_time}
+        ),
+        "CreatedToken": _object({**token_fields, "secret": _STR}),
+        "NewToken": {
+            "type": "object",
+            "required": ["name", "role"],
+            "properties": {
+                "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+                "role": {"type": "string", "enum": [role.value for role in Role]},
+                "expires_at": {"type": ["string", "null"], "format": "date-time"},
+            },
+        },
     }
 
 
@@ -329,7 +353,7 @@ def _op(
 ) -> Schema:
     responses: dict[str, Schema] = {}
     if ok is not None:
-        description = {"200": "OK", "202": "Accepted", "204": "No Content"}[ok]
+        description = {"200": "OK", "201": "Created", "202": "Accepted", "204": "No Content"}[ok]
         responses[ok] = (
             {"description": description, "content": {"application/json": {"schema": schema}}}
             if schema is not None
@@ -342,6 +366,8 @@ def _op(
         codes |= {"404"}
     if public:
         codes.discard("401")
+    else:
+        codes |= {"403"}
     for code in sorted(codes):
         responses[code] = {
             "description": _ERROR_STATUSES[code],
@@ -566,6 +592,28 @@ def _paths() -> dict[str, Schema]:
             "delete": _op("Clear the session cookie", ok="204", tag="service"),
         },
         "/openapi.json": {"get": _op("This document", schema={"type": "object"}, tag="service")},
+        "/tokens": {
+            "get": _op(
+                "List API tokens (admin; never a secret)", schema=_list("Token"), tag="tokens"
+            ),
+            "post": _op(
+                "Create an API token (admin); the 201 body holds its secret, shown only this once",
+                ok="201",
+                schema=_ref("CreatedToken"),
+                body="NewToken",
+                errors=("401", "409"),
+                tag="tokens",
+            ),
+        },
+        "/tokens/{token_id}": {
+            "delete": _op(
+                "Revoke an API token (admin)",
+                ok="204",
+                params=({"name": "token_id", "in": "path", "required": True, "schema": _STR},),
+                errors=("401", "404"),
+                tag="tokens",
+            )
+        },
     }
 
 

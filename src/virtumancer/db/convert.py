@@ -236,4 +236,5 @@ def activity_record(row: ActivityRow) -> ActivityEvent:
         message=row.message,
         host_id=row.host_id,
         vm_name=row.vm_name,
+        actor=row.actor,
     )

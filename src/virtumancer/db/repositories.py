@@ -13,11 +13,13 @@ from typing import Any, TypeVar, cast
 
 import attrs
 from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from virtumancer.db import convert
 from virtumancer.db.schema import (
     ActivityRow,
+    ApiTokenRow,
     Base,
     DiscoveredVmRow,
     DiskAttachmentRow,
@@ -57,6 +59,7 @@ from virtumancer.models.records import (
 )
 from virtumancer.models.settings import MetricsSettings
 from virtumancer.models.storage import StoragePool, StorageVolume
+from virtumancer.models.tokens import ApiToken, Role, current_actor
 
 __all__ = [
     "MANAGED_BY",
@@ -70,11 +73,13 @@ __all__ = [
     "delete_host",
     "delete_orphan_ports",
     "dismiss_discovered",
+    "find_token",
     "get_host",
     "get_metrics_settings",
     "get_vm",
     "import_domains",
     "insert_host",
+    "insert_token",
     "list_discovered",
     "list_disk_attachments",
     "list_host_ports",
@@ -85,13 +90,16 @@ __all__ = [
     "list_ports",
     "list_storage_pools",
     "list_storage_volumes",
+    "list_tokens",
     "list_video_attachments",
     "list_video_models",
     "list_vms",
     "managed_uuids",
     "mark_domain_missing",
     "recent_activity",
+    "revoke_token",
     "save_metrics_settings",
+    "token_by_hash",
     "unimportable_uuids",
     "update_host",
 ]
@@ -238,8 +246,13 @@ def add_activity(
     host_id: str | None = None,
     vm_name: str | None = None,
     timestamp: dt.datetime | None = None,
+    actor: str | None = _UNSET,
 ) -> None:
-    """Append an entry to the activity feed."""
+    """Append an entry to the activity feed.
+
+    ``actor`` defaults to :data:`~virtumancer.models.tokens.current_actor` (who the running
+    request acts for).
+    """
     session.add(
         ActivityRow(
             timestamp=convert.naive_utc(timestamp) if timestamp is not None else _now(),
@@ -247,6 +260,7 @@ def add_activity(
             message=message,
             host_id=host_id,
             vm_name=vm_name,
+            actor=current_actor.get() if actor is _UNSET else actor,
         )
     )
 
@@ -924,6 +938,7 @@ def import_domains(
                     "message": f"VM {d.name} imported from host {host_id}",
                     "host_id": host_id,
                     "vm_name": d.name,
+                    "actor": current_actor.get(),
                 }
                 for d in new
             ],
@@ -1283,3 +1298,96 @@ def delete_orphan_ports(session: Session, host_id: str) -> None:
     """Forget ports no VM uses any more."""
     used = select(PortAttachmentRow.port_id)
     session.execute(delete(PortRow).where(PortRow.host_id == host_id, PortRow.id.not_in(used)))
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+#: ``last_used_at`` is written at most this often per token (a write per request is waste).
+TOKEN_USE_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def _token_record(row: ApiTokenRow) -> ApiToken:
+    return ApiToken(
+        id=row.id,
+        name=row.name,
+        role=Role(row.role),
+        created_at=convert.aware(row.created_at),
+        expires_at=convert.aware(row.expires_at) if row.expires_at is not None else None,
+        last_used_at=convert.aware(row.last_used_at) if row.last_used_at is not None else None,
+        revoked_at=convert.aware(row.revoked_at) if row.revoked_at is not None else None,
+    )
+
+
+def insert_token(
+    session: Session,
+    *,
+    token_id: str,
+    name: str,
+    role: Role,
+    token_hash: str,
+    expires_at: dt.datetime | None,
+) -> ApiToken:
+    """Store a new token (:class:`ConflictError` if the name is taken)."""
+    if session.scalar(select(ApiTokenRow.id).where(ApiTokenRow.name == name)) is not None:
+        raise ConflictError(f"a token named {name!r} already exists", code="token_exists")
+    row = ApiTokenRow(
+        id=token_id,
+        name=name,
+        role=role.value,
+        token_hash=token_hash,
+        created_at=_now(),
+        expires_at=convert.naive_utc(expires_at) if expires_at is not None else None,
+    )
+    session.add(row)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:  # a concurrent insert of the same name won the race
+        raise ConflictError(f"a token named {name!r} already exists", code="token_exists") from None
+    return _token_record(row)
+
+
+def list_tokens(session: Session, *, include_revoked: bool = True) -> list[ApiToken]:
+    """Return every token, oldest first."""
+    query = select(ApiTokenRow).order_by(ApiTokenRow.created_at, ApiTokenRow.name)
+    if not include_revoked:
+        query = query.where(ApiTokenRow.revoked_at.is_(None))
+    return [_token_record(row) for row in session.scalars(query)]
+
+
+def find_token(session: Session, id_or_name: str, by_name: bool = True) -> ApiToken:
+    """Return the token with this id, else (``by_name``) this name (:class:`NotFoundError`)."""
+    row = session.get(ApiTokenRow, id_or_name)
+    if row is None and by_name:
+        row = session.scalar(select(ApiTokenRow).where(ApiTokenRow.name == id_or_name))
+    if row is None:
+        raise NotFoundError(f"no token {id_or_name[:80]!r}")
+    return _token_record(row)
+
+
+def token_by_hash(session: Session, token_hash: str, now: dt.datetime) -> ApiToken | None:
+    """Return the token whose secret hashes to ``token_hash``, noting its use (or ``None``).
+
+    ``last_used_at`` is refreshed when older than :data:`TOKEN_USE_RESOLUTION`.
+    """
+    row = session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == token_hash))
+    if row is None:
+        return None
+    naive_now = convert.naive_utc(now)
+    if row.revoked_at is None and (
+        row.last_used_at is None or naive_now - row.last_used_at >= TOKEN_USE_RESOLUTION
+    ):
+        row.last_used_at = naive_now
+        session.flush()
+    return _token_record(row)
+
+
+def revoke_token(session: Session, token_id: str) -> ApiToken:
+    """Mark a token revoked (again is harmless); :class:`NotFoundError` for an unknown id."""
+    row = session.get(ApiTokenRow, token_id)
+    if row is None:
+        raise NotFoundError(f"no token {token_id[:80]!r}")
+    if row.revoked_at is None:
+        row.revoked_at = _now()
+        session.flush()
+    return _token_record(row)

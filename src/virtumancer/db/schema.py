@@ -24,6 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
     "ActivityRow",
+    "ApiTokenRow",
     "Base",
     "DiscoveredVmRow",
     "DiskAttachmentRow",
@@ -287,6 +288,8 @@ class ActivityRow(Base):
     message: Mapped[str] = mapped_column(Text)
     host_id: Mapped[str | None] = mapped_column(String(255), default=None)
     vm_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    #: who made the change: a token name, "bootstrap", "cli"; null for what libvirt reported
+    actor: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class SettingRow(Base):
@@ -296,3 +299,18 @@ class SettingRow(Base):
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class ApiTokenRow(Base):
+    """An API token. Only the SHA-256 of its secret is stored (``token_hash``)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)

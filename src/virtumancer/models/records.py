@@ -51,6 +51,8 @@ class ActivityType:
     VM_RESUMED = "vm_resumed"
     VM_GONE = "vm_gone"
     VM_REMOVED = "vm_removed"
+    TOKEN_CREATED = "token_created"  # noqa: S105 (an activity type)
+    TOKEN_REVOKED = "token_revoked"  # noqa: S105 (an activity type)
 
 
 @attrs.frozen(kw_only=True)
@@ -229,7 +231,11 @@ class VideoAttachmentRecord:
 
 @attrs.frozen(kw_only=True)
 class ActivityEvent:
-    """An entry of the activity feed."""
+    """An entry of the activity feed.
+
+    ``actor`` names who made the change (a token's name, ``"bootstrap"`` for the server's
+    own token, ``"cli"``); it is null for what libvirt reported on its own.
+    """
 
     id: int
     timestamp: dt.datetime
@@ -237,6 +243,7 @@ class ActivityEvent:
     message: str
     host_id: str | None
     vm_name: str | None
+    actor: str | None = None
 
 
 @attrs.frozen(kw_only=True)

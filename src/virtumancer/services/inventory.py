@@ -17,7 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
+import time
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 import anyio
@@ -45,6 +47,7 @@ from virtumancer.models.events import (
 from virtumancer.models.metadata import METADATA_NAMESPACE, VirtumancerMetadata
 from virtumancer.models.notifications import HostsChanged, VmsChanged
 from virtumancer.models.records import ActivityType
+from virtumancer.models.tokens import acting_as, current_actor
 from virtumancer.services.notifications import NotificationHub
 
 if TYPE_CHECKING:
@@ -58,6 +61,8 @@ _log = logging.getLogger(__name__)
 IMPORT_BATCH = 250
 #: Above this many changed domains in one burst, a full pass is cheaper than one read each.
 FULL_PASS_THRESHOLD = 200
+#: Seconds a request's claim on the next change of a domain or host lasts.
+ACTOR_CLAIM_S = 30.0
 #: Domains whose provenance is written per worker-thread call.
 METADATA_CHUNK = 100
 
@@ -98,6 +103,8 @@ class InventoryService:
         # Per host, the last full listing by UUID: its unchanged XML is not parsed again.
         self._listed: dict[str, dict[str, ListedDomain]] = {}
         self._host_states: dict[str, ConnectionState] = {}
+        # (host id, domain UUID or "" for the host) -> (actor, monotonic end of the claim)
+        self._actors: dict[tuple[str, str], tuple[str, float]] = {}
         self.domains_read = 0
         self.full_passes = 0
         self.events_handled = 0
@@ -271,10 +278,48 @@ class InventoryService:
                     outcome.discovered_changed |= gone.discovered_changed
                 return outcome
 
-            outcome = await self.database.run(write)
+            # Only a refresh of that one domain may use a claim: a burst over several
+            # domains must not attribute the others' changes to it.
+            key = (host_id, next(iter(hints))) if len(hints) == 1 else None
+            pending = self._claimed(key) if key is not None else None
+            if current_actor.get() is not None:
+                pending = None  # the request's own actor
+            with acting_as(pending) if pending is not None else nullcontext():
+                outcome = await self.database.run(write)
+            if key is not None and outcome.vms_changed:
+                self._actors.pop(key, None)
         await self._provenance(host, outcome.missing_metadata)
         if outcome.changed:
             self.hub.publish(VmsChanged(host_id=host_id))
+
+    # -- who caused a change that libvirt reports later ---------------------------------
+
+    def expect_change(self, host_id: str, domain_uuid: str | None) -> None:
+        """Attribute the next change of a domain (or host state) to the current actor.
+
+        A power action or a (dis)connect is reported back by a pool event, whose handler
+        runs in the inventory's own task, not the request's: the entry it writes would
+        have no actor. The claim lasts :data:`ACTOR_CLAIM_S` seconds at most.
+        """
+        actor = current_actor.get()
+        key = (host_id, domain_uuid or "")
+        if actor is None:
+            self._actors.pop(key, None)
+            return
+        self._actors[key] = (actor, time.monotonic() + ACTOR_CLAIM_S)
+
+    def _claimed(self, key: tuple[str, str]) -> str | None:
+        entry = self._actors.get(key)
+        if entry is None:
+            return None
+        if entry[1] < time.monotonic():
+            del self._actors[key]
+            return None
+        return entry[0]
+
+    def drop_claim(self, host_id: str, domain_uuid: str | None) -> None:
+        """Withdraw :meth:`expect_change` (the action failed: nothing will follow)."""
+        self._actors.pop((host_id, domain_uuid or ""), None)
 
     async def handle_events(self, events: Iterable[PoolEvent]) -> None:
         """Apply a burst of pool events: host states in order, then each domain once."""
@@ -311,6 +356,14 @@ class InventoryService:
         if event.state in (ConnectionState.DISCONNECTED, ConnectionState.ERROR):
             # Events may be missed while away: the next full pass rebuilds the view.
             self._domains.pop(host_id, None)
+        actor: str | None = None
+        if event.state in (
+            ConnectionState.CONNECTED,
+            ConnectionState.DISCONNECTED,
+            ConnectionState.ERROR,
+        ):
+            actor = self._claimed((host_id, ""))
+            self._actors.pop((host_id, ""), None)
         activity: tuple[str, str] | None = None
         if event.state is ConnectionState.CONNECTED:
             activity = (ActivityType.HOST_CONNECTED, f"Host {host_id} connected")
@@ -329,7 +382,12 @@ class InventoryService:
                 return False  # removed meanwhile
             if activity is not None:
                 repo.add_activity(
-                    session, activity[0], activity[1], host_id=host_id, timestamp=event.timestamp
+                    session,
+                    activity[0],
+                    activity[1],
+                    host_id=host_id,
+                    timestamp=event.timestamp,
+                    actor=actor,
                 )
                 changed = True
             return changed

@@ -112,10 +112,12 @@ class SessionResource:
         self._config = config
 
     async def on_post(self, req: Request, resp: Response) -> None:
-        if self._config.token is not None:
+        principal = req.context.get("principal")
+        if self._config.token is not None and principal is not None:
+            # The cookie names the token (its id), so WebSockets know its role.
             resp.set_cookie(
                 SESSION_COOKIE,
-                session_value(self._config.token),
+                session_value(self._config.token, principal.subject),
                 path="/",
                 secure=req.scheme == "https",
                 http_only=True,
