@@ -1,7 +1,11 @@
 """Developer sessions: `nox -s tests` runs the whole suite against the real hypervisor.
 
+Plain `nox` runs only the fast sessions, which need neither root nor a hypervisor: the pure
+unit tests, lint and mypy. The unit tests and mypy run on each supported Python found here
+(`nox -s unit` runs `unit-3.11`, `unit-3.12`, `unit-3.13`; missing interpreters are skipped).
+
 `scripts/provision-libvirt` (run by `scripts/dev test`) must have installed and started
-libvirtd, QEMU, the loopback sshd, PostgreSQL and Chromium first.
+libvirtd, QEMU, the loopback sshd, PostgreSQL and Chromium before `nox -s tests`.
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["tests", "lint", "mypy"]
+nox.options.sessions = ["unit", "lint", "mypy"]
+# A contributor rarely has every supported Python; the sessions of those missing are skipped.
+nox.options.error_on_missing_interpreters = False
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHON = "3.11"
+#: Every Python the package supports (`requires-python`); the unit tests and mypy run on each.
+PYTHONS = ["3.11", "3.12", "3.13"]
 
 
 def _install(session: nox.Session, *groups: str) -> None:
@@ -27,18 +35,22 @@ def _install(session: nox.Session, *groups: str) -> None:
     session.install("-e", ".", *requirements)
 
 
+def tests_impl(session: nox.Session, *pytest_args: str) -> None:
+    """Install the package and its test group, then run pytest (shared by the test sessions)."""
+    _install(session, "test")
+    session.run("pytest", *pytest_args, *session.posargs)
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the whole test suite (pure, real daemon, KVM guests, ssh, PostgreSQL, browser)."""
-    _install(session, "test")
-    session.run("pytest", *(session.posargs or ["tests"]))
+    tests_impl(session, *([] if session.posargs else ["tests"]))
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=PYTHONS)
 def unit(session: nox.Session) -> None:
-    """Run only the fast pure tests (no I/O)."""
-    _install(session, "test")
-    session.run("pytest", "-m", "unit", *session.posargs)
+    """Run only the fast pure tests (no I/O, no root)."""
+    tests_impl(session, "-m", "unit")
 
 
 @nox.session(python=PYTHON)
@@ -49,11 +61,11 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=PYTHONS)
 def mypy(session: nox.Session) -> None:
     """Type-check src, tests, benchmarks, examples and this file with mypy --strict."""
     _install(session, "typing", "test", "bench")
-    session.run("mypy")
+    session.run("mypy", "--python-version", str(session.python))
 
 
 @nox.session(python=PYTHON)

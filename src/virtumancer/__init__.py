@@ -1,140 +1,307 @@
-"""Virtumancer: a typed SDK for libvirt/KVM hosts and their virtual machines."""
+"""Virtumancer: a typed SDK for libvirt/KVM hosts and their virtual machines.
+
+Every public name is imported on first use (PEP 562), so ``import virtumancer`` costs next to
+nothing and a one-shot script, CLI call or Ansible task pays only for what it touches:
+``virtumancer.connect(...)`` loads the pool, the models and the XML parsers, never the
+database or the service stack.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from virtumancer._xml import (
-    node_info_from_libvirt,
-    parse_capabilities,
-    parse_domain,
-    parse_metadata,
-    parse_network,
-    parse_node_device,
-    parse_storage_pool,
-    parse_storage_volume,
-    render_disk,
-    render_graphics,
-    render_interface,
-    render_metadata,
-    render_video,
-)
-from virtumancer.converters import host_info_payload, make_converter, stats_payload
-from virtumancer.exceptions import (
-    ConflictError,
-    ConnectionLostError,
-    HostUnavailableError,
-    InvalidInputError,
-    NotFoundError,
-    OperationTimeoutError,
-    UriPolicyError,
-    VirtumancerError,
-    XMLParseError,
-)
-from virtumancer.manager import Virtumancer
-from virtumancer.models import (
-    METADATA_NAMESPACE,
-    METADATA_PREFIX,
-    CharDevice,
-    Controller,
-    Disk,
-    DiskRates,
-    DiskStats,
-    Domain,
-    DomainDevices,
-    DomainRates,
-    DomainState,
-    DomainStatsSample,
-    Filesystem,
-    GpuDevice,
-    Graphics,
-    GuestCapability,
-    HostCapabilities,
-    HostDevice,
-    HostInfo,
-    Input,
-    Interface,
-    InterfaceRates,
-    InterfaceStats,
-    Network,
-    NodeInfo,
-    PciAddress,
-    Rng,
-    Sound,
-    StoragePool,
-    StorageVolume,
-    Tpm,
-    Video,
-    VirtumancerMetadata,
-    Watchdog,
-    parse_domain_stats,
-)
-from virtumancer.models.console import ConsoleKind, ConsoleRoute, ConsoleTarget
-from virtumancer.models.events import (
-    ConnectionState,
-    DomainDeviceEvent,
-    DomainLifecycleEvent,
-    DomainMetadataChangeEvent,
-    DomainRebootEvent,
-    HostStateChanged,
-    LifecycleEventType,
-    PoolEvent,
-    PowerAction,
-)
-from virtumancer.models.notifications import HostsChanged, Notification, VmsChanged
-from virtumancer.models.records import (
-    ActivityEvent,
-    DashboardOverview,
-    DashboardStats,
-    DiscoveredVm,
-    DiskAttachmentRecord,
-    GraphicsFlags,
-    HostPortRecord,
-    HostRecord,
-    HostVideoDeviceRecord,
-    NetworkRecord,
-    PortAttachmentRecord,
-    PortRecord,
-    StoragePoolRecord,
-    StorageVolumeRecord,
-    VideoAttachmentRecord,
-    VideoModelRecord,
-    VmRecord,
-)
-from virtumancer.models.settings import MetricsSettings
-from virtumancer.models.tokens import (
-    BOOTSTRAP_ACTOR,
-    ApiToken,
-    CreatedToken,
-    Role,
-    acting_as,
-    current_actor,
-    parse_duration,
-    parse_expiry,
-)
-from virtumancer.pool import ConnectionPool, EventSubscription, HostPool, ListedDomain
-from virtumancer.rates import compute_rates
-from virtumancer.services.stats import StatsSampler, StatsSubscription, StatsUpdate
-from virtumancer.services.tokens import TokenService
-from virtumancer.sync import SyncHost, connect
-from virtumancer.topology import (
-    Topology,
-    TopologyLayout,
-    build_topology,
-    layout_topology,
-    render_svg,
-)
-from virtumancer.uri import (
-    UriPolicy,
-    check_uri,
-    default_key_dirs,
-    default_socket_dirs,
-    redact_uri,
-)
+from virtumancer import _lazy
+from virtumancer._version import __version__
+
+if TYPE_CHECKING:
+    from virtumancer._xml import (
+        node_info_from_libvirt,
+        parse_capabilities,
+        parse_domain,
+        parse_metadata,
+        parse_network,
+        parse_node_device,
+        parse_storage_pool,
+        parse_storage_volume,
+        render_disk,
+        render_graphics,
+        render_interface,
+        render_metadata,
+        render_video,
+    )
+    from virtumancer.converters import host_info_payload, make_converter, stats_payload
+    from virtumancer.exceptions import (
+        ConflictError,
+        ConnectionLostError,
+        HostUnavailableError,
+        InvalidInputError,
+        NotFoundError,
+        OperationTimeoutError,
+        UriPolicyError,
+        VirtumancerError,
+        XMLParseError,
+    )
+    from virtumancer.manager import Virtumancer
+    from virtumancer.models import (
+        METADATA_NAMESPACE,
+        METADATA_PREFIX,
+        CharDevice,
+        Controller,
+        Disk,
+        DiskRates,
+        DiskStats,
+        Domain,
+        DomainDevices,
+        DomainRates,
+        DomainState,
+        DomainStatsSample,
+        Filesystem,
+        GpuDevice,
+        Graphics,
+        GuestCapability,
+        HostCapabilities,
+        HostDevice,
+        HostInfo,
+        Input,
+        Interface,
+        InterfaceRates,
+        InterfaceStats,
+        Network,
+        NodeInfo,
+        PciAddress,
+        Rng,
+        Sound,
+        StoragePool,
+        StorageVolume,
+        Tpm,
+        Video,
+        VirtumancerMetadata,
+        Watchdog,
+        parse_domain_stats,
+    )
+    from virtumancer.models.console import ConsoleKind, ConsoleRoute, ConsoleTarget
+    from virtumancer.models.events import (
+        ConnectionState,
+        DomainDeviceEvent,
+        DomainLifecycleEvent,
+        DomainMetadataChangeEvent,
+        DomainRebootEvent,
+        HostStateChanged,
+        LifecycleEventType,
+        PoolEvent,
+        PowerAction,
+    )
+    from virtumancer.models.notifications import HostsChanged, Notification, VmsChanged
+    from virtumancer.models.records import (
+        ActivityEvent,
+        DashboardOverview,
+        DashboardStats,
+        DiscoveredVm,
+        DiskAttachmentRecord,
+        GraphicsFlags,
+        HostPortRecord,
+        HostRecord,
+        HostVideoDeviceRecord,
+        NetworkRecord,
+        PortAttachmentRecord,
+        PortRecord,
+        StoragePoolRecord,
+        StorageVolumeRecord,
+        VideoAttachmentRecord,
+        VideoModelRecord,
+        VmRecord,
+    )
+    from virtumancer.models.settings import MetricsSettings
+    from virtumancer.models.tokens import (
+        BOOTSTRAP_ACTOR,
+        ApiToken,
+        CreatedToken,
+        Role,
+        acting_as,
+        current_actor,
+        parse_duration,
+        parse_expiry,
+    )
+    from virtumancer.pool import ConnectionPool, EventSubscription, HostPool, ListedDomain
+    from virtumancer.rates import compute_rates
+    from virtumancer.services.stats import StatsSampler, StatsSubscription, StatsUpdate
+    from virtumancer.services.tokens import TokenService
+    from virtumancer.sync import SyncHost, connect
+    from virtumancer.topology import (
+        Topology,
+        TopologyLayout,
+        build_topology,
+        layout_topology,
+        render_svg,
+    )
+    from virtumancer.uri import (
+        UriPolicy,
+        check_uri,
+        default_key_dirs,
+        default_socket_dirs,
+        redact_uri,
+    )
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__version__ = "0.1.0"
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = _lazy.attach(
+        __name__,
+        {
+            "virtumancer._xml": (
+                "node_info_from_libvirt",
+                "parse_capabilities",
+                "parse_domain",
+                "parse_metadata",
+                "parse_network",
+                "parse_node_device",
+                "parse_storage_pool",
+                "parse_storage_volume",
+                "render_disk",
+                "render_graphics",
+                "render_interface",
+                "render_metadata",
+                "render_video",
+            ),
+            "virtumancer.converters": (
+                "host_info_payload",
+                "make_converter",
+                "stats_payload",
+            ),
+            "virtumancer.exceptions": (
+                "ConflictError",
+                "ConnectionLostError",
+                "HostUnavailableError",
+                "InvalidInputError",
+                "NotFoundError",
+                "OperationTimeoutError",
+                "UriPolicyError",
+                "VirtumancerError",
+                "XMLParseError",
+            ),
+            "virtumancer.manager": ("Virtumancer",),
+            "virtumancer.models": (
+                "METADATA_NAMESPACE",
+                "METADATA_PREFIX",
+                "CharDevice",
+                "Controller",
+                "Disk",
+                "DiskRates",
+                "DiskStats",
+                "Domain",
+                "DomainDevices",
+                "DomainRates",
+                "DomainState",
+                "DomainStatsSample",
+                "Filesystem",
+                "GpuDevice",
+                "Graphics",
+                "GuestCapability",
+                "HostCapabilities",
+                "HostDevice",
+                "HostInfo",
+                "Input",
+                "Interface",
+                "InterfaceRates",
+                "InterfaceStats",
+                "Network",
+                "NodeInfo",
+                "PciAddress",
+                "Rng",
+                "Sound",
+                "StoragePool",
+                "StorageVolume",
+                "Tpm",
+                "Video",
+                "VirtumancerMetadata",
+                "Watchdog",
+                "parse_domain_stats",
+            ),
+            "virtumancer.models.console": (
+                "ConsoleKind",
+                "ConsoleRoute",
+                "ConsoleTarget",
+            ),
+            "virtumancer.models.events": (
+                "ConnectionState",
+                "DomainDeviceEvent",
+                "DomainLifecycleEvent",
+                "DomainMetadataChangeEvent",
+                "DomainRebootEvent",
+                "HostStateChanged",
+                "LifecycleEventType",
+                "PoolEvent",
+                "PowerAction",
+            ),
+            "virtumancer.models.notifications": (
+                "HostsChanged",
+                "Notification",
+                "VmsChanged",
+            ),
+            "virtumancer.models.records": (
+                "ActivityEvent",
+                "DashboardOverview",
+                "DashboardStats",
+                "DiscoveredVm",
+                "DiskAttachmentRecord",
+                "GraphicsFlags",
+                "HostPortRecord",
+                "HostRecord",
+                "HostVideoDeviceRecord",
+                "NetworkRecord",
+                "PortAttachmentRecord",
+                "PortRecord",
+                "StoragePoolRecord",
+                "StorageVolumeRecord",
+                "VideoAttachmentRecord",
+                "VideoModelRecord",
+                "VmRecord",
+            ),
+            "virtumancer.models.settings": ("MetricsSettings",),
+            "virtumancer.pool": (
+                "ConnectionPool",
+                "EventSubscription",
+                "HostPool",
+                "ListedDomain",
+            ),
+            "virtumancer.rates": ("compute_rates",),
+            "virtumancer.services.stats": (
+                "StatsSampler",
+                "StatsSubscription",
+                "StatsUpdate",
+            ),
+            "virtumancer.sync": (
+                "SyncHost",
+                "connect",
+            ),
+            "virtumancer.topology": (
+                "Topology",
+                "TopologyLayout",
+                "build_topology",
+                "layout_topology",
+                "render_svg",
+            ),
+            "virtumancer.models.tokens": (
+                "BOOTSTRAP_ACTOR",
+                "ApiToken",
+                "CreatedToken",
+                "Role",
+                "acting_as",
+                "current_actor",
+                "parse_duration",
+                "parse_expiry",
+            ),
+            "virtumancer.services.tokens": ("TokenService",),
+            "virtumancer.uri": (
+                "UriPolicy",
+                "check_uri",
+                "default_key_dirs",
+                "default_socket_dirs",
+                "redact_uri",
+            ),
+        },
+    )
 
 __all__ = [
     "BOOTSTRAP_ACTOR",

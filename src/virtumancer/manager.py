@@ -14,6 +14,7 @@ import anyio.abc
 import attrs
 from sqlalchemy.orm import Session
 
+from virtumancer._version import __version__
 from virtumancer.db import repositories as repo
 from virtumancer.db.database import Database
 from virtumancer.db.schema import HostRow
@@ -122,8 +123,6 @@ class Virtumancer:
     async def __aenter__(self) -> Self:
         if self._exit_stack is not None:
             raise ConflictError("Virtumancer is already open")
-        from virtumancer import __version__
-
         async with AsyncExitStack() as stack:
             database = Database(self._database_url)
             stack.push_async_callback(database.aclose)

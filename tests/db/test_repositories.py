@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
+import threading
 
 import attrs
 import pytest
@@ -11,7 +14,7 @@ from sqlalchemy import func, select
 from tests.db.conftest import ParsedNode
 from virtumancer.db import Database
 from virtumancer.db import repositories as repo
-from virtumancer.db.schema import DiscoveredVmRow, VmRow
+from virtumancer.db.schema import ActivityRow, DiscoveredVmRow, VmRow
 from virtumancer.exceptions import ConflictError, InvalidInputError, NotFoundError
 from virtumancer.models import DomainState, VirtumancerMetadata
 from virtumancer.models.records import ActivityType
@@ -235,3 +238,54 @@ def test_removing_a_host_removes_its_inventory(database: Database, node: ParsedN
         )
     )
     assert counts == (0, 0)
+
+
+def _activity_rows(database: Database) -> list[tuple[int, dt.datetime]]:
+    return database.run_sync(
+        lambda s: [(r.id, r.timestamp) for r in s.scalars(select(ActivityRow))]
+    )
+
+
+def test_activity_is_newest_first_even_for_an_event_written_late(database: Database) -> None:
+    # A host event handled 1.5 ms after an entry written meanwhile: it carries the older time.
+    database.run_sync(lambda s: repo.add_activity(s, ActivityType.HOST_ADDED, "first"))
+    (_, first_at) = _activity_rows(database)[0]
+    late = (first_at - dt.timedelta(microseconds=1500)).replace(tzinfo=dt.UTC)
+    database.run_sync(
+        lambda s: repo.add_activity(s, ActivityType.HOST_CONNECTED, "second", timestamp=late)
+    )
+    feed = database.run_sync(lambda s: repo.recent_activity(s, 10))
+    assert [a.message for a in feed] == ["second", "first"]
+    assert feed[0].timestamp > feed[1].timestamp
+
+
+def test_activity_timestamps_never_go_backwards_relative_to_ids(
+    database: Database, node: ParsedNode
+) -> None:
+    _add_host(database)
+    # A bulk import writes one entry per VM in one statement, all at the same instant.
+    database.run_sync(lambda s: repo.import_domains(s, HOST, node.domains))
+    past = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+    def write(worker: int) -> None:
+        for index in range(10):
+            database.run_sync(
+                functools.partial(
+                    repo.add_activity,
+                    type=ActivityType.HOST_CONNECTED,
+                    message=f"{worker}-{index}",
+                    timestamp=past if index % 2 else None,
+                )
+            )
+
+    threads = [threading.Thread(target=write, args=(worker,)) for worker in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rows = sorted(_activity_rows(database))
+    assert len(rows) == len(node.domains) + 40
+    stamps = [stamp for _, stamp in rows]
+    assert all(a < b for a, b in itertools.pairwise(stamps))
+    feed = database.run_sync(lambda s: repo.recent_activity(s, 1000))
+    assert [a.timestamp for a in feed] == sorted((a.timestamp for a in feed), reverse=True)

@@ -1,0 +1,57 @@
+"""A one-shot script (a CLI call, an Ansible task) imports only what it uses.
+
+Each check runs in a new interpreter, as such a script does, and asserts which modules were
+loaded: deterministic, unlike a timing (the figures are in ``benchmarks/bench_coldstart.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+#: The database, migration, web and ssh stacks: none is needed to list a host's domains.
+HEAVY = ("sqlalchemy", "alembic", "falcon", "asyncssh", "uvicorn", "cattrs")
+SERVICE_MODULES = ("virtumancer.db", "virtumancer.manager", "virtumancer.services")
+
+
+def _loaded_after(script: str) -> set[str]:
+    probe = textwrap.dedent(script) + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded: list[str] = json.loads(result.stdout.splitlines()[-1])
+    return set(loaded)
+
+
+def _present(loaded: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in loaded if any(m == n or m.startswith(f"{n}.") for n in names))
+
+
+def test_import_virtumancer_loads_no_dependency() -> None:
+    loaded = _loaded_after("import virtumancer\nvirtumancer.__version__")
+    assert _present(loaded, (*HEAVY, *SERVICE_MODULES, "libvirt", "lxml", "anyio", "attrs")) == []
+
+
+def test_listing_domains_through_connect_loads_no_database_or_service_stack() -> None:
+    loaded = _loaded_after(
+        """
+        import virtumancer
+        with virtumancer.connect("test:///default") as host:
+            assert [d.name for d in host.domains()] == ["test"]
+        """
+    )
+    assert _present(loaded, (*HEAVY, *SERVICE_MODULES)) == []
+    # It did load what it used: the pool and the parsers.
+    assert {"virtumancer.pool", "virtumancer._xml", "libvirt"} <= loaded
+
+
+def test_a_model_import_loads_only_its_own_models() -> None:
+    loaded = _loaded_after("from virtumancer.models import Domain")
+    assert _present(loaded, (*HEAVY, *SERVICE_MODULES, "virtumancer.models.records")) == []

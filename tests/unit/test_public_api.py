@@ -1,0 +1,75 @@
+"""The public API: every advertised name resolves, lazily, to the object its module defines."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import virtumancer
+import virtumancer.models
+
+PACKAGE_DIR = Path(virtumancer.__file__).parent
+
+
+@pytest.mark.parametrize("package", [virtumancer, virtumancer.models], ids=lambda m: m.__name__)
+def test_every_name_in_all_resolves(package: ModuleType) -> None:
+    missing = [name for name in package.__all__ if not hasattr(package, name)]
+    assert missing == []
+    assert len(set(package.__all__)) == len(package.__all__)
+    assert set(package.__all__) <= set(dir(package))
+
+
+def test_a_lazy_name_is_the_object_its_module_defines() -> None:
+    from virtumancer.models.domain import Domain
+    from virtumancer.sync import connect
+
+    assert virtumancer.connect is connect
+    assert virtumancer.Domain is Domain
+    assert virtumancer.models.Domain is Domain
+    # After the first lookup the name is a plain attribute of the package.
+    assert vars(virtumancer)["connect"] is connect
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        virtumancer.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.raises(ImportError):
+        from virtumancer import no_such_name  # type: ignore[attr-defined]  # noqa: F401
+
+
+def test_version_matches_the_distribution() -> None:
+    from virtumancer._version import __version__
+
+    assert virtumancer.__version__ == __version__
+    assert __version__ == importlib.metadata.version("virtumancer")
+
+
+def _imports_package_root(path: Path) -> bool:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name == "virtumancer" for a in node.names):
+            return True
+        # `from virtumancer import _lazy` names a submodule, not the package's API.
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and node.module == "virtumancer"
+            and any(not a.name.startswith("_") or a.name == "__version__" for a in node.names)
+        ):
+            return True
+    return False
+
+
+def test_nothing_inside_the_package_imports_its_root() -> None:
+    # Importing the root from inside would defeat the lazy imports (and risks import cycles).
+    offenders = [
+        str(path.relative_to(PACKAGE_DIR))
+        for path in PACKAGE_DIR.rglob("*.py")
+        if path.name != "__init__.py" or path.parent != PACKAGE_DIR
+        if _imports_package_root(path)
+    ]
+    assert offenders == []
