@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 #: Descriptors kept back from the connection cap for the database, libvirt and log files.
 RESERVED_DESCRIPTORS: Final = 256
+_WARNING_INTERVAL_S: Final = 10.0
 
 
 def _response(status: int, reason: str, code: str, message: str) -> bytes:
@@ -74,6 +75,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     max_per_client: ClassVar[int] = 256
     #: Open HTTP connections per non-loopback peer address (shared by one server's connections).
     per_client: ClassVar[collections.Counter[str]] = collections.Counter()
+    #: When the last refusal was logged (a flood must not flood the log too).
+    last_warning: ClassVar[float] = float("-inf")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -86,7 +89,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
-            logger.warning("refusing a connection: %d open", len(self.connections) - 1)
+            self._warn("refusing connections: %d open", len(self.connections) - 1)
             self._refuse("the server has too many open connections; retry later")
             return
         peer = self.client[0] if self.client else None
@@ -94,7 +97,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.per_client[peer] += 1
             self._counted_as = peer
             if self.per_client[peer] > self.max_per_client:
-                logger.warning("refusing a connection: %s holds too many", peer)
+                self._warn("refusing connections from %s: it holds too many", peer)
                 self._refuse("too many connections from this address; retry later")
                 return
         self._arm(self.header_timeout, self._head_timed_out)
@@ -146,6 +149,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.per_client[peer] -= 1
             if self.per_client[peer] <= 0:
                 del self.per_client[peer]
+
+    def _warn(self, message: str, *args: object) -> None:
+        now = self.loop.time()
+        if now - type(self).last_warning >= _WARNING_INTERVAL_S:
+            type(self).last_warning = now
+            logger.warning(message, *args)
 
     def _refuse(self, message: str) -> None:
         self._disarm()
