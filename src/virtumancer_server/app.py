@@ -18,6 +18,8 @@ from virtumancer_server.cache import ResponseCache
 from virtumancer_server.config import ServerConfig
 from virtumancer_server.demo import ensure_demo_host
 from virtumancer_server.errors import install_error_handlers
+from virtumancer_server.guard import HostOriginGuard
+from virtumancer_server.inputs import PathParamsMiddleware
 from virtumancer_server.openapi import OpenApiResource
 from virtumancer_server.resources import dashboard, hosts, inventory, tokens
 from virtumancer_server.resources._common import Json
@@ -199,6 +201,8 @@ def create_app(
         LifespanMiddleware(manager, config, cache, owned=owned),
         BodyLimitMiddleware(config.max_body_bytes),
         AuthMiddleware(config, manager),
+        HostOriginGuard(config),
+        PathParamsMiddleware(),
     ]
     app: falcon.asgi.App[Any, Any] = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True

@@ -16,9 +16,15 @@ from virtumancer_server.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     ServerConfig,
+    configured_token,
     default_database_url,
     generate_token,
     is_loopback,
+)
+from virtumancer_server.protocol import (
+    RESERVED_DESCRIPTORS,
+    guarded_http_protocol,
+    raise_open_files_limit,
 )
 from virtumancer_server.token_cli import add_token_parser, run_token_command
 
@@ -66,7 +72,17 @@ def _parser() -> argparse.ArgumentParser:
         "default: a SQLite file in the user's data directory)",
     )
     auth = serve.add_mutually_exclusive_group()
-    auth.add_argument("--token", help="API token (env VIRTUMANCER_TOKEN; default: generated)")
+    auth.add_argument(
+        "--token",
+        help="API token, for tests only: a command line is visible to every local user "
+        "in ps; use --token-file or env VIRTUMANCER_TOKEN_FILE / VIRTUMANCER_TOKEN "
+        "(default: generated)",
+    )
+    auth.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="read the API token from this file (env VIRTUMANCER_TOKEN_FILE)",
+    )
     auth.add_argument(
         "--no-auth", action="store_true", help="no token at all (loopback addresses only)"
     )
@@ -101,6 +117,36 @@ def _parser() -> argparse.ArgumentParser:
         "the default ~/.ssh, ~/.pki/libvirt, /etc/pki/libvirt, /etc/pki/CA)",
     )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    limits = serve.add_argument_group("limits")
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds a request head may take to arrive (default 10)",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds a request body may take after its head (default 30)",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=4096,
+        metavar="N",
+        help="open connections beyond which new ones get a 503 (default 4096, "
+        "capped by the open files limit)",
+    )
+    limits.add_argument(
+        "--max-connections-per-client",
+        type=int,
+        default=256,
+        metavar="N",
+        help="open HTTP connections per non-loopback client address (default 256)",
+    )
     add_token_parser(commands)
     return parser
 
@@ -117,7 +163,7 @@ def build_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
     token: str | None = None
     generated = False
     if not args.no_auth:
-        token = args.token or os.environ.get("VIRTUMANCER_TOKEN") or None
+        token = configured_token(args.token, args.token_file)
         if token is None:
             token, generated = generate_token(), True
     database = args.database or os.environ.get("VIRTUMANCER_DATABASE_URL") or None
@@ -132,6 +178,10 @@ def build_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
         allow_test_uris=args.allow_test_uris or args.demo,
         test_uri_dirs=tuple(args.test_uri_dir),
         key_dirs=tuple(args.key_dir),
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        max_connections=args.max_connections,
+        max_connections_per_client=args.max_connections_per_client,
     )
     return config, generated
 
@@ -144,6 +194,14 @@ def serve(config: ServerConfig, *, log_level: str = "info") -> None:
     for name in ("uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).addFilter(redact)
     logging.getLogger("uvicorn.error").addFilter(DeniedHandshakeFilter())
+    # Each connection is a descriptor: let the cap, not the default soft limit, bound them.
+    max_connections = min(config.max_connections, raise_open_files_limit() - RESERVED_DESCRIPTORS)
+    protocol = guarded_http_protocol(
+        header_timeout=config.header_timeout,
+        body_timeout=config.body_timeout,
+        max_connections=max(max_connections, 1),
+        max_per_client=config.max_connections_per_client,
+    )
     uvicorn_config = uvicorn.Config(
         create_app(config),
         host=config.host,
@@ -156,6 +214,9 @@ def serve(config: ServerConfig, *, log_level: str = "info") -> None:
         # Console frames are framebuffer data (already compressed by VNC/SPICE encodings) and
         # /ws messages are small: per-message deflate would only cost CPU on the relay.
         ws_per_message_deflate=False,
+        http=protocol,
+        # Frames are buffered whole before the app sees them: keep one small.
+        ws_max_size=config.ws_max_bytes,
     )
     uvicorn.Server(uvicorn_config).run()
 

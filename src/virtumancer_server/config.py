@@ -19,9 +19,11 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "ServerConfig",
+    "configured_token",
     "default_database_url",
     "generate_token",
     "is_loopback",
+    "read_token_file",
 ]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -42,7 +44,8 @@ def is_loopback(host: str) -> bool:
 def default_database_url() -> str:
     """Return the default database: a SQLite file in the user's data directory."""
     directory = Path(platformdirs.user_data_dir("virtumancer", appauthor=False))
-    directory.mkdir(parents=True, exist_ok=True)
+    # The database holds host URIs (which may name credentials): the owner's only.
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     return f"sqlite:///{directory / 'virtumancer.db'}"
 
 
@@ -88,6 +91,16 @@ class ServerConfig:
     token: str | None = attrs.field(default=None, validator=_check_token, repr=False)
     allowed_origins: tuple[str, ...] = attrs.field(default=(), converter=_normalize_origins)
     max_body_bytes: int = _ONE_MIB
+    #: Seconds a request head may take to arrive (from connect or its first byte).
+    header_timeout: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
+    #: Seconds a request body may take to arrive after its head.
+    body_timeout: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    #: Open connections (HTTP and WebSocket) beyond which new ones get a 503.
+    max_connections: int = attrs.field(default=4096, validator=attrs.validators.gt(0))
+    #: Open HTTP connections per non-loopback client address.
+    max_connections_per_client: int = attrs.field(default=256, validator=attrs.validators.gt(0))
+    #: Largest WebSocket message accepted from a client (console input and /ws are small).
+    ws_max_bytes: int = attrs.field(default=_ONE_MIB, validator=attrs.validators.gt(0))
     demo: bool = False
     allow_test_uris: bool = False
     test_uri_dirs: tuple[str, ...] = ()
@@ -112,10 +125,11 @@ class ServerConfig:
     def from_env(cls) -> ServerConfig:
         """Build a configuration from ``VIRTUMANCER_*`` environment variables.
 
-        Used by ``uvicorn virtumancer_server.asgi:app``. Without ``VIRTUMANCER_TOKEN`` a token
-        is generated and written once to standard error.
+        Used by ``uvicorn virtumancer_server.asgi:app``. The token comes from the file named
+        by ``VIRTUMANCER_TOKEN_FILE`` or from ``VIRTUMANCER_TOKEN``; without either a token is
+        generated and written once to standard error.
         """
-        token = os.environ.get("VIRTUMANCER_TOKEN") or None
+        token = configured_token()
         if token is None:
             token = generate_token()
             print(f"virtumancer: API token (generated): {token}", file=sys.stderr, flush=True)
@@ -137,3 +151,34 @@ def _path_list(value: str) -> tuple[str, ...]:
 def generate_token() -> str:
     """Return a new random API token."""
     return secrets.token_urlsafe(32)
+
+
+def read_token_file(path: str | os.PathLike[str]) -> str:
+    """Return the token stored in ``path``: its content without surrounding whitespace.
+
+    Raises :class:`ValueError` (naming the file, never its content) if it cannot be read or
+    is empty.
+    """
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ValueError(f"cannot read the token file {path}: {reason}") from None
+    if not token:
+        raise ValueError(f"the token file {path} is empty")
+    return token
+
+
+def configured_token(token: str | None = None, token_file: str | None = None) -> str | None:
+    """Return the API token given by the caller or the environment, or ``None``.
+
+    In order: ``token`` (``--token``, for tests: a command line shows in ``ps``),
+    ``token_file`` (``--token-file``), the file named by ``VIRTUMANCER_TOKEN_FILE``, then
+    ``VIRTUMANCER_TOKEN``.
+    """
+    if token:
+        return token
+    token_file = token_file or os.environ.get("VIRTUMANCER_TOKEN_FILE") or None
+    if token_file is not None:
+        return read_token_file(token_file)
+    return os.environ.get("VIRTUMANCER_TOKEN") or None

@@ -364,6 +364,8 @@ def _op(
         codes |= {"400", "413", "415"}
     if any(p["name"] == "host_id" for p in params):
         codes |= {"404"}
+    if any(p.get("in") == "path" for p in params):
+        codes |= {"400"}  # a control character in a path parameter
     if public:
         codes.discard("401")
     else:

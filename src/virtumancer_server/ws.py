@@ -31,6 +31,7 @@ from falcon.errors import PayloadTypeError, WebSocketDisconnected
 from virtumancer import (
     HostsChanged,
     HostUnavailableError,
+    InvalidInputError,
     NotFoundError,
     Notification,
     VirtumancerError,
@@ -38,6 +39,7 @@ from virtumancer import (
     stats_payload,
 )
 from virtumancer_server.auth import authenticate_websocket, deny_websocket
+from virtumancer_server.inputs import check_text, decode_json
 
 if TYPE_CHECKING:
     from virtumancer import StatsSubscription, StatsUpdate, Virtumancer
@@ -219,7 +221,12 @@ class WebSocketResource:
             except PayloadTypeError:
                 outbox.reply(_error("invalid_message", "messages must be JSON text frames"))
                 continue
-            reply = await self._handle(text, vm, outbox, subscriptions)
+            try:
+                reply = await self._handle(text, vm, outbox, subscriptions)
+            except Exception:
+                # A message must never close the socket, whatever the library raised.
+                _log.exception("a /ws message failed")
+                reply = _error("internal_error", "the message could not be handled")
             if reply is not None:
                 outbox.reply(reply)
 
@@ -233,9 +240,9 @@ class WebSocketResource:
         if len(text) > _MAX_MESSAGE_CHARS:
             return _error("invalid_message", f"message longer than {_MAX_MESSAGE_CHARS} characters")
         try:
-            message = json.loads(text)
-        except ValueError:
-            return _error("invalid_json", "message is not valid JSON")
+            message = decode_json(text, what="the message", field="message")
+        except InvalidInputError as exc:
+            return _error("invalid_json", exc.message)
         if not isinstance(message, dict):
             return _error("invalid_message", "message must be a JSON object", field="type")
         kind = message.get("type")
@@ -256,6 +263,10 @@ class WebSocketResource:
                     f"payload.{name} must be a non-empty string",
                     field=f"payload.{name}",
                 )
+            try:
+                check_text(value, f"payload.{name}")
+            except InvalidInputError as exc:
+                return _error("invalid_payload", exc.message, field=f"payload.{name}")
         host_id: str = payload["hostId"]
         vm_name: str = payload["vmName"]
         key = (host_id, vm_name)

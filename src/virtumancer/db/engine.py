@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -28,8 +29,16 @@ POSTGRES_STATEMENT_TIMEOUT_MS = 30_000
 def default_database_url() -> str:
     """Return the default database: a SQLite file under the user data directory."""
     directory = Path(platformdirs.user_data_dir("virtumancer"))
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     return f"sqlite:///{directory / 'virtumancer.db'}"
+
+
+def _create_private_file(path: Path) -> None:
+    # Host URIs may carry credentials: a new database file (and the -wal/-shm files SQLite
+    # creates with the same mode) is the owner's only, and so is a directory made for it.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -65,7 +74,7 @@ def create_database_engine(url: str | None = None) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private_file(Path(database))
         engine = create_engine(
             parsed, connect_args={"check_same_thread": False}, pool_pre_ping=False
         )

@@ -13,6 +13,7 @@ import falcon
 import falcon.asgi
 
 from virtumancer import InvalidInputError, make_converter
+from virtumancer_server.inputs import check_text, decode_json
 
 __all__ = ["Json", "read_json_object", "require_str", "require_str_list", "require_uuid_list"]
 
@@ -57,7 +58,8 @@ async def read_json_object(req: falcon.asgi.Request, max_bytes: int) -> Mapping[
     """Read a request body that must be a JSON object of at most ``max_bytes``.
 
     Raises 415 for a non-JSON content type, 413 for an oversized body and
-    :class:`InvalidInputError` (field ``body``) for malformed JSON or a non-object.
+    :class:`InvalidInputError` (field ``body``) for malformed, too deeply nested or
+    oversized-number JSON or a non-object (see :func:`~virtumancer_server.inputs.decode_json`).
     """
     media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
     if media_type != falcon.MEDIA_JSON:
@@ -79,12 +81,7 @@ async def read_json_object(req: falcon.asgi.Request, max_bytes: int) -> Mapping[
         raise InvalidInputError(
             "the request body is empty; a JSON object is required", field="body"
         )
-    try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(
-            f"the request body is not valid JSON: {exc}", field="body"
-        ) from None
+    document = decode_json(raw)
     if not isinstance(document, dict):
         raise InvalidInputError("the request body must be a JSON object", field="body")
     return document
@@ -101,7 +98,7 @@ def require_str(body: Mapping[str, Any], field: str) -> str:
     value = body.get(field)
     if not isinstance(value, str) or not value.strip():
         raise InvalidInputError(f"{field} must be a non-empty string", field=field)
-    return value
+    return check_text(value, field)
 
 
 def require_str_list(body: Mapping[str, Any], field: str) -> list[str]:

@@ -36,7 +36,13 @@ def parse_limit(req: Request, default: int = 10) -> int:
     if len(values) != 1:
         raise InvalidInputError("limit must be given once", field="limit")
     raw = values[0]
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_ACTIVITY_LIMIT:
+    # The length check comes first: int() refuses (ValueError) beyond 4,300 digits.
+    if (
+        len(raw) > len(str(MAX_ACTIVITY_LIMIT))
+        or not raw.isascii()
+        or not raw.isdigit()
+        or not 1 <= int(raw) <= MAX_ACTIVITY_LIMIT
+    ):
         raise InvalidInputError(
             f"limit must be an integer from 1 to {MAX_ACTIVITY_LIMIT}", field="limit"
         )
