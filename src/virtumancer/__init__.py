@@ -113,6 +113,7 @@ if TYPE_CHECKING:
         VmRecord,
     )
     from virtumancer.models.settings import MetricsSettings
+    from virtumancer.models.status import StatusCategory
     from virtumancer.models.tokens import (
         BOOTSTRAP_ACTOR,
         ApiToken,
@@ -259,6 +260,7 @@ if not TYPE_CHECKING:
                 "VmRecord",
             ),
             "virtumancer.models.settings": ("MetricsSettings",),
+            "virtumancer.models.status": ("StatusCategory",),
             "virtumancer.pool": (
                 "ConnectionPool",
                 "EventSubscription",
@@ -376,6 +378,7 @@ __all__ = [
     "StatsSampler",
     "StatsSubscription",
     "StatsUpdate",
+    "StatusCategory",
     "StoragePool",
     "StoragePoolRecord",
     "StorageVolume",

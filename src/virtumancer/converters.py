@@ -21,9 +21,12 @@ from cattrs.preconf.json import make_converter as make_json_converter
 from virtumancer.models.devices import Disk, Interface
 from virtumancer.models.domain import DomainDevices
 from virtumancer.models.host import HostInfo
+from virtumancer.models.records import HostRecord, VmRecord
 from virtumancer.models.stats import DomainRates, DomainStatsSample
+from virtumancer.models.status import StatusCategory
+from virtumancer.topology import PlacedNode, TopologyLayout
 
-__all__ = ["host_info_payload", "make_converter", "stats_payload"]
+__all__ = ["host_info_payload", "make_converter", "stats_payload", "topology_payload"]
 
 
 def _format_datetime(value: dt.datetime) -> str:
@@ -156,6 +159,11 @@ def make_converter() -> cattrs.Converter:
     converter.register_unstructure_hook(Interface, nic_unstructure)
     converter.register_structure_hook(Interface, nic_structure)
 
+    # Records carry their status category next to the raw state the document defines.
+    for record in (HostRecord, VmRecord):
+        converter.register_unstructure_hook(record, _with_status(converter, record))
+    converter.register_unstructure_hook(TopologyLayout, topology_payload)
+
     # The hardware view calls interfaces "networks".
     networks = override(rename="networks")
     converter.register_unstructure_hook(
@@ -165,6 +173,69 @@ def make_converter() -> cattrs.Converter:
         DomainDevices, make_dict_structure_fn(DomainDevices, converter, interfaces=networks)
     )
     return converter
+
+
+def _with_status(
+    converter: cattrs.Converter, cls: type[HostRecord] | type[VmRecord]
+) -> Callable[[Any], dict[str, Any]]:
+    plain = make_dict_unstructure_fn(cls, converter)
+
+    def unstructure(record: HostRecord | VmRecord) -> dict[str, Any]:
+        data = plain(record)
+        data["status"] = record.status.value
+        return data
+
+    return unstructure
+
+
+def _coordinate(value: float) -> float:
+    # A tenth of a user unit is finer than a pixel; it keeps the JSON short.
+    return round(value, 1)
+
+
+def _node(node: PlacedNode) -> dict[str, Any]:
+    return {
+        "id": node.id,
+        "host_id": node.host_id,
+        "label": node.label,
+        "status": node.status.value,
+        "color": node.status.color,
+        "x": _coordinate(node.x),
+        "y": _coordinate(node.y),
+        "r": _coordinate(node.r),
+        "label_x": _coordinate(node.label_x),
+        "label_y": _coordinate(node.label_y),
+        "label_anchor": node.label_anchor,
+    }
+
+
+def _counts(nodes: tuple[PlacedNode, ...]) -> dict[str, int]:
+    counts = {status.value: 0 for status in StatusCategory}
+    for node in nodes:
+        counts[node.status.value] += 1
+    return {"total": len(nodes), **counts}
+
+
+def topology_payload(layout: TopologyLayout) -> dict[str, Any]:
+    """Build the ``GET /api/v1/topology`` object: everything the browser draws, computed.
+
+    ``hosts``/``vms`` are placed nodes (centre ``x``/``y``, radius ``r``, label position,
+    ``status`` and its ``color``); ``links`` join a host id to a VM id (``host/vm``);
+    ``summary`` counts nodes per status category; ``legend`` lists every category with its
+    label and colour, in the order to show them.
+    """
+    return {
+        "width": _coordinate(layout.width),
+        "height": _coordinate(layout.height),
+        "hosts": [_node(node) for node in layout.hosts],
+        "vms": [_node(node) for node in layout.vms],
+        "links": [{"source": source, "target": target} for source, target in layout.links],
+        "summary": {"hosts": _counts(layout.hosts), "vms": _counts(layout.vms)},
+        "legend": [
+            {"status": status.value, "label": status.label, "color": status.color}
+            for status in StatusCategory
+        ],
+    }
 
 
 def _kib(value: int) -> int:

@@ -53,6 +53,7 @@ from virtumancer.pool import ConnectionPool
 from virtumancer.services.inventory import InventoryService
 from virtumancer.services.notifications import NotificationHub, NotificationSubscription
 from virtumancer.services.tokens import TokenService
+from virtumancer.topology import TopologyLayout, build_topology, layout_topology
 from virtumancer.uri import UriPolicy
 
 if TYPE_CHECKING:
@@ -513,6 +514,12 @@ class Virtumancer:
         stats = await self._db.run(repo.dashboard_stats)
         connected = sum(h.state is ConnectionState.CONNECTED for h in self._pool.hosts())
         return attrs.evolve(stats, connected_hosts=connected)
+
+    async def topology(self) -> TopologyLayout:
+        """Return the placed picture of every host (live state) and its managed VMs."""
+        hosts = await self.list_hosts()
+        vms = await self._db.run(lambda s: {h.id: repo.list_vms(s, h.id) for h in hosts})
+        return layout_topology(build_topology(hosts, vms))
 
     async def recent_activity(self, limit: int = 10) -> list[ActivityEvent]:
         """Return the newest ``limit`` activity entries, newest first."""

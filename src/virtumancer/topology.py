@@ -1,11 +1,10 @@
 """Hosts and their VMs as a graph: a deterministic circular layout and an SVG picture; pure.
 
 The API document's "Network Topology Visualization" describes the picture: hosts on a circle
-around the centre, each host's VMs on a smaller circle around it, nodes coloured by status
-(green connected/running, red disconnected/stopped, yellow paused/connecting, dark red error).
-This module computes exactly that from the records the facade returns, with no I/O, so the
-same picture can be produced by a script, a test or the service. The browser dashboard draws
-the same layout in JavaScript (``static/topology.js``) so that nodes can be clicked.
+around the centre, each host's VMs on a smaller circle around it, nodes coloured by their
+:class:`~virtumancer.models.status.StatusCategory`. This module computes exactly that from the
+records the facade returns, with no I/O; it is the only layout there is. The service sends it
+as ``GET /api/v1/topology`` and the browser only draws the positions it is given.
 """
 
 from __future__ import annotations
@@ -17,77 +16,22 @@ from xml.sax.saxutils import escape, quoteattr
 
 import attrs
 
-from virtumancer.models.domain import DomainState
+from virtumancer.models.domain import domain_status
+from virtumancer.models.events import host_status
 from virtumancer.models.records import HostRecord, VmRecord
+from virtumancer.models.status import StatusCategory
 
 __all__ = [
-    "COLOR_ACTIVE",
-    "COLOR_ERROR",
-    "COLOR_STOPPED",
-    "COLOR_WARNING",
-    "NodeStatus",
     "PlacedNode",
     "Topology",
     "TopologyHost",
     "TopologyLayout",
     "TopologyVm",
     "build_topology",
-    "host_status",
+    "canvas_size",
     "layout_topology",
     "render_svg",
-    "status_color",
-    "vm_status",
 ]
-
-#: Connected host / running VM.
-COLOR_ACTIVE: Final = "#10b981"
-#: Disconnected host / stopped VM.
-COLOR_STOPPED: Final = "#ef4444"
-#: Paused VM, connecting host.
-COLOR_WARNING: Final = "#f59e0b"
-#: Host in error, crashed VM.
-COLOR_ERROR: Final = "#dc2626"
-
-NodeStatus = str
-"""One of ``"active"``, ``"stopped"``, ``"warning"``, ``"error"``."""
-
-_COLORS: Final[Mapping[str, str]] = {
-    "active": COLOR_ACTIVE,
-    "stopped": COLOR_STOPPED,
-    "warning": COLOR_WARNING,
-    "error": COLOR_ERROR,
-}
-_LEGEND: Final = (
-    ("active", "Connected / running"),
-    ("stopped", "Disconnected / stopped"),
-    ("warning", "Paused / connecting"),
-    ("error", "Error / crashed"),
-)
-
-
-def host_status(state: str) -> NodeStatus:
-    """Map a host's connection state (``CONNECTED`` ...) to a status word; unknown is error."""
-    return {
-        "CONNECTED": "active",
-        "DISCONNECTED": "stopped",
-        "CONNECTING": "warning",
-    }.get(state.upper(), "error")
-
-
-def vm_status(state: int) -> NodeStatus:
-    """Map a libvirt domain state number to a status word."""
-    if state in (DomainState.RUNNING, DomainState.BLOCKED):
-        return "active"
-    if state in (DomainState.PAUSED, DomainState.PMSUSPENDED, DomainState.SHUTDOWN):
-        return "warning"
-    if state == DomainState.CRASHED:
-        return "error"
-    return "stopped"
-
-
-def status_color(status: NodeStatus) -> str:
-    """Return the API document's colour for a status word (unknown words are error red)."""
-    return _COLORS.get(status, COLOR_ERROR)
 
 
 @attrs.frozen(kw_only=True)
@@ -99,9 +43,9 @@ class TopologyVm:
     state: int
 
     @property
-    def status(self) -> NodeStatus:
-        """The status word of this VM."""
-        return vm_status(self.state)
+    def status(self) -> StatusCategory:
+        """The status category of this VM."""
+        return domain_status(self.state)
 
 
 @attrs.frozen(kw_only=True)
@@ -113,8 +57,8 @@ class TopologyHost:
     vms: tuple[TopologyVm, ...] = ()
 
     @property
-    def status(self) -> NodeStatus:
-        """The status word of this host."""
+    def status(self) -> StatusCategory:
+        """The status category of this host."""
         return host_status(self.state)
 
 
@@ -159,7 +103,7 @@ class PlacedNode:
     kind: str  # "host" or "vm"
     id: str  # host id, or "host_id/vm_name"
     label: str
-    status: NodeStatus
+    status: StatusCategory
     x: float
     y: float
     r: float
@@ -192,10 +136,17 @@ VM_RADIUS: Final = 12.0
 _LABEL_ROOM: Final = 24.0
 
 
+def canvas_size(host_count: int) -> tuple[float, float]:
+    """Return the picture size that suits ``host_count`` hosts: 1000 wide, 600 to 900 tall."""
+    return 1000.0, float(max(600, min(900, 440 + 70 * host_count)))
+
+
 def layout_topology(
-    topology: Topology, *, width: float = 800.0, height: float = 600.0
+    topology: Topology, *, width: float | None = None, height: float | None = None
 ) -> TopologyLayout:
     """Place hosts evenly on a circle around the centre and each host's VMs around it.
+
+    Without ``width``/``height`` the picture has the :func:`canvas_size` of the host count.
 
     The first host sits at the top (12 o'clock), the others follow clockwise. A single host
     sits at the centre. Each host's VMs sit on a ring around it, the first one pointing away
@@ -203,6 +154,9 @@ def layout_topology(
     and neighbouring rings stay apart. Labels point away from their host. Pure and
     deterministic.
     """
+    fitted_width, fitted_height = canvas_size(len(topology.hosts))
+    width = fitted_width if width is None else width
+    height = fitted_height if height is None else height
     cx, cy = width / 2, height / 2
     count = len(topology.hosts)
     room = min(cx, cy) - VM_RADIUS - _LABEL_ROOM
@@ -302,18 +256,18 @@ def render_svg(layout: TopologyLayout, *, legend: bool = True) -> str:
             f'data-status="{node.status}">'
             f"<title>{escape(node.label)} ({node.status})</title>"
             f'<circle cx="{_num(node.x)}" cy="{_num(node.y)}" r="{_num(node.r)}" '
-            f'fill="{status_color(node.status)}" stroke="#1f2937" stroke-width="1"/>'
+            f'fill="{node.status.color}" stroke="#1f2937" stroke-width="1"/>'
             f'<text x="{_num(node.label_x)}" y="{_num(node.label_y)}" '
             f'text-anchor="{node.label_anchor}" fill="#111827" stroke="#ffffff" '
             f'stroke-width="3" paint-order="stroke">{escape(node.label)}</text></g>'
         )
     if legend:
         parts.append('<g class="legend">')
-        for row, (status, text) in enumerate(_LEGEND):
+        for row, status in enumerate(StatusCategory):
             y = 16 + row * 18
             parts.append(
-                f'<circle cx="14" cy="{y}" r="6" fill="{status_color(status)}"/>'
-                f'<text x="26" y="{y + 4}" fill="#111827">{escape(text)}</text>'
+                f'<circle cx="14" cy="{y}" r="6" fill="{status.color}"/>'
+                f'<text x="26" y="{y + 4}" fill="#111827">{escape(status.label)}</text>'
             )
         parts.append("</g>")
     parts.append("</svg>")

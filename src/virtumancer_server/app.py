@@ -166,6 +166,7 @@ def _add_api_routes(
         (f"{p}/dashboard/stats", dashboard.DashboardStatsResource(manager, json)),
         (f"{p}/dashboard/activity", dashboard.ActivityResource(manager, json)),
         (f"{p}/dashboard/overview", dashboard.OverviewResource(manager, json)),
+        (f"{p}/topology", dashboard.TopologyResource(manager, json)),
         (f"{p}/settings/metrics", dashboard.MetricsSettingsResource(manager, json, limit)),
         (f"{p}/settings/metrics/runtime", dashboard.RuntimeMetricsSettingsResource(manager, json)),
         # service

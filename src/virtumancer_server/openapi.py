@@ -15,6 +15,7 @@ import falcon.asgi
 
 import virtumancer
 from virtumancer import Role
+from virtumancer.models.status import StatusCategory
 from virtumancer_server.resources.hosts import HOST_ID_PATTERN
 
 __all__ = ["OpenApiResource", "openapi_document"]
@@ -113,6 +114,24 @@ def _schemas() -> dict[str, Schema]:
         },
         {"actor": _nullable("string")},
     )
+    status: Schema = {"type": "string", "enum": [c.value for c in StatusCategory]}
+    number: Schema = {"type": "number"}
+    node = _object(
+        {
+            "id": _STR,
+            "host_id": _STR,
+            "label": _STR,
+            "status": status,
+            "color": _STR,
+            "x": number,
+            "y": number,
+            "r": number,
+            "label_x": number,
+            "label_y": number,
+            "label_anchor": {"type": "string", "enum": ["start", "middle", "end"]},
+        }
+    )
+    counts = _object({"total": _INT, **{c.value: _INT for c in StatusCategory}})
     stats = _object(
         {
             "total_hosts": _INT,
@@ -124,6 +143,23 @@ def _schemas() -> dict[str, Schema]:
         }
     )
     return {
+        "Topology": _object(
+            {
+                "width": number,
+                "height": number,
+                "hosts": {"type": "array", "items": node},
+                "vms": {"type": "array", "items": node},
+                "links": {
+                    "type": "array",
+                    "items": _object({"source": _STR, "target": _STR}),
+                },
+                "summary": _object({"hosts": counts, "vms": counts}),
+                "legend": {
+                    "type": "array",
+                    "items": _object({"status": status, "label": _STR, "color": _STR}),
+                },
+            }
+        ),
         "Error": _object(
             {
                 "error": _object(
@@ -141,6 +177,7 @@ def _schemas() -> dict[str, Schema]:
                 },
                 "auto_reconnect_disabled": _BOOL,
                 "created_at": _TIME,
+                "status": status,
             },
             {"last_error": _nullable("string")},
         ),
@@ -174,6 +211,7 @@ def _schemas() -> dict[str, Schema]:
                 "vcpu_count": _INT,
                 "memory_bytes": _INT,
                 "state": _INT,
+                "status": status,
                 "graphics": _object({"vnc": _BOOL, "spice": _BOOL}),
                 "created_at": _TIME,
                 "updated_at": _TIME,
@@ -569,6 +607,13 @@ def _paths() -> dict[str, Schema]:
                 schema=_ref("DashboardOverview"),
                 params=(_LIMIT,),
                 errors=("400", "401"),
+                tag="dashboard",
+            )
+        },
+        "/topology": {
+            "get": _op(
+                "Hosts and VMs placed for drawing, with status colours",
+                schema=_ref("Topology"),
                 tag="dashboard",
             )
         },

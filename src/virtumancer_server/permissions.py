@@ -61,6 +61,7 @@ ROUTE_ROLES: Final[Mapping[str, Mapping[str, Role]]] = {
     f"{_P}/dashboard/stats": _READ,
     f"{_P}/dashboard/activity": _READ,
     f"{_P}/dashboard/overview": _READ,
+    f"{_P}/topology": _READ,
     f"{_P}/settings/metrics": {"GET": _V, "PUT": _A},
     f"{_P}/settings/metrics/runtime": _READ,
     f"{_P}/session": {"POST": _V, "DELETE": _V},

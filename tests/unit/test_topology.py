@@ -10,18 +10,15 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from virtumancer.models.records import GraphicsFlags, HostRecord, VmRecord
-from virtumancer.topology import (
-    COLOR_ACTIVE,
-    COLOR_ERROR,
-    COLOR_STOPPED,
-    COLOR_WARNING,
-    build_topology,
-    layout_topology,
-    render_svg,
-    status_color,
-)
+from virtumancer.models.status import StatusCategory
+from virtumancer.topology import build_topology, canvas_size, layout_topology, render_svg
 
 pytestmark = pytest.mark.unit
+
+COLOR_ACTIVE = StatusCategory.ACTIVE.color
+COLOR_STOPPED = StatusCategory.STOPPED.color
+COLOR_WARNING = StatusCategory.WARNING.color
+COLOR_ERROR = StatusCategory.ERROR.color
 
 _T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 _SVG = "{http://www.w3.org/2000/svg}"
@@ -186,6 +183,14 @@ def test_hostile_names_are_escaped_in_the_svg() -> None:
 
 
 def test_unknown_status_is_drawn_as_error() -> None:
-    assert status_color("bogus") == COLOR_ERROR
-    layout = layout_topology(build_topology([_host("h", "WEIRD")], {}))
-    assert layout.hosts[0].status == "error"
+    layout = layout_topology(build_topology([_host("h", "WEIRD")], {"h": [_vm("h", "v", 99)]}))
+    assert layout.hosts[0].status is StatusCategory.ERROR
+    assert layout.vms[0].status is StatusCategory.ERROR
+
+
+def test_the_default_picture_fits_the_host_count() -> None:
+    hosts, vms = _inventory()
+    layout = layout_topology(build_topology(hosts, vms))
+    assert (layout.width, layout.height) == canvas_size(3) == (1000.0, 650.0)
+    assert canvas_size(0) == (1000.0, 600.0)
+    assert canvas_size(50) == (1000.0, 900.0)

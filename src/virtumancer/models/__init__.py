@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         VmRecord,
     )
     from virtumancer.models.settings import MetricsSettings
+    from virtumancer.models.status import StatusCategory
     from virtumancer.models.stats import (
         DiskRates,
         DiskStats,
@@ -149,6 +150,7 @@ if not TYPE_CHECKING:
                 "VmRecord",
             ),
             "virtumancer.models.settings": ("MetricsSettings",),
+            "virtumancer.models.status": ("StatusCategory",),
             "virtumancer.models.stats": (
                 "DiskRates",
                 "DiskStats",
@@ -218,6 +220,7 @@ __all__ = [
     "PowerAction",
     "Rng",
     "Sound",
+    "StatusCategory",
     "StoragePool",
     "StoragePoolRecord",
     "StorageVolume",

@@ -22,8 +22,9 @@ from virtumancer.models.devices import (
     Watchdog,
 )
 from virtumancer.models.metadata import VirtumancerMetadata
+from virtumancer.models.status import StatusCategory
 
-__all__ = ["Domain", "DomainDevices", "DomainState"]
+__all__ = ["ACTIVE_DOMAIN_STATES", "Domain", "DomainDevices", "DomainState", "domain_status"]
 
 
 class DomainState(enum.IntEnum):
@@ -38,17 +39,41 @@ class DomainState(enum.IntEnum):
     CRASHED = 6
     PMSUSPENDED = 7
 
+    @property
+    def status(self) -> StatusCategory:
+        """The category this state is shown in (running is active, paused a warning ...)."""
+        return _DOMAIN_STATUS[self]
+
+
+# The one table of what each domain state means to a person.
+_DOMAIN_STATUS: dict[DomainState, StatusCategory] = {
+    DomainState.NOSTATE: StatusCategory.STOPPED,
+    DomainState.RUNNING: StatusCategory.ACTIVE,
+    DomainState.BLOCKED: StatusCategory.ACTIVE,
+    DomainState.PAUSED: StatusCategory.WARNING,
+    DomainState.SHUTDOWN: StatusCategory.WARNING,
+    DomainState.SHUTOFF: StatusCategory.STOPPED,
+    DomainState.CRASHED: StatusCategory.ERROR,
+    DomainState.PMSUSPENDED: StatusCategory.WARNING,
+}
+
+
+def domain_status(state: int) -> StatusCategory:
+    """Return the category of a libvirt domain state number; a number libvirt added later
+    (unknown to us) is an error, so it gets looked at rather than passing as stopped."""
+    try:
+        return DomainState(state).status
+    except ValueError:
+        return StatusCategory.ERROR
+
 
 #: States in which a domain has a running hypervisor process (libvirt's ``isActive``): it
-#: has live counters and graphics servers, and can be shut down, reset or destroyed.
+#: has live counters and graphics servers, and can be shut down, reset or destroyed. These
+#: are exactly the active and warning categories (a paused guest keeps its process).
 ACTIVE_DOMAIN_STATES: frozenset[DomainState] = frozenset(
-    {
-        DomainState.RUNNING,
-        DomainState.BLOCKED,
-        DomainState.PAUSED,
-        DomainState.SHUTDOWN,
-        DomainState.PMSUSPENDED,
-    }
+    state
+    for state in DomainState
+    if state.status in {StatusCategory.ACTIVE, StatusCategory.WARNING}
 )
 
 

@@ -13,6 +13,8 @@ from typing import Literal
 
 import attrs
 
+from virtumancer.models.status import StatusCategory
+
 __all__ = [
     "ConnectionState",
     "DomainDeviceEvent",
@@ -23,6 +25,7 @@ __all__ = [
     "LifecycleEventType",
     "PoolEvent",
     "PowerAction",
+    "host_status",
 ]
 
 
@@ -37,6 +40,28 @@ class ConnectionState(enum.StrEnum):
     DISCONNECTED = "DISCONNECTED"
     CONNECTING = "CONNECTING"
     ERROR = "ERROR"
+
+    @property
+    def status(self) -> StatusCategory:
+        """The category this connection state is shown in (connected is active ...)."""
+        return _CONNECTION_STATUS[self]
+
+
+# The one table of what each connection state means to a person.
+_CONNECTION_STATUS: dict[ConnectionState, StatusCategory] = {
+    ConnectionState.CONNECTED: StatusCategory.ACTIVE,
+    ConnectionState.CONNECTING: StatusCategory.WARNING,
+    ConnectionState.DISCONNECTED: StatusCategory.STOPPED,
+    ConnectionState.ERROR: StatusCategory.ERROR,
+}
+
+
+def host_status(state: str) -> StatusCategory:
+    """Return the category of a connection state word (``"CONNECTED"`` ...); unknown is error."""
+    try:
+        return ConnectionState(state.upper()).status
+    except ValueError:
+        return StatusCategory.ERROR
 
 
 class LifecycleEventType(enum.StrEnum):

@@ -12,6 +12,10 @@ import datetime as dt
 
 import attrs
 
+from virtumancer.models.domain import domain_status
+from virtumancer.models.events import host_status
+from virtumancer.models.status import StatusCategory
+
 __all__ = [
     "ActivityEvent",
     "ActivityType",
@@ -66,6 +70,11 @@ class HostRecord:
     created_at: dt.datetime
     last_error: str | None = None
 
+    @property
+    def status(self) -> StatusCategory:
+        """The category of this host's connection state (sent as the API's ``status``)."""
+        return host_status(self.state)
+
 
 @attrs.frozen(kw_only=True)
 class GraphicsFlags:
@@ -95,6 +104,11 @@ class VmRecord:
     host_id: str = ""
     uuid: str = ""
     gone_at: dt.datetime | None = None
+
+    @property
+    def status(self) -> StatusCategory:
+        """The category of this VM's state (sent as the API's ``status``)."""
+        return domain_status(self.state)
 
 
 @attrs.frozen(kw_only=True)

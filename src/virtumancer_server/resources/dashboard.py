@@ -18,6 +18,7 @@ __all__ = [
     "OverviewResource",
     "RuntimeMetricsSettingsResource",
     "SessionResource",
+    "TopologyResource",
     "parse_limit",
 ]
 
@@ -74,6 +75,13 @@ class OverviewResource(_Resource):
 
     async def on_get(self, req: Request, resp: Response) -> None:
         self._json.send(resp, await self._vm.dashboard_overview(parse_limit(req)))
+
+
+class TopologyResource(_Resource):
+    """``/api/v1/topology``: the placed network picture the browser draws as it is."""
+
+    async def on_get(self, req: Request, resp: Response) -> None:
+        self._json.send(resp, await self._vm.topology())
 
 
 class MetricsSettingsResource(_Resource):
