@@ -58,6 +58,31 @@ def screenshot(url: str, out: Path, *, size: str = "1280,900") -> Path:
     return out
 
 
+def dump_dom(url: str, profile: Path) -> str:
+    """Load ``url`` in a fresh headless Chromium and return the page's DOM as HTML.
+
+    Chromium runs the page's scripts for up to five seconds of virtual time first (as
+    :func:`screenshot` does); ``profile`` is the throwaway user-data directory.
+    """
+    binary = chromium_binary()
+    if binary is None:
+        pytest.fail("chromium is not installed; run scripts/provision-libvirt", pytrace=False)
+    done = subprocess.run(
+        [
+            binary,
+            *HEADLESS_FLAGS,
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return done.stdout.decode()
+
+
 @attrs.frozen(kw_only=True)
 class Image:
     """Decoded RGB pixels, row by row."""

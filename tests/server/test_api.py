@@ -421,6 +421,24 @@ async def test_video(client: Conductor) -> None:
 # --- dashboard, settings ---------------------------------------------------------------
 
 
+async def test_topology_agrees_with_the_dashboard_and_the_vm_list(client: Conductor) -> None:
+    topology = await get_json(client, "/topology")
+    stats = await get_json(client, "/dashboard/stats")
+    vms = await get_json(client, "/hosts/demo/vms")
+    assert {vm["name"]: vm["status"] for vm in vms} == {
+        name: "active" if name in RUNNING else "stopped" for name in DEMO_VMS
+    }
+    assert {n["id"]: n["status"] for n in topology["vms"]} == {
+        f"demo/{vm['name']}": vm["status"] for vm in vms
+    }
+    assert [(h["id"], h["status"]) for h in topology["hosts"]] == [("demo", "active")]
+    summary = topology["summary"]
+    assert summary["vms"]["active"] == stats["active_vms"] == len(RUNNING)
+    assert summary["vms"]["total"] == stats["total_vms"]
+    assert summary["hosts"]["active"] == stats["connected_hosts"] == 1
+    assert len(topology["links"]) == len(DEMO_VMS)
+
+
 async def test_dashboard(client: Conductor) -> None:
     stats = await get_json(client, "/dashboard/stats")
     assert stats["total_hosts"] == 1

@@ -64,7 +64,6 @@ if TYPE_CHECKING:
         VmRecord,
     )
     from virtumancer.models.settings import MetricsSettings
-    from virtumancer.models.status import StatusCategory
     from virtumancer.models.stats import (
         DiskRates,
         DiskStats,
@@ -74,6 +73,7 @@ if TYPE_CHECKING:
         InterfaceStats,
         parse_domain_stats,
     )
+    from virtumancer.models.status import StatusCategory
     from virtumancer.models.storage import StoragePool, StorageVolume
 
 if not TYPE_CHECKING:

@@ -9,10 +9,6 @@
     0: "no state", 1: "running", 2: "blocked", 3: "paused", 4: "shutting down",
     5: "shut off", 6: "crashed", 7: "suspended",
   };
-  const UNIT_BYTES = {
-    B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12,
-    KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4,
-  };
 
   const state = {
     token: null,
@@ -46,18 +42,9 @@
     return node;
   }
 
-  function formatBytes(bytes) {
-    const unit = state.settings.memory_display_unit in UNIT_BYTES ? state.settings.memory_display_unit : "GB";
-    const value = bytes / UNIT_BYTES[unit];
-    return `${value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)} ${unit}`;
-  }
-
-  function formatRate(bps) {
-    if (bps === null || bps === undefined) return "–";
-    const steps = [["GB/s", 1e9], ["MB/s", 1e6], ["kB/s", 1e3]];
-    for (const [name, size] of steps) if (bps >= size) return `${(bps / size).toFixed(1)} ${name}`;
-    return `${bps.toFixed(0)} B/s`;
-  }
+  // Sizes are converted and formatted by units.js only.
+  const formatBytes = (bytes) => Units.formatBytes(bytes, state.settings.memory_display_unit);
+  const formatRate = Units.formatRate;
 
   function formatTime(iso) {
     const d = new Date(iso);
@@ -73,11 +60,15 @@
     toast.timer = setTimeout(() => { box.hidden = true; }, 4000);
   }
 
-  function statusBadge(kind, value) {
-    const status = kind === "host" ? Topology.hostStatus(value) : Topology.vmStatus(value);
-    const text = kind === "host" ? String(value) : (STATE_NAMES[value] || `state ${value}`);
-    return h("span", { class: `badge ${status}`, "data-status": status }, text);
+  // Hosts and VMs come with their `status` category (active / warning / stopped / error),
+  // computed by the server; the badge shows the raw state in that category's colour.
+  function statusBadge(kind, record) {
+    const text = kind === "host" ? String(record.state) : (STATE_NAMES[record.state] || `state ${record.state}`);
+    return h("span", { class: `badge ${record.status}`, "data-status": record.status }, text);
   }
+
+  // A VM with a hypervisor process (running or paused ...): live stats, power buttons.
+  const hasProcess = (vm) => vm.status === "active" || vm.status === "warning";
 
   // ---------------------------------------------------------------- REST
 
@@ -197,7 +188,7 @@
   function cpuText(key, stats) {
     const history = state.cpuHistory.get(key) || [];
     const view = state.settings.default_cpu_view;
-    if (view === "time") return `${(stats.cpu_time / 1e9).toFixed(1)} s`;
+    if (view === "time") return `${Units.nsToSeconds(stats.cpu_time).toFixed(1)} s`;
     if (!history.length) return "…";
     const avg = history.reduce((a, b) => a + b, 0) / history.length;
     if (view === "cores") return `${((avg / 100) * stats.vcpu).toFixed(2)} / ${stats.vcpu}`;
@@ -212,7 +203,7 @@
     const rates = stats.rates;
     set("cpu", cpuText(key, stats));
     // A hypervisor without a balloon driver reports no memory figures: keep the configured size.
-    if (stats.max_mem > 0) set("memory", `${formatBytes(stats.memory * 1024)} / ${formatBytes(stats.max_mem * 1024)}`);
+    if (stats.max_mem > 0) set("memory", `${formatBytes(Units.kibToBytes(stats.memory))} / ${formatBytes(Units.kibToBytes(stats.max_mem))}`);
     set("disk", rates ? `${formatRate(rates.disk_read_bps)} ↓ ${formatRate(rates.disk_write_bps)} ↑` : "…");
     set("net", rates ? `${formatRate(rates.net_rx_bps)} ↓ ${formatRate(rates.net_tx_bps)} ↑` : "…");
     const bar = row.querySelector(".cpu-bar > span");
@@ -243,22 +234,36 @@
     return { hosts, vmsByHost };
   }
 
-  function statCards(stats) {
-    const cards = [
-      ["Hosts", stats.total_hosts, `${stats.connected_hosts} connected`],
-      ["VMs", stats.total_vms, `${stats.active_vms} running`],
-      ["Storage", `${stats.used_storage_gb} GB`, `of ${stats.total_storage_gb} GB`],
+  // Host and VM counters come from the topology's summary: the same status categories the
+  // badges and the diagram show, counted by the server.
+  function countCards(summary) {
+    const count = (kind, status) => h("span", { "data-count": `${kind}-${status}` }, String(summary[kind][status]));
+    return [
+      h("div", { class: "card stat", "data-count-card": "hosts" }, h("div", { class: "stat-title" }, "Hosts"),
+        h("div", { class: "stat-value", "data-count": "hosts-total" }, String(summary.hosts.total)),
+        h("div", { class: "stat-sub" }, count("hosts", "active"), " connected")),
+      h("div", { class: "card stat", "data-count-card": "vms" }, h("div", { class: "stat-title" }, "VMs"),
+        h("div", { class: "stat-value", "data-count": "vms-total" }, String(summary.vms.total)),
+        h("div", { class: "stat-sub" }, count("vms", "active"), " running · ", count("vms", "warning"), " paused · ",
+          count("vms", "stopped"), " stopped · ", count("vms", "error"), " error")),
     ];
-    return h("div", { class: "stat-cards" }, cards.map(([title, value, sub]) =>
-      h("div", { class: "card stat" }, h("div", { class: "stat-title" }, title),
-        h("div", { class: "stat-value" }, String(value)), h("div", { class: "stat-sub" }, sub))));
+  }
+
+  function statCards(summary, storage) {
+    const cards = countCards(summary);
+    if (storage) {
+      cards.push(h("div", { class: "card stat" }, h("div", { class: "stat-title" }, "Storage"),
+        h("div", { class: "stat-value" }, `${storage.used_storage_gb} GB`), h("div", { class: "stat-sub" }, `of ${storage.total_storage_gb} GB`)));
+    }
+    return h("div", { class: "stat-cards" }, cards);
   }
 
   function dashboardView() {
     return {
       nav: "dashboard",
       async refresh() {
-        const [overview, hosts] = await Promise.all([api("GET", "/dashboard/overview?limit=15"), api("GET", "/hosts")]);
+        const [overview, hosts, topology] = await Promise.all([
+          api("GET", "/dashboard/overview?limit=15"), api("GET", "/hosts"), api("GET", "/topology")]);
         const addForm = h("form", { class: "inline-form", onsubmit: async (e) => {
           e.preventDefault();
           const form = e.target;
@@ -274,14 +279,14 @@
         h("button", { type: "submit" }, "Add host"));
         const hostRows = hosts.map((host) => h("tr", {},
           h("td", {}, h("a", { href: `#/hosts/${encodeURIComponent(host.id)}` }, host.id)),
-          h("td", {}, statusBadge("host", host.state)),
+          h("td", {}, statusBadge("host", host)),
           h("td", { class: "mono" }, host.uri),
           h("td", {}, hostButtons(host, () => this.refresh()))));
         const activity = (overview.recent_activity || []).map((ev) => h("li", {},
           h("time", { datetime: ev.timestamp }, formatTime(ev.timestamp)), " ",
           h("span", { class: "activity-type" }, ev.type), " ", ev.message));
         root().replaceChildren(
-          statCards(overview.stats),
+          statCards(topology.summary, overview.stats),
           h("div", { class: "columns" },
             h("section", { class: "card grow" }, h("h2", {}, "Hosts"),
               hosts.length ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Host"), h("th", {}, "State"), h("th", {}, "URI"), h("th", {}, ""))), h("tbody", {}, hostRows))
@@ -297,7 +302,7 @@
     const act = (path, label) => h("button", { class: "small", onclick: async () => {
       try { await api("POST", `/hosts/${encodeURIComponent(host.id)}/${path}`); after(); } catch (err) { toast(`${label}: ${err.message}`, true); }
     } }, label);
-    return host.state === "CONNECTED" ? act("disconnect", "Disconnect") : act("connect", "Connect");
+    return host.status === "active" ? act("disconnect", "Disconnect") : act("connect", "Connect");
   }
 
   function hostView(hostId) {
@@ -316,15 +321,15 @@
           const key = `${hostId}/${vm.name}`;
           const row = h("tr", { "data-vm-key": key },
             h("td", {}, vm.name),
-            h("td", {}, statusBadge("vm", vm.state)),
+            h("td", {}, statusBadge("vm", vm)),
             h("td", {}, String(vm.vcpu_count)),
-            h("td", {}, h("div", { class: "cpu-bar" }, h("span", {})), h("span", { "data-stat": "cpu" }, vm.state === 1 ? "…" : "–")),
+            h("td", {}, h("div", { class: "cpu-bar" }, h("span", {})), h("span", { "data-stat": "cpu" }, hasProcess(vm) ? "…" : "–")),
             h("td", { "data-stat": "memory" }, formatBytes(vm.memory_bytes)),
             h("td", { "data-stat": "disk" }, "–"),
             h("td", { "data-stat": "net" }, "–"),
             h("td", { class: "actions" }, vmButtons(hostId, vm, () => this.refresh())));
           const last = state.lastStats.get(key);
-          if (vm.state === 1 || vm.state === 3) {
+          if (hasProcess(vm)) {
             want(hostId, vm.name);
             if (last) fillStats(row, key, last);
           }
@@ -334,7 +339,7 @@
           try { await api("POST", `/hosts/${encodeURIComponent(hostId)}/vms/import-all`); toast("Import started"); } catch (err) { toast(err.message, true); }
         } }, `Import ${pending.length} discovered VM${pending.length > 1 ? "s" : ""}`) : null;
         root().replaceChildren(
-          h("div", { class: "page-title" }, h("a", { href: "#/" }, "Dashboard"), " / ", h("h1", {}, hostId), " ", statusBadge("host", host.state), " ", hostButtons(host, () => this.refresh())),
+          h("div", { class: "page-title" }, h("a", { href: "#/" }, "Dashboard"), " / ", h("h1", {}, hostId), " ", statusBadge("host", host), " ", hostButtons(host, () => this.refresh())),
           h("p", { class: "mono muted" }, host.uri, host.last_error ? ` — ${host.last_error}` : ""),
           h("section", { class: "card" }, h("h2", {}, "Virtual machines"), importAll,
             vms.length ? h("table", { class: "vms" },
@@ -345,7 +350,7 @@
   }
 
   function vmButtons(hostId, vm, after) {
-    const running = vm.state === 1 || vm.state === 2 || vm.state === 3;
+    const running = hasProcess(vm);
     const actions = running ? ["shutdown", "reboot", "reset", "destroy"] : ["start"];
     // The console page (static/console.html) belongs to the console part of the service.
     const consoles = running && vm.graphics
@@ -371,36 +376,25 @@
     return {
       nav: "topology",
       async refresh() {
-        const { hosts, vmsByHost } = await loadHostsAndVms();
-        const allVms = Object.values(vmsByHost).flat();
-        const summary = {
-          total_hosts: hosts.length,
-          connected_hosts: hosts.filter((x) => x.state === "CONNECTED").length,
-          total_vms: allVms.length,
-          active_vms: allVms.filter((v) => v.state === 1).length,
-        };
+        const topology = await api("GET", "/topology");
         const toggle = h("div", { class: "toggle", role: "tablist" },
           ["grid", "diagram"].map((m) => h("button", { class: m === mode ? "active" : "", role: "tab", "aria-selected": m === mode ? "true" : "false", onclick: () => {
             mode = m; sessionStorage.setItem("virtumancer.topologyMode", m); this.refresh();
           } }, m === "grid" ? "Grid" : "Network diagram")));
-        const counts = h("div", { class: "stat-cards" }, [
-          ["Hosts", summary.total_hosts], ["Connected", summary.connected_hosts],
-          ["VMs", summary.total_vms], ["Running", summary.active_vms],
-        ].map(([t, v]) => h("div", { class: "card stat" }, h("div", { class: "stat-title" }, t), h("div", { class: "stat-value" }, String(v)))));
+        const counts = statCards(topology.summary, null);
         let body;
         if (mode === "grid") {
-          body = h("div", { class: "host-grid" }, [...hosts].sort((a, b) => (a.id < b.id ? -1 : 1)).map((host) => h("div", { class: `card host-card ${Topology.hostStatus(host.state)}` },
-            h("div", { class: "host-card-head" }, h("a", { href: `#/hosts/${encodeURIComponent(host.id)}` }, host.id), statusBadge("host", host.state)),
+          const { hosts, vmsByHost } = await loadHostsAndVms();
+          body = h("div", { class: "host-grid" }, [...hosts].sort((a, b) => (a.id < b.id ? -1 : 1)).map((host) => h("div", { class: `card host-card ${host.status}` },
+            h("div", { class: "host-card-head" }, h("a", { href: `#/hosts/${encodeURIComponent(host.id)}` }, host.id), statusBadge("host", host)),
             h("ul", { class: "vm-list" }, (vmsByHost[host.id] || []).slice().sort((a, b) => (a.name < b.name ? -1 : 1)).map((vm) =>
-              h("li", {}, h("span", { class: `dot ${Topology.vmStatus(vm.state)}` }), h("a", { href: `#/hosts/${encodeURIComponent(host.id)}` }, vm.name),
+              h("li", {}, h("span", { class: `dot ${vm.status}`, "data-status": vm.status }), h("a", { href: `#/hosts/${encodeURIComponent(host.id)}` }, vm.name),
                 h("span", { class: "muted" }, ` ${vm.vcpu_count} vCPU · ${formatBytes(vm.memory_bytes)}`)))),
             (vmsByHost[host.id] || []).length ? null : h("p", { class: "muted" }, "No VMs"))));
         } else {
-          const width = 1000;
-          const height = Math.max(600, Math.min(900, 440 + 70 * hosts.length));
           const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
           svg.setAttribute("class", "topology");
-          Topology.render(svg, Topology.layout(hosts, vmsByHost, width, height), (kind, hostId) => {
+          TopologyDiagram.render(svg, topology, (kind, hostId) => {
             location.hash = `#/hosts/${encodeURIComponent(hostId)}`;
           });
           body = h("div", { class: "card diagram" }, svg);
@@ -434,7 +428,7 @@
         } },
         h("h2", {}, "Metrics"),
         field("cpu_smoothing_window", "CPU smoothing window (samples)", h("input", { name: "cpu_smoothing_window", type: "number", min: 1, max: 300, value: saved.cpu_smoothing_window })),
-        field("memory_display_unit", "Memory unit", select("memory_display_unit", ["B", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB"], saved.memory_display_unit)),
+        field("memory_display_unit", "Memory unit", select("memory_display_unit", Units.NAMES, saved.memory_display_unit)),
         field("default_cpu_view", "CPU view", select("default_cpu_view", ["percentage", "cores", "time"], saved.default_cpu_view)),
         field("stats_interval_seconds", "Sampling interval (s)", h("input", { name: "stats_interval_seconds", type: "number", min: 0.5, max: 3600, step: 0.5, value: saved.stats_interval_seconds })),
         h("button", { type: "submit" }, "Save"),
