@@ -14,8 +14,7 @@ import falcon
 import falcon.asgi
 
 import virtumancer
-from virtumancer import Role
-from virtumancer.models.status import StatusCategory
+from virtumancer import Role, StatusCategory
 from virtumancer_server.resources.hosts import HOST_ID_PATTERN
 
 __all__ = ["OpenApiResource", "openapi_document"]
