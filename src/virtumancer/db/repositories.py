@@ -59,6 +59,7 @@ from virtumancer.models.records import (
     VmRecord,
 )
 from virtumancer.models.settings import MetricsSettings
+from virtumancer.models.status import StatusCategory
 from virtumancer.models.storage import StoragePool, StorageVolume
 from virtumancer.models.tokens import ApiToken, Role, current_actor
 
@@ -1290,7 +1291,10 @@ def dashboard_stats(session: Session) -> DashboardStats:
         session.scalar(
             select(func.count())
             .select_from(VmRow)
-            .where(VmRow.gone_at.is_(None), VmRow.state == int(DomainState.RUNNING))
+            .where(
+                VmRow.gone_at.is_(None),
+                VmRow.state.in_([int(s) for s in DomainState if s.status is StatusCategory.ACTIVE]),
+            )
         )
         or 0
     )
