@@ -189,6 +189,7 @@ class HostPool:
         self._no_spares_for = -1  # generation whose spare open failed: use what there is
         self._freed: anyio.Event | None = None
         self._in_flight: set[anyio.CancelScope] = set()
+        self._queued = 0  # calls waiting for an idle connection
         self._limiter = anyio.CapacityLimiter(owner.max_calls_per_host)
         self._lock = anyio.Lock()
         self._generation = 0
@@ -201,7 +202,7 @@ class HostPool:
         stats = self._limiter.statistics()
         return (
             f"<HostPool {self.host_id} {self.state.value} "
-            f"calls: {stats.borrowed_tokens} active, {stats.tasks_waiting} queued>"
+            f"calls: {stats.borrowed_tokens} active, {stats.tasks_waiting + self._queued} queued>"
         )
 
     @property
@@ -466,7 +467,11 @@ class HostPool:
                 return conn
             if self._freed is None:
                 self._freed = anyio.Event()
-            await self._freed.wait()
+            self._queued += 1
+            try:
+                await self._freed.wait()
+            finally:
+                self._queued -= 1
 
     def _checkin(self, conn: LibvirtConnection, generation: int) -> None:
         # The pool's loop, once the worker thread is really done with ``conn`` (even if its

@@ -324,6 +324,10 @@ class LibvirtConnection:
         """Whether the connection has been closed (after :meth:`retire` or :meth:`close`)."""
         return self._closed.is_set()
 
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Block until the connection is closed (or ``timeout``); return whether it is."""
+        return self._closed.wait(timeout)
+
     def _mark_closing(self) -> bool:
         # True for the one caller that must close now: closing, idle, and nobody closed yet.
         with self._guard:
