@@ -26,7 +26,11 @@ REPO = Path(__file__).parents[1]
 
 
 def run_once(
-    freeze: float, calls: int, keepalive: tuple[int, int], call_timeout: float
+    freeze: float,
+    calls: int,
+    keepalive: tuple[int, int],
+    call_timeout: float,
+    node: str = "default",
 ) -> dict[str, object]:
     """Run the scenario once; return its findings plus ``rc``, ``passed`` and ``wall_s``."""
     started = time.monotonic()
@@ -36,6 +40,7 @@ def run_once(
         "tests.pool._stall_scenario",
         f"--freeze={freeze}",
         f"--calls={calls}",
+        f"--node={node}",
         f"--keepalive-interval={keepalive[0]}",
         f"--keepalive-count={keepalive[1]}",
         f"--call-timeout={call_timeout}",
@@ -78,13 +83,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=2)
     parser.add_argument("--keepalive", type=int, nargs=2, default=[5, 3], metavar=("S", "N"))
     parser.add_argument("--call-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--node",
+        choices=["default", "file"],
+        default="default",
+        help="test:///default (a connection per call) or a node file (calls share one)",
+    )
     args = parser.parse_args(argv)
     table: list[tuple[float, int, int, str]] = []
     for freeze in args.freeze:
         passed = 0
         released: list[float] = []
         for index in range(args.runs):
-            found = run_once(freeze, args.calls, tuple(args.keepalive), args.call_timeout)
+            found = run_once(
+                freeze, args.calls, tuple(args.keepalive), args.call_timeout, args.node
+            )
             passed += bool(found["passed"])
             times = found.get("released_s", [])
             if isinstance(times, list):

@@ -39,7 +39,12 @@ import anyio
 import anyio.abc
 
 from virtumancer._fanout import DropOldestBuffer, Hub, Subscription
-from virtumancer._libvirt import LibvirtConnection, ListedDomain, ensure_event_loop
+from virtumancer._libvirt import (
+    LibvirtConnection,
+    ListedDomain,
+    connections_share_state,
+    ensure_event_loop,
+)
 from virtumancer.exceptions import (
     ConflictError,
     ConnectionLostError,
@@ -191,6 +196,8 @@ class HostPool:
         self._in_flight: set[anyio.CancelScope] = set()
         self._queued = 0  # calls waiting for an idle connection
         self._limiter = anyio.CapacityLimiter(owner.max_calls_per_host)
+        # Calls at once = connections at most; one if the driver keeps state per connection.
+        self._max_connections = owner.max_calls_per_host if connections_share_state(uri) else 1
         self._lock = anyio.Lock()
         self._generation = 0
         self._reconnect_scope: anyio.CancelScope | None = None
@@ -449,7 +456,7 @@ class HostPool:
             if self._idle:
                 return self._idle.pop()
             connections = 1 + len(self._spares) + self._opening_spares
-            if self._no_spares_for != generation and connections < self._owner.max_calls_per_host:
+            if self._no_spares_for != generation and connections < self._max_connections:
                 self._opening_spares += 1
                 try:
                     conn = await self._open_connection(generation, events=False)
@@ -649,7 +656,8 @@ class ConnectionPool:
     - ``allow_test_uris`` -- accept libvirt's ``test``/``test+unix`` drivers;
       ``extra_socket_dirs`` -- more directories a ``socket=`` URI parameter may point into.
     - ``max_calls_per_host`` -- calls one host may run at once; each runs on a connection of
-      its own (one call at a time per connection), opened on demand.
+      its own (one call at a time per connection), opened on demand. Hosts on libvirt's test
+      driver with a node file get one connection (its state is per connection).
     - ``open_timeout`` -- seconds before an open is abandoned (a host that never answers).
     - ``call_timeout`` -- seconds before a call is abandoned (``None``: never).
     - ``keepalive_interval``/``keepalive_count`` -- libvirt keepalive: a silent peer is

@@ -86,8 +86,11 @@ def prepare(directory: Path) -> tuple[Path, FreezableUnixProxy]:
 async def scenario(
     args: argparse.Namespace, directory: Path, node: Path, proxy: FreezableUnixProxy
 ) -> dict[str, object]:
-    uri = f"test+unix://{node}?socket={proxy.path}"
-    found: dict[str, object] = {"freeze_s": args.freeze, "calls": args.calls}
+    # test:///default is shared by all connections to the daemon, so the pool spreads calls
+    # over several connections; a node file is per connection, so they queue on one.
+    path = "/default" if args.node == "default" else str(node)
+    uri = f"test+unix://{path}?socket={proxy.path}"
+    found: dict[str, object] = {"freeze_s": args.freeze, "calls": args.calls, "node": args.node}
     async with test_pool(
         extra_socket_dirs=[str(directory)],
         keepalive_interval=args.keepalive_interval,
@@ -134,7 +137,7 @@ async def scenario(
         # Threads abandoned in the old connection wake up once traffic flows: give them time
         # to touch whatever they touch (the crash came a second or so after the unfreeze).
         await anyio.sleep(args.linger)
-        found["answer_later"] = (await host.get_domain(names[1])).name == names[1]
+        found["answer_later"] = (await host.get_domain(names[-1])).name == names[-1]
         found["threads_after"] = threading.active_count()
     proxy.close()
     return found
@@ -147,6 +150,12 @@ def main() -> None:
     parser.add_argument("--keepalive-interval", type=int, default=1)
     parser.add_argument("--keepalive-count", type=int, default=2)
     parser.add_argument("--call-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--node",
+        choices=["default", "file"],
+        default="default",
+        help="test:///default (one connection per call) or a node file (one connection)",
+    )
     parser.add_argument("--linger", type=float, default=3.0, help="seconds to wait afterwards")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vm-stall-") as directory:

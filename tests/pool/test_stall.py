@@ -20,12 +20,12 @@ import pytest
 
 from tests.pool._support import PATIENCE_S, test_pool
 from virtumancer import ConnectionState, HostUnavailableError, OperationTimeoutError
-from virtumancer._libvirt import LibvirtConnection
+from virtumancer._libvirt import LibvirtConnection, connections_share_state
 
 REPO = Path(__file__).parents[2]
 
 
-def _run_stall(*, freeze: float, calls: int) -> dict[str, object]:
+def _run_stall(*, freeze: float, calls: int, node: str = "default") -> dict[str, object]:
     result = subprocess.run(
         [
             sys.executable,
@@ -33,6 +33,7 @@ def _run_stall(*, freeze: float, calls: int) -> dict[str, object]:
             "tests.pool._stall_scenario",
             f"--freeze={freeze}",
             f"--calls={calls}",
+            f"--node={node}",
             "--keepalive-interval=1",
             "--keepalive-count=2",
             "--call-timeout=600",
@@ -49,11 +50,15 @@ def _run_stall(*, freeze: float, calls: int) -> dict[str, object]:
     return found
 
 
-@pytest.mark.parametrize("calls", [2, 4])
+@pytest.mark.parametrize(
+    ("calls", "node"),
+    [(2, "default"), (4, "default"), (3, "file")],
+    ids=["2-calls-2-connections", "4-calls-4-connections", "3-calls-queued-on-1-connection"],
+)
 def test_stall_longer_than_keepalive_releases_callers_and_the_host_comes_back(
-    calls: int,
+    calls: int, node: str
 ) -> None:
-    found = _run_stall(freeze=5, calls=calls)
+    found = _run_stall(freeze=5, calls=calls, node=node)
     assert found["before"] == "CONNECTED"
     # Released by the keepalive's verdict, not by the call timeout.
     assert found["outcomes"] == ["ConnectionLostError"] * calls
@@ -125,3 +130,18 @@ async def test_opens_to_silent_hosts_hold_a_bounded_number_of_threads(
     async with test_pool() as pool:
         host = await pool.add_host("healthy", test_unix_uri)
         assert host.state is ConnectionState.CONNECTED
+
+
+@pytest.mark.parametrize(
+    ("uri", "shared"),
+    [
+        ("qemu+ssh://root@h/system", True),
+        ("qemu:///system", True),
+        ("test:///default", True),
+        ("test+unix:///default?socket=/run/x.sock", True),
+        ("test:///srv/node.xml", False),
+        ("test+unix:///srv/node.xml", False),
+    ],
+)
+def test_only_test_driver_node_files_keep_state_per_connection(uri: str, shared: bool) -> None:
+    assert connections_share_state(uri) is shared

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 import libvirt
@@ -47,7 +48,7 @@ from virtumancer.models.nodedev import GpuDevice
 from virtumancer.models.stats import DomainStatsSample, parse_domain_stats
 from virtumancer.models.storage import StoragePool, StorageVolume
 
-__all__ = ["LibvirtConnection", "ListedDomain", "call_translated"]
+__all__ = ["LibvirtConnection", "ListedDomain", "call_translated", "connections_share_state"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -111,6 +112,19 @@ def call_translated(
         return fn(*args, **kwargs)
     except libvirt.libvirtError as exc:
         raise translate_error(exc) from exc
+
+
+def connections_share_state(uri: str) -> bool:
+    """Whether every connection to ``uri`` sees the same hypervisor state.
+
+    True for real drivers. libvirt's test driver gives each connection to a custom node file
+    a copy of its own (only ``test:///default`` is shared), so a pool must not spread one
+    host's calls over several connections to such a URI: a write on one would be invisible
+    on the next.
+    """
+    parts = urlsplit(uri)
+    driver = parts.scheme.partition("+")[0].lower()
+    return driver != "test" or parts.path in ("", "/default")
 
 
 def _version(number: int) -> str:
