@@ -437,6 +437,11 @@ class HostPool:
     # -- calls ---------------------------------------------------------------------------
 
     def _unavailable(self) -> HostUnavailableError:
+        if self.state is ConnectionState.CONNECTED:  # a call of an older generation
+            return ConnectionLostError(
+                "the connection was lost during the call (the host reconnected since)",
+                host_id=self.host_id,
+            )
         detail = f": {self.last_error}" if self.last_error else ""
         error = ConnectionLostError if self.state is ConnectionState.ERROR else HostUnavailableError
         return error(f"host is {self.state.value.lower()}{detail}", host_id=self.host_id)
