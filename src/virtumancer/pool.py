@@ -1,11 +1,15 @@
-"""The connection pool: one live libvirt connection per host, for many hosts at once.
+"""The connection pool: a few live libvirt connections per host, for many hosts at once.
 
 :class:`ConnectionPool` (``async with ConnectionPool() as pool``) owns a :class:`HostPool` per
-host id. Each host pool holds one libvirt connection, runs every libvirt call in a worker
-thread through its own :class:`anyio.CapacityLimiter`, keeps the connection alive (libvirt
-keepalive + close callback), reconnects with exponential backoff and jitter after a loss
-(unless a user disconnected it), and re-registers all domain event callbacks on every new
-connection. Domain and host events from all hosts flow into :meth:`ConnectionPool.subscribe`.
+host id. Each host pool holds a small set of libvirt connections that each carry **one call
+at a time** (libvirt's client crashes the process when a transport stalls under two threads'
+calls -- see docs/adr/0012-stalled-transport.md): the first also carries the domain events,
+more are opened on demand up to ``max_calls_per_host``. Every libvirt call runs in a worker
+thread; the pool keeps the connections alive (libvirt keepalive + close callback), and after a
+loss retires all of them (closed once their calls returned, never reused), releases the
+callers at once, and reconnects with exponential backoff and jitter (unless a user
+disconnected it), re-registering all domain event callbacks on every new connection. Domain
+and host events from all hosts flow into :meth:`ConnectionPool.subscribe`.
 
 Requires anyio on the asyncio backend. libvirt's event loop runs in a thread of its own (see
 :mod:`virtumancer._libvirt.events` for why), so pools may be used from any number of event
@@ -13,7 +17,8 @@ loops, one after the other or at once.
 
 Opening a connection runs in a thread of its own and is abandoned after ``open_timeout``
 seconds: a host that accepts TCP and never speaks fails within that time, without taking a
-slot from any host's limiter.
+slot from any host's limiter. Such threads count against the pool's ``max_concurrent_opens``
+until they really end, so silent hosts cannot pile up threads.
 """
 
 from __future__ import annotations
@@ -34,7 +39,12 @@ import anyio
 import anyio.abc
 
 from virtumancer._fanout import DropOldestBuffer, Hub, Subscription
-from virtumancer._libvirt import LibvirtConnection, ListedDomain, ensure_event_loop
+from virtumancer._libvirt import (
+    LibvirtConnection,
+    ListedDomain,
+    connections_share_state,
+    ensure_event_loop,
+)
 from virtumancer.exceptions import (
     ConflictError,
     ConnectionLostError,
@@ -96,6 +106,32 @@ async def _in_daemon_thread(fn: Callable[[], T], *, name: str) -> T:
     return await future
 
 
+class _OpenBudget:
+    """Threads inside ``virConnectOpen`` over one pool, counted until each thread ends.
+
+    An abandoned open keeps its thread until the peer gives up (libvirt cannot cancel it), so
+    the slot is given back by the thread, not by the waiter. Used on the pool's loop only.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.in_use = 0
+        self._freed: anyio.Event | None = None
+
+    async def acquire(self) -> None:
+        while self.in_use >= self.size:
+            if self._freed is None:
+                self._freed = anyio.Event()
+            await self._freed.wait()
+        self.in_use += 1
+
+    def release(self) -> None:
+        self.in_use -= 1
+        if self._freed is not None:
+            self._freed.set()
+            self._freed = None
+
+
 class EventSubscription(Subscription[PoolEvent]):
     """One subscriber's view of the pool's events: an async iterator with a bounded buffer.
 
@@ -148,8 +184,20 @@ class HostPool:
         self._state = ConnectionState.DISCONNECTED
         self._last_error: str | None = None
         self.auto_reconnect_disabled = auto_reconnect_disabled
+        # The connections of the current generation: ``_conn`` carries events and calls,
+        # ``_spares`` calls only; ``_idle`` are those with no call in flight (one call at a
+        # time per connection). A lost generation's connections are retired, never reused.
         self._conn: LibvirtConnection | None = None
+        self._spares: list[LibvirtConnection] = []
+        self._idle: list[LibvirtConnection] = []
+        self._opening_spares = 0
+        self._no_spares_for = -1  # generation whose spare open failed: use what there is
+        self._freed: anyio.Event | None = None
+        self._in_flight: set[anyio.CancelScope] = set()
+        self._queued = 0  # calls waiting for an idle connection
         self._limiter = anyio.CapacityLimiter(owner.max_calls_per_host)
+        # Calls at once = connections at most; one if the driver keeps state per connection.
+        self._max_connections = owner.max_calls_per_host if connections_share_state(uri) else 1
         self._lock = anyio.Lock()
         self._generation = 0
         self._reconnect_scope: anyio.CancelScope | None = None
@@ -161,7 +209,7 @@ class HostPool:
         stats = self._limiter.statistics()
         return (
             f"<HostPool {self.host_id} {self.state.value} "
-            f"calls: {stats.borrowed_tokens} active, {stats.tasks_waiting} queued>"
+            f"calls: {stats.borrowed_tokens} active, {stats.tasks_waiting + self._queued} queued>"
         )
 
     @property
@@ -232,27 +280,44 @@ class HostPool:
         self._cancel_reconnect()
         async with self._lock:
             self._generation += 1  # late close callbacks of the old connection are ignored
-            conn, self._conn = self._conn, None
+            conns = self._take_connections()
             self._set_state(state)
-        if conn is not None:
-            await self._owner._close_in_thread(conn)
+            self._wake()
+        async with anyio.create_task_group() as closing:
+            for conn in conns:
+                closing.start_soon(self._owner._close_in_thread, conn)
+
+    def _take_connections(self) -> list[LibvirtConnection]:
+        conns = [conn for conn in (self._conn, *self._spares) if conn is not None]
+        self._conn, self._spares, self._idle = None, [], []
+        return conns
 
     async def _open(self) -> None:
-        """Open a connection (the caller holds ``self._lock``)."""
-        owner = self._owner
+        """Open the events-carrying connection of a new generation (caller holds the lock)."""
         self._generation += 1
         generation = self._generation
         self._set_state(ConnectionState.CONNECTING)
+        try:
+            conn = await self._open_connection(generation, events=True)
+        except VirtumancerError as exc:
+            self._set_state(ConnectionState.ERROR, exc.message)
+            raise
+        self._conn = conn
+        self._spares, self._idle = [], [conn]
+        self._set_state(ConnectionState.CONNECTED)
+        self._wake()
+
+    async def _open_connection(self, generation: int, *, events: bool) -> LibvirtConnection:
+        """Open one connection; raises HostUnavailableError or OperationTimeoutError."""
+        owner = self._owner
         # An open that timed out keeps its thread until the peer gives up (libvirt has no
         # open timeout of its own). Bound the threads a silent host can hold.
         self._hung_opens = [done for done in self._hung_opens if not done.is_set()]
         if len(self._hung_opens) >= owner.max_hung_opens_per_host:
-            error = OperationTimeoutError(
+            raise OperationTimeoutError(
                 f"{len(self._hung_opens)} earlier connection attempts are still unanswered",
                 host_id=self.host_id,
             )
-            self._set_state(ConnectionState.ERROR, error.message)
-            raise error
         abandoned = threading.Event()
         finished = threading.Event()
         connect = functools.partial(
@@ -261,39 +326,46 @@ class HostPool:
             host_id=self.host_id,
             keepalive_interval=owner.keepalive_interval,
             keepalive_count=owner.keepalive_count,
-            on_event=owner._event_sink,
+            on_event=owner._event_sink if events else None,
             on_close=functools.partial(self._closed_from_libvirt, generation),
             abandoned=abandoned,
         )
+        budget = owner._open_budget
 
         def opener() -> LibvirtConnection:
             try:
                 return connect()
             finally:
                 finished.set()
+                owner._call_soon(budget.release)  # the slot is the thread's, not ours
 
         conn: LibvirtConnection | None = None
+        waiting_for_slot = True
         try:
-            # Its own limiter and thread: a hung open never takes a slot from any host's
-            # calls, and never keeps the process from exiting.
+            # A thread of its own: a hung open never takes a slot from any host's calls, and
+            # never keeps the process from exiting.
             with anyio.move_on_after(owner.open_timeout):
-                async with owner._open_limiter:
-                    conn = await _in_daemon_thread(opener, name=f"virtumancer-open-{self.host_id}")
+                await budget.acquire()
+                waiting_for_slot = False
+                conn = await _in_daemon_thread(opener, name=f"virtumancer-open-{self.host_id}")
         except BaseException as exc:
-            self._abandon(abandoned, finished)
+            if not waiting_for_slot:
+                self._abandon(abandoned, finished)
             if isinstance(exc, VirtumancerError):
-                self._set_state(ConnectionState.ERROR, exc.message)
                 raise HostUnavailableError(exc.message, host_id=self.host_id) from exc
             raise
         if conn is None:
+            if waiting_for_slot:
+                raise OperationTimeoutError(
+                    f"all {budget.size} connection attempts of this pool are still waiting "
+                    f"for unresponsive hosts (max_concurrent_opens)",
+                    host_id=self.host_id,
+                )
             self._abandon(abandoned, finished)
-            error = OperationTimeoutError(
+            raise OperationTimeoutError(
                 f"no answer from the host within {owner.open_timeout:g} s", host_id=self.host_id
             )
-            self._set_state(ConnectionState.ERROR, error.message)
-            raise error
-        self._conn = conn
-        self._set_state(ConnectionState.CONNECTED)
+        return conn
 
     def _abandon(self, abandoned: threading.Event, finished: threading.Event) -> None:
         # Timed out, failed or cancelled: if the thread's open ever succeeds after all, it
@@ -309,10 +381,16 @@ class HostPool:
     def _connection_lost(self, generation: int, reason: str) -> None:
         if generation != self._generation or self._conn is None:
             return
-        conn, self._conn = self._conn, None
         self._generation += 1
+        # Never reused; each closes once its call in flight (if any) has returned -- closing
+        # under a thread still inside libvirt is what crashes the process.
+        for conn in self._take_connections():
+            conn.retire()
         self._set_state(ConnectionState.ERROR, f"connection lost ({reason})")
-        self._owner._spawn(self._owner._close_in_thread, conn)
+        # The callers go now; their threads stay until libvirt's keepalive ends their RPCs.
+        for scope in self._in_flight:
+            scope.cancel()
+        self._wake()
         self._schedule_reconnect()
 
     def _schedule_reconnect(self) -> None:
@@ -358,29 +436,100 @@ class HostPool:
 
     # -- calls ---------------------------------------------------------------------------
 
-    def _require(self) -> LibvirtConnection:
-        conn = self._conn
-        if conn is None or self.state is not ConnectionState.CONNECTED:
-            detail = f": {self.last_error}" if self.last_error else ""
-            raise HostUnavailableError(
-                f"host is {self.state.value.lower()}{detail}", host_id=self.host_id
+    def _unavailable(self) -> HostUnavailableError:
+        if self.state is ConnectionState.CONNECTED:  # a call of an older generation
+            return ConnectionLostError(
+                "the connection was lost during the call (the host reconnected since)",
+                host_id=self.host_id,
             )
-        return conn
+        detail = f": {self.last_error}" if self.last_error else ""
+        error = ConnectionLostError if self.state is ConnectionState.ERROR else HostUnavailableError
+        return error(f"host is {self.state.value.lower()}{detail}", host_id=self.host_id)
+
+    def _wake(self) -> None:
+        # A connection became idle, or the generation changed: callers waiting in _checkout
+        # look again.
+        if self._freed is not None:
+            self._freed.set()
+            self._freed = None
+
+    async def _checkout(self, generation: int) -> LibvirtConnection:
+        """Return an idle connection of ``generation``, opening a spare if allowed."""
+        while True:
+            if generation != self._generation or self.state is not ConnectionState.CONNECTED:
+                raise self._unavailable()
+            if self._idle:
+                return self._idle.pop()
+            connections = 1 + len(self._spares) + self._opening_spares
+            if self._no_spares_for != generation and connections < self._max_connections:
+                self._opening_spares += 1
+                try:
+                    conn = await self._open_connection(generation, events=False)
+                except VirtumancerError as exc:
+                    # Calls share the connections there are until the next reconnect.
+                    _log.debug("no extra connection to %s: %s", self.host_id, exc)
+                    self._no_spares_for = generation
+                    continue
+                finally:
+                    self._opening_spares -= 1
+                if generation != self._generation:
+                    conn.retire()
+                    raise self._unavailable()
+                self._spares.append(conn)
+                return conn
+            if self._freed is None:
+                self._freed = anyio.Event()
+            self._queued += 1
+            try:
+                await self._freed.wait()
+            finally:
+                self._queued -= 1
+
+    def _checkin(self, conn: LibvirtConnection, generation: int) -> None:
+        # The pool's loop, once the worker thread is really done with ``conn`` (even if its
+        # caller left at a timeout or a loss): only then may it carry another call.
+        if generation == self._generation and (conn is self._conn or conn in self._spares):
+            self._idle.append(conn)
+            self._wake()
+
+    def _run_on(
+        self, conn: LibvirtConnection, fn: Callable[[LibvirtConnection], T], generation: int
+    ) -> T:
+        # A worker thread.
+        try:
+            return fn(conn)
+        finally:
+            self._owner._call_soon(self._checkin, conn, generation)
 
     async def _call(self, fn: Callable[[LibvirtConnection], T]) -> T:
-        conn = self._require()
+        if self.state is not ConnectionState.CONNECTED or self._conn is None:
+            raise self._unavailable()
         generation = self._generation
         timeout = self._owner.call_timeout
-        with anyio.move_on_after(timeout):
-            try:
-                return await anyio.to_thread.run_sync(
-                    fn, conn, limiter=self._limiter, abandon_on_cancel=timeout is not None
-                )
-            except ConnectionLostError as exc:
-                # libvirt's close callback does not fire when the transport dies with several
-                # calls in flight: without this the host would stay CONNECTED and dead forever.
-                self._connection_lost(generation, exc.message)
-                raise
+        lost = anyio.CancelScope()  # cancelled by _connection_lost
+        self._in_flight.add(lost)
+        try:
+            with anyio.move_on_after(timeout):
+                with lost:
+                    conn = await self._checkout(generation)
+                    try:
+                        return await anyio.to_thread.run_sync(
+                            self._run_on,
+                            conn,
+                            fn,
+                            generation,
+                            limiter=self._limiter,
+                            abandon_on_cancel=True,
+                        )
+                    except ConnectionLostError as exc:
+                        # libvirt's close callback does not always fire when the transport
+                        # dies with calls in flight: without this the host would stay
+                        # CONNECTED and dead forever.
+                        self._connection_lost(generation, exc.message)
+                        raise
+                raise self._unavailable()  # the connection was declared lost meanwhile
+        finally:
+            self._in_flight.discard(lost)
         raise OperationTimeoutError(
             f"no answer from the host within {timeout:g} s", host_id=self.host_id
         )
@@ -513,15 +662,18 @@ class ConnectionPool:
       without it, the default policy with ``allow_test_uris`` (accept libvirt's
       ``test``/``test+unix`` drivers) and ``extra_socket_dirs`` (more directories a
       ``socket=`` URI parameter may point into).
-    - ``max_calls_per_host`` -- worker threads one host may use at once.
+    - ``max_calls_per_host`` -- calls one host may run at once; each runs on a connection of
+      its own (one call at a time per connection), opened on demand. Hosts on libvirt's test
+      driver with a node file get one connection (its state is per connection).
     - ``open_timeout`` -- seconds before an open is abandoned (a host that never answers).
     - ``call_timeout`` -- seconds before a call is abandoned (``None``: never).
     - ``keepalive_interval``/``keepalive_count`` -- libvirt keepalive: a silent peer is
       declared dead after about ``interval * (count + 1)`` seconds.
     - ``reconnect_initial_delay``/``reconnect_max_delay`` -- exponential backoff bounds.
     - ``event_buffer`` -- default per-subscriber buffer of :meth:`subscribe`.
-    - ``max_concurrent_opens`` -- opens in flight at once, over all hosts (their own limiter,
-      apart from the hosts' call limiters).
+    - ``max_concurrent_opens`` -- threads inside ``virConnectOpen`` at once, over all hosts,
+      counting abandoned opens until their thread ends; beyond it, an open waits for a slot
+      within its ``open_timeout``, then fails with :class:`OperationTimeoutError`.
     - ``max_hung_opens_per_host`` -- timed-out opens whose thread still waits on a silent
       peer (libvirt cannot cancel them); beyond this, attempts fail at once.
     """
@@ -555,7 +707,7 @@ class ConnectionPool:
         self.reconnect_max_delay = reconnect_max_delay
         self.event_buffer = event_buffer
         self.max_hung_opens_per_host = max_hung_opens_per_host
-        self._open_limiter = anyio.CapacityLimiter(max_concurrent_opens)
+        self._open_budget = _OpenBudget(max_concurrent_opens)
         self._hosts: dict[str, HostPool] = {}
         self._events = Hub[PoolEvent, EventSubscription](
             lambda: EventSubscription(self.event_buffer)

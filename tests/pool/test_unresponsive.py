@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Iterator
-
 import anyio
 import pytest
 
@@ -13,35 +9,6 @@ from tests.pool._support import state_of, test_pool
 from virtumancer import ConnectionState, HostUnavailableError, OperationTimeoutError
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """Listen on a loopback port that accepts connections and never says a word."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        for conn in accepted:
-            conn.close()
-        server.close()
 
 
 async def test_silent_host_times_out_while_a_healthy_host_keeps_answering(

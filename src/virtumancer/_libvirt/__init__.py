@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from virtumancer._libvirt.connection import LibvirtConnection, ListedDomain
+from virtumancer._libvirt.connection import (
+    LibvirtConnection,
+    ListedDomain,
+    connections_share_state,
+)
 from virtumancer._libvirt.errors import translate_error
 from virtumancer._libvirt.events import ensure_event_loop
 
-__all__ = ["LibvirtConnection", "ListedDomain", "ensure_event_loop", "translate_error"]
+__all__ = [
+    "LibvirtConnection",
+    "ListedDomain",
+    "connections_share_state",
+    "ensure_event_loop",
+    "translate_error",
+]

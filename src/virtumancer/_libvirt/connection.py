@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 import libvirt
@@ -47,7 +48,7 @@ from virtumancer.models.nodedev import GpuDevice
 from virtumancer.models.stats import DomainStatsSample, parse_domain_stats
 from virtumancer.models.storage import StoragePool, StorageVolume
 
-__all__ = ["LibvirtConnection", "ListedDomain", "call_translated"]
+__all__ = ["LibvirtConnection", "ListedDomain", "call_translated", "connections_share_state"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -113,6 +114,19 @@ def call_translated(
         raise translate_error(exc) from exc
 
 
+def connections_share_state(uri: str) -> bool:
+    """Whether every connection to ``uri`` sees the same hypervisor state.
+
+    True for real drivers. libvirt's test driver gives each connection to a custom node file
+    a copy of its own (only ``test:///default`` is shared), so a pool must not spread one
+    host's calls over several connections to such a URI: a write on one would be invisible
+    on the next.
+    """
+    parts = urlsplit(uri)
+    driver = parts.scheme.partition("+")[0].lower()
+    return driver != "test" or parts.path in ("", "/default")
+
+
 def _version(number: int) -> str:
     return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
 
@@ -153,11 +167,14 @@ class LibvirtConnection:
     stats_nowait: bool = True
     #: virDomain handles by UUID, for domainListGetStats on a subset without lookups
     domain_handles: dict[str, Any] = attrs.field(factory=dict)
-    # Calls in flight, so close() never frees the connection under another thread's feet
-    # (libvirt requires a reference per thread; ours is this count).
+    # Calls in flight, so the connection is never freed under another thread's feet: once
+    # retired, the last call out closes it (libvirt requires a reference per thread; ours is
+    # this count). See docs/adr/0012-stalled-transport.md.
     _users: int = attrs.field(default=0, init=False, repr=False)
     _closing: bool = attrs.field(default=False, init=False, repr=False)
-    _idle: threading.Condition = attrs.field(factory=threading.Condition, init=False, repr=False)
+    _close_started: bool = attrs.field(default=False, init=False, repr=False)
+    _closed: threading.Event = attrs.field(factory=threading.Event, init=False, repr=False)
+    _guard: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
     # -- opening and closing -----------------------------------------------------------
 
@@ -169,7 +186,7 @@ class LibvirtConnection:
         host_id: str,
         keepalive_interval: int,
         keepalive_count: int,
-        on_event: Callable[[PoolEvent], None],
+        on_event: Callable[[PoolEvent], None] | None,
         on_close: Callable[[str], None],
         abandoned: threading.Event | None = None,
     ) -> LibvirtConnection:
@@ -177,6 +194,7 @@ class LibvirtConnection:
 
         Runs in a thread of its own (an open can hang). If ``abandoned`` is set by the time
         the open finishes, the connection is closed again and ``HostUnavailableError`` raised.
+        ``on_event=None`` registers no domain events (a connection for calls only).
         """
         try:
             raw = libvirt.open(uri)
@@ -198,7 +216,7 @@ class LibvirtConnection:
         self,
         keepalive_interval: int,
         keepalive_count: int,
-        on_event: Callable[[PoolEvent], None],
+        on_event: Callable[[PoolEvent], None] | None,
         on_close: Callable[[str], None],
     ) -> None:
         raw = self.raw
@@ -211,6 +229,8 @@ class LibvirtConnection:
 
         with contextlib.suppress(libvirt.libvirtError):
             raw.registerCloseCallback(closed, None)
+        if on_event is None:
+            return
         handlers = self._event_handlers(on_event)
         for name in _EVENT_IDS:
             event_id = getattr(libvirt, name, None)
@@ -293,25 +313,62 @@ class LibvirtConnection:
         }
 
     def close(self, *, drain_timeout: float | None = 120.0) -> None:
-        """Deregister our callbacks and close; errors are ignored (the peer may be gone).
+        """Retire the connection and wait (up to ``drain_timeout`` seconds) until it is closed.
 
-        New calls fail at once; calls in flight are waited for (up to ``drain_timeout``
-        seconds). If they do not finish, the connection is left open rather than freed under
-        them -- a leak is better than a crash.
+        New calls fail at once; calls in flight are never cut off: the last one to return
+        closes the connection. If they do not return in time, this returns and they close it
+        later -- never is it freed under a thread still inside libvirt (that crashed).
         """
-        with self._idle:
+        if self._mark_closing():
+            self._close_now()
+        else:
+            self._closed.wait(drain_timeout)
+
+    def retire(self) -> None:
+        """Take no new calls; close in a daemon thread once the calls in flight returned.
+
+        Returns at once (an RPC on a dead transport may take until libvirt's keepalive ends
+        it). Errors while closing are ignored: the peer may be gone.
+        """
+        if self._mark_closing():
+            self._close_in_daemon_thread()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection has been closed (after :meth:`retire` or :meth:`close`)."""
+        return self._closed.is_set()
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Block until the connection is closed (or ``timeout``); return whether it is."""
+        return self._closed.wait(timeout)
+
+    def _mark_closing(self) -> bool:
+        # True for the one caller that must close now: closing, idle, and nobody closed yet.
+        with self._guard:
             self._closing = True
-            if not self._idle.wait_for(lambda: self._users == 0, timeout=drain_timeout):
-                return
+            if self._users or self._close_started:
+                return False
+            self._close_started = True
+            return True
+
+    def _close_in_daemon_thread(self) -> None:
+        threading.Thread(
+            target=self._close_now, name=f"virtumancer-close-{self.host_id}", daemon=True
+        ).start()
+
+    def _close_now(self) -> None:
         raw = self.raw
-        for callback_id in self.callback_ids:
+        try:
+            for callback_id in self.callback_ids:
+                with contextlib.suppress(libvirt.libvirtError):
+                    raw.domainEventDeregisterAny(callback_id)
+            self.callback_ids.clear()
             with contextlib.suppress(libvirt.libvirtError):
-                raw.domainEventDeregisterAny(callback_id)
-        self.callback_ids.clear()
-        with contextlib.suppress(libvirt.libvirtError):
-            raw.unregisterCloseCallback()
-        with contextlib.suppress(libvirt.libvirtError):
-            raw.close()
+                raw.unregisterCloseCallback()
+            with contextlib.suppress(libvirt.libvirtError):
+                raw.close()
+        finally:
+            self._closed.set()
 
     def is_alive(self) -> bool:
         """Return whether libvirt still considers the connection alive (no RPC)."""
@@ -324,7 +381,7 @@ class LibvirtConnection:
 
     def call(self, fn: Callable[[Any], T], *, vm_name: str | None = None) -> T:
         """Run ``fn(virConnect)`` and translate libvirt errors with our context."""
-        with self._idle:
+        with self._guard:
             if self._closing:
                 raise HostUnavailableError("the connection was closed", host_id=self.host_id)
             self._users += 1
@@ -333,9 +390,17 @@ class LibvirtConnection:
         except libvirt.libvirtError as exc:
             raise translate_error(exc, host_id=self.host_id, vm_name=vm_name) from exc
         finally:
-            with self._idle:
-                self._users -= 1
-                self._idle.notify_all()
+            if self._leave():  # retired meanwhile: the last call out closes it
+                self._close_in_daemon_thread()
+
+    def _leave(self) -> bool:
+        # True for the last call out of a retired connection: it must close it.
+        with self._guard:
+            self._users -= 1
+            if not self._closing or self._users or self._close_started:
+                return False
+            self._close_started = True
+            return True
 
     def _lookup(self, key: str) -> Any:
         raw = self.raw
