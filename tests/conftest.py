@@ -24,7 +24,14 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, settings
 
-from virtumancer.testing import guest_xml, make_test_node_xml, virsh
+from virtumancer.testing import (
+    LINUX_GUEST_BANNER,
+    LINUX_GUEST_DIR,
+    guest_xml,
+    linux_guest_xml,
+    make_test_node_xml,
+    virsh,
+)
 
 QEMU_URI = "qemu:///system"
 IMAGES_DIR = Path("/var/lib/libvirt/images")
@@ -90,7 +97,7 @@ def _sweep_stale_guests() -> None:
         match = _PREFIX_RE.match(name)
         if match and now - int(match.group(1)) > _STALE_AFTER_S:
             _remove_guest(name)
-    for image in IMAGES_DIR.glob("vmt-*.qcow2"):
+    for image in [*IMAGES_DIR.glob("vmt-*.qcow2"), *IMAGES_DIR.glob("vmt-*.serial.log")]:
         match = _PREFIX_RE.match(image.name)
         if match and now - int(match.group(1)) > _STALE_AFTER_S:
             image.unlink(missing_ok=True)
@@ -163,6 +170,136 @@ def kvm_guest_factory(run_prefix: str) -> Iterator[GuestFactory]:
 def kvm_guest(kvm_guest_factory: GuestFactory) -> Guest:
     """Return one running tiny guest on qemu:///system."""
     return kvm_guest_factory()
+
+
+# --- a real Linux guest (TCG) -------------------------------------------------------------
+
+# Generous: TCG on a busy 2-core machine boots in seconds, but other tests share the cores.
+_LINUX_TIMEOUT_S = 120.0
+
+
+@attrs.frozen(kw_only=True)
+class LinuxGuest(Guest):
+    """A guest running the tiny Linux of ``scripts/build-linux-guest``; its console is a file."""
+
+    serial_log: Path
+
+    def serial(self) -> str:
+        """Return everything the guest wrote to its serial console since it was last started."""
+        try:
+            return self.serial_log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+LinuxGuestFactory = Callable[..., LinuxGuest]
+
+
+def wait_for_serial(
+    guest: LinuxGuest, text: str, timeout: float = _LINUX_TIMEOUT_S, *, count: int = 1
+) -> str:
+    """Wait until ``text`` appears ``count`` times in the guest's serial log; return the log.
+
+    Fails the test (with the log's tail) when the timeout passes first.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        log = guest.serial()
+        if log.count(text) >= count:
+            return log
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"{text!r} did not appear {count}x in {guest.name}'s serial log within "
+                f"{timeout:.0f} s; state {guest.state()!r}; log tail:\n{log[-2000:]}",
+                pytrace=False,
+            )
+        time.sleep(0.1)
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = _LINUX_TIMEOUT_S) -> None:
+    """Poll ``predicate`` until it holds; fail the test saying ``what`` if it never does."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}", pytrace=False)
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def linux_guest_files(libvirtd: str) -> tuple[Path, Path]:
+    """Return the kernel and initramfs built by ``scripts/build-linux-guest``."""
+    kernel = Path(LINUX_GUEST_DIR) / "vmlinuz"
+    initrd = Path(LINUX_GUEST_DIR) / "initramfs.img"
+    if not (kernel.is_file() and initrd.is_file()):
+        pytest.fail(
+            f"no Linux test guest in {LINUX_GUEST_DIR}; run `scripts/build-linux-guest` "
+            "(or `scripts/provision-libvirt`) as root first",
+            pytrace=False,
+        )
+    return kernel, initrd
+
+
+@pytest.fixture
+def linux_guest_factory(
+    run_prefix: str, linux_guest_files: tuple[Path, Path]
+) -> Iterator[LinuxGuestFactory]:
+    """Make guests that boot a real Linux under TCG (128 MiB, qcow2 ``vda``, tap NIC, VNC +
+    SPICE, qxl, serial console logged to a file); removed after, with every file named after
+    them (``NAME.*`` and ``NAME-*``: name hot-plugged disks so).
+
+    ``make(start=True)`` returns once the guest printed its ready banner.
+    """
+    made: list[LinuxGuest] = []
+    kernel, initrd = linux_guest_files
+
+    def make(*, start: bool = True, name: str | None = None, **xml_options: object) -> LinuxGuest:
+        guest_name = f"{run_prefix}{name or secrets.token_hex(3)}"
+        disk = IMAGES_DIR / f"{guest_name}.qcow2"
+        serial_log = IMAGES_DIR / f"{guest_name}.serial.log"
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "64M"],
+            check=True,
+            capture_output=True,
+        )
+        xml = linux_guest_xml(
+            guest_name,
+            disk_path=str(disk),
+            serial_log=str(serial_log),
+            kernel=str(kernel),
+            initrd=str(initrd),
+            **xml_options,  # type: ignore[arg-type]
+        )
+        with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as handle:
+            handle.write(xml)
+        try:
+            virsh(QEMU_URI, "define", handle.name)
+        finally:
+            os.unlink(handle.name)
+        guest = LinuxGuest(
+            name=guest_name,
+            uuid=virsh(QEMU_URI, "domuuid", guest_name).strip(),
+            uri=QEMU_URI,
+            disk_path=disk,
+            serial_log=serial_log,
+        )
+        made.append(guest)
+        if start:
+            virsh(QEMU_URI, "start", guest_name)
+            wait_for_serial(guest, LINUX_GUEST_BANNER)
+        return guest
+
+    yield make
+    for guest in made:
+        _remove_guest(guest.name)
+        for pattern in (f"{guest.name}.*", f"{guest.name}-*"):
+            for leftover in IMAGES_DIR.glob(pattern):
+                leftover.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def linux_guest(linux_guest_factory: LinuxGuestFactory) -> LinuxGuest:
+    """Return one running Linux guest that has printed its ready banner."""
+    return linux_guest_factory()
 
 
 # --- libvirt's test driver -------------------------------------------------------------

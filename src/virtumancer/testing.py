@@ -4,6 +4,9 @@ Nothing here fakes libvirt: :func:`make_test_node_xml` writes a node description
 own test driver (``test:///path/node.xml``, or ``test+unix:///path/node.xml`` through the
 daemon), :func:`guest_xml` describes a tiny real QEMU/KVM guest, and :func:`virsh` runs the
 real command-line client, so tests can change things "behind Virtumancer's back".
+:func:`linux_guest_xml` describes a tiny guest that runs a real Linux (built by
+``scripts/build-linux-guest``), for tests that need a guest OS: ACPI shutdown, reboot,
+device hot-unplug, a serial console.
 """
 
 from __future__ import annotations
@@ -13,7 +16,19 @@ import subprocess
 import uuid as uuid_mod
 from xml.sax.saxutils import escape, quoteattr
 
-__all__ = ["guest_xml", "make_test_node_xml", "virsh"]
+__all__ = [
+    "LINUX_GUEST_BANNER",
+    "LINUX_GUEST_DIR",
+    "guest_xml",
+    "linux_guest_xml",
+    "make_test_node_xml",
+    "virsh",
+]
+
+#: Where ``scripts/build-linux-guest`` puts ``vmlinuz`` and ``initramfs.img`` (QEMU reads them).
+LINUX_GUEST_DIR = "/var/lib/libvirt/images/virtumancer-test"
+#: What the Linux guest's init prints on the serial console once it is ready (on every boot).
+LINUX_GUEST_BANNER = "virtumancer-guest: ready"
 
 _TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 _SHUTOFF = 5
@@ -172,6 +187,59 @@ def guest_xml(
         f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
         f"<source file={quoteattr(disk_path)}/><target dev='vda' bus='virtio'/></disk>"
         "<interface type='ethernet'><model type='virtio'/></interface>"
+        f"{graphics}"
+        "<video><model type='qxl' ram='65536' vram='65536' vgamem='16384' heads='1'"
+        " primary='yes'/></video>"
+        "</devices></domain>"
+    )
+
+
+def linux_guest_xml(
+    name: str,
+    *,
+    disk_path: str,
+    serial_log: str,
+    memory_mib: int = 128,
+    kernel: str = f"{LINUX_GUEST_DIR}/vmlinuz",
+    initrd: str = f"{LINUX_GUEST_DIR}/initramfs.img",
+    cmdline: str = "console=ttyS0",
+    vnc: bool = True,
+    spice: bool = True,
+    guest_uuid: str | None = None,
+) -> str:
+    """Return the XML of a tiny guest that boots a real Linux from a kernel and an initramfs.
+
+    Build those first with ``scripts/build-linux-guest``. The guest's init answers ACPI power
+    button presses (``virsh shutdown`` powers it off, ``virsh reboot`` reboots it), brings up
+    its NIC, and writes to the serial console, logged to ``serial_log``: the line
+    :data:`LINUX_GUEST_BANNER` on every boot and ``virtumancer-guest: block add vdb`` /
+    ``block remove vdb`` when a disk is hot-plugged or unplugged. It runs under TCG
+    (``type='qemu'``): on nested hosts whose virtual CPU lacks features a Linux kernel can
+    hang under KVM, and TCG boots it in a few seconds anyway. ``disk_path`` is a qcow2 image
+    the guest sees as ``vda``; the NIC is a tap device (``type='ethernet'``), which needs no
+    libvirt network and no dnsmasq.
+    """
+    graphics = ""
+    if vnc:
+        graphics += "<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/>"
+    if spice:
+        graphics += "<graphics type='spice' autoport='yes' listen='127.0.0.1'/>"
+    uuid_xml = f"<uuid>{guest_uuid}</uuid>" if guest_uuid else ""
+    return (
+        f"<domain type='qemu'><name>{escape(name)}</name>{uuid_xml}"
+        "<description>Virtumancer Linux test guest</description>"
+        f"<memory unit='MiB'>{memory_mib}</memory><vcpu>1</vcpu>"
+        "<os><type arch='x86_64' machine='pc'>hvm</type>"
+        f"<kernel>{escape(kernel)}</kernel><initrd>{escape(initrd)}</initrd>"
+        f"<cmdline>{escape(cmdline)}</cmdline></os>"
+        "<features><acpi/></features>"
+        "<on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot>"
+        "<on_crash>destroy</on_crash>"
+        "<devices>"
+        f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+        f"<source file={quoteattr(disk_path)}/><target dev='vda' bus='virtio'/></disk>"
+        "<interface type='ethernet'><model type='virtio'/></interface>"
+        f"<serial type='file'><source path={quoteattr(serial_log)}/><target port='0'/></serial>"
         f"{graphics}"
         "<video><model type='qxl' ram='65536' vram='65536' vgamem='16384' heads='1'"
         " primary='yes'/></video>"
