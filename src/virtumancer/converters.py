@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
@@ -23,7 +23,24 @@ from virtumancer.models.domain import DomainDevices
 from virtumancer.models.host import HostInfo
 from virtumancer.models.stats import DomainRates, DomainStatsSample
 
-__all__ = ["host_info_payload", "make_converter", "stats_payload"]
+__all__ = [
+    "RENAMED_FIELDS",
+    "WS_MEMORY_UNIT",
+    "host_info_payload",
+    "make_converter",
+    "stats_payload",
+    "to_ws_memory",
+]
+
+#: Model fields that appear in JSON under another name (class -> field -> JSON key). The
+#: converter applies them and the OpenAPI generator reads them, so both agree.
+RENAMED_FIELDS: Final[Mapping[type, Mapping[str, str]]] = {
+    # The hardware view calls interfaces "networks".
+    DomainDevices: {"interfaces": "networks"},
+}
+
+#: The unit of memory in WebSocket stats messages (REST sends bytes, as ``*_bytes`` says).
+WS_MEMORY_UNIT: Final = "KiB"
 
 
 def _format_datetime(value: dt.datetime) -> str:
@@ -156,19 +173,18 @@ def make_converter() -> cattrs.Converter:
     converter.register_unstructure_hook(Interface, nic_unstructure)
     converter.register_structure_hook(Interface, nic_structure)
 
-    # The hardware view calls interfaces "networks".
-    networks = override(rename="networks")
-    converter.register_unstructure_hook(
-        DomainDevices, make_dict_unstructure_fn(DomainDevices, converter, interfaces=networks)
-    )
-    converter.register_structure_hook(
-        DomainDevices, make_dict_structure_fn(DomainDevices, converter, interfaces=networks)
-    )
+    for cls, renames in RENAMED_FIELDS.items():
+        overrides = {name: override(rename=key) for name, key in renames.items()}
+        converter.register_unstructure_hook(
+            cls, make_dict_unstructure_fn(cls, converter, **overrides)
+        )
+        converter.register_structure_hook(cls, make_dict_structure_fn(cls, converter, **overrides))
     return converter
 
 
-def _kib(value: int) -> int:
-    return value // 1024
+def to_ws_memory(value_bytes: int) -> int:
+    """Convert bytes to the WebSocket's memory unit (:data:`WS_MEMORY_UNIT`): the one place."""
+    return value_bytes // 1024
 
 
 def stats_payload(sample: DomainStatsSample, rates: DomainRates | None) -> dict[str, Any]:
@@ -180,8 +196,8 @@ def stats_payload(sample: DomainStatsSample, rates: DomainRates | None) -> dict[
     """
     return {
         "state": int(sample.state),
-        "memory": _kib(sample.memory_bytes),
-        "max_mem": _kib(sample.max_memory_bytes),
+        "memory": to_ws_memory(sample.memory_bytes),
+        "max_mem": to_ws_memory(sample.max_memory_bytes),
         "vcpu": sample.vcpus,
         "cpu_time": sample.cpu_time_ns,
         "disk_stats": [
