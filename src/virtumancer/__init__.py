@@ -30,7 +30,13 @@ if TYPE_CHECKING:
         render_metadata,
         render_video,
     )
-    from virtumancer.converters import host_info_payload, make_converter, stats_payload
+    from virtumancer.converters import (
+        RENAMED_FIELDS,
+        WS_MEMORY_UNIT,
+        host_info_payload,
+        make_converter,
+        stats_payload,
+    )
     from virtumancer.exceptions import (
         ConflictError,
         ConnectionLostError,
@@ -165,6 +171,10 @@ if not TYPE_CHECKING:
                 "render_video",
             ),
             "virtumancer.converters": (
+                "RENAMED_FIELDS",
+                "WS_MEMORY_UNIT",
+                "RENAMED_FIELDS",
+                "WS_MEMORY_UNIT",
                 "host_info_payload",
                 "make_converter",
                 "stats_payload",

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import secrets
 import threading
 import time
@@ -40,14 +39,17 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from virtumancer import ConsoleTarget, VirtumancerError
 from virtumancer_server.auth import authenticate_websocket, check_origin
 from virtumancer_server.config import ServerConfig
-from virtumancer_server.errors import error_body, status_for
+from virtumancer_server.errors import error_body, refuse_upgrade, status_for
+from virtumancer_server.routes import API_PREFIX
 
 __all__ = [
     "CONSOLE_PAGE",
     "STATIC_DIR",
     "ConsoleManager",
     "ConsoleTickets",
+    "add_error_handlers",
     "add_routes",
+    "resources",
 ]
 
 logger = logging.getLogger(__name__)
@@ -64,10 +66,9 @@ READ_CHUNK: Final = 256 * 1024
 READ_AHEAD: Final = 4
 #: The largest frame made by joining queued reads.
 FRAME_LIMIT: Final = 1024 * 1024
-#: Default ticket lifetime; ``VIRTUMANCER_CONSOLE_TICKET_TTL`` (seconds) overrides it.
+#: Default ticket lifetime (:attr:`ServerConfig.console_ticket_ttl` sets it).
 DEFAULT_TICKET_TTL_S: Final = 30.0
 _MAX_OUTSTANDING_TICKETS: Final = 10_000
-_DENIAL_EXTENSION: Final = "websocket.http.response"
 
 
 class ConsoleManager(Protocol):
@@ -90,10 +91,6 @@ class _RefusalError(Exception):
         self.status = status
         self.code = code
         self.message = message
-
-
-class _DeniedError(Exception):
-    """Raised after a denial response went out, so Falcon does not close the socket again."""
 
 
 class _ClientGoneError(Exception):
@@ -161,27 +158,7 @@ class ConsoleTickets:
 async def _deny(
     req: falcon.asgi.Request, ws: falcon.asgi.WebSocket, refusal: _RefusalError
 ) -> None:
-    """Answer the upgrade request with an HTTP error (or a close code if that is all we can)."""
-    extensions = req.scope.get("extensions") or {}
-    if _DENIAL_EXTENSION not in extensions:
-        await ws.close(3000 + refusal.status, refusal.message[:120])
-        return
-    body = error_body(refusal.code, refusal.message)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
-    ]
-    if refusal.status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    # Falcon has no public call for the denial extension; the WebSocket keeps the ASGI send
-    # callable, which is the one thing needed.
-    send = ws._asgi_send
-    await send(
-        {"type": "websocket.http.response.start", "status": refusal.status, "headers": headers}
-    )
-    await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
-    raise _DeniedError
+    await refuse_upgrade(req, ws, refusal.status, refusal.code, refusal.message)
 
 
 async def _handle_done(
@@ -195,7 +172,7 @@ async def _handle_done(
 
 
 def _refusal_from(exc: VirtumancerError, req: falcon.asgi.Request) -> _RefusalError:
-    return _RefusalError(status_for(exc, "GET", req.uri_template), exc.code, exc.message)
+    return _RefusalError(status_for(exc, "WEBSOCKET", req.uri_template), exc.code, exc.message)
 
 
 def _refusal_from_http(exc: falcon.HTTPError) -> _RefusalError:
@@ -363,6 +340,11 @@ class _ConsoleTicketResource:
         self._manager = manager
         self._tickets = tickets
 
+    @property
+    def tickets(self) -> ConsoleTickets:
+        """The ticket store this resource issues from."""
+        return self._tickets
+
     async def on_post(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, host_id: str, vm_name: str
     ) -> None:
@@ -387,6 +369,19 @@ class _ConsoleTicketResource:
         ).encode()
 
 
+def resources(
+    manager: ConsoleManager, config: ServerConfig, tickets: ConsoleTickets | None = None
+) -> dict[str, object]:
+    """Return the console resources by their name in the route table (one ticket store)."""
+    if tickets is None:
+        tickets = ConsoleTickets(config.console_ticket_ttl)
+    return {
+        "console": _ConsoleResource(manager, config, tickets, None),
+        "spice": _ConsoleResource(manager, config, tickets, "spice"),
+        "console_ticket": _ConsoleTicketResource(manager, tickets),
+    }
+
+
 def add_routes(
     app: falcon.asgi.App[Any, Any],
     manager: ConsoleManager,
@@ -394,18 +389,22 @@ def add_routes(
     *,
     tickets: ConsoleTickets | None = None,
 ) -> ConsoleTickets:
-    """Add the console WebSocket routes and the console-ticket route to ``app``.
+    """Add the console WebSocket routes and the console-ticket route to ``app`` (a small app).
 
-    Returns the ticket store (one per app). Its lifetime is ``DEFAULT_TICKET_TTL_S`` unless
-    the environment sets ``VIRTUMANCER_CONSOLE_TICKET_TTL`` (seconds).
+    ``create_app`` registers the same resources from the route table; this is for apps that
+    serve only the consoles. Returns the ticket store (lifetime from ``config``).
     """
-    if tickets is None:
-        ttl = float(os.environ.get("VIRTUMANCER_CONSOLE_TICKET_TTL", DEFAULT_TICKET_TTL_S))
-        tickets = ConsoleTickets(ttl)
-    base = "/api/v1/hosts/{host_id}/vms/{vm_name}"
-    app.add_route(f"{base}/console", _ConsoleResource(manager, config, tickets, None))
-    app.add_route(f"{base}/spice", _ConsoleResource(manager, config, tickets, "spice"))
-    app.add_route(f"{base}/console-ticket", _ConsoleTicketResource(manager, tickets))
-    app.add_error_handler(_DeniedError, _handle_done)
+    made = resources(manager, config, tickets)
+    base = f"{API_PREFIX}/hosts/{{host_id}}/vms/{{vm_name}}"
+    app.add_route(f"{base}/console", made["console"])
+    app.add_route(f"{base}/spice", made["spice"])
+    app.add_route(f"{base}/console-ticket", made["console_ticket"])
+    add_error_handlers(app)
+    ticket_resource = made["console_ticket"]
+    assert isinstance(ticket_resource, _ConsoleTicketResource)
+    return ticket_resource.tickets
+
+
+def add_error_handlers(app: falcon.asgi.App[Any, Any]) -> None:
+    """Let a relay end quietly when the browser is already gone."""
     app.add_error_handler(_ClientGoneError, _handle_done)
-    return tickets

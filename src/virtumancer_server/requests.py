@@ -22,13 +22,7 @@ import cattrs
 from cattrs.errors import ForbiddenExtraKeysError, IterableValidationNote
 from cattrs.v import transform_error
 
-from virtumancer import InvalidInputError, PowerAction, Role, make_converter
-from virtumancer.models.settings import (
-    CPU_SMOOTHING_WINDOW_RANGE,
-    CPU_VIEWS,
-    MEMORY_DISPLAY_UNITS,
-    STATS_INTERVAL_RANGE,
-)
+from virtumancer import InvalidInputError, MetricsSettings, PowerAction, Role, make_converter
 from virtumancer_server.inputs import check_text
 
 __all__ = [
@@ -54,7 +48,6 @@ SCHEMA: Final = "openapi"
 #: no ``/``, spaces or other characters that would make the host unreachable through the API.
 HOST_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _HOST_ID: Final = re.compile(HOST_ID_PATTERN)
-_TOKEN_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class _Unset(enum.Enum):
@@ -67,8 +60,12 @@ UNSET: Final = _Unset.UNSET
 
 def schema_meta(**keywords: object) -> dict[str, object]:
     """Return attrs field metadata carrying JSON Schema ``keywords`` (``x_unit`` -> ``x-unit``)."""
-    return {SCHEMA: {key.replace("_", "-") if key.startswith("x_") else key: value
-                     for key, value in keywords.items()}}
+    return {
+        SCHEMA: {
+            key.replace("_", "-") if key.startswith("x_") else key: value
+            for key, value in keywords.items()
+        }
+    }
 
 
 # -- validators (raise with the message; the path is added where the error is reported) -----
@@ -76,7 +73,9 @@ def schema_meta(**keywords: object) -> dict[str, object]:
 
 def _non_empty_text(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
     if not value.strip():
-        raise InvalidInputError(f"{attribute.name} must be a non-empty string", field=attribute.name)
+        raise InvalidInputError(
+            f"{attribute.name} must be a non-empty string", field=attribute.name
+        )
     check_text(value, attribute.name)
 
 
@@ -156,10 +155,9 @@ class DomainUuids(RequestBody):
     )
 
 
-def _setting(limits: tuple[float, float] | None = None, **keywords: object) -> Any:
-    if limits is not None:
-        keywords |= {"minimum": limits[0], "maximum": limits[1]}
-    return attrs.field(default=UNSET, metadata=schema_meta(**keywords))
+def _setting_meta(name: str) -> dict[str, object]:
+    # The ranges and choices are the model's (its field metadata), written once.
+    return dict(attrs.fields_dict(MetricsSettings)[name].metadata)
 
 
 @attrs.frozen(kw_only=True)
@@ -167,16 +165,20 @@ class MetricsSettingsChanges(RequestBody):
     """``PUT /settings/metrics``: the settings to change (others keep their value).
 
     Types are checked here; ranges and choices are the library's (:class:`MetricsSettings`),
-    and the OpenAPI document shows them from the same constants.
+    and the OpenAPI document shows them from the model's field metadata.
     """
 
-    cpu_smoothing_window: int | _Unset = _setting(
-        CPU_SMOOTHING_WINDOW_RANGE, description="Samples averaged for CPU graphs"
+    cpu_smoothing_window: int | _Unset = attrs.field(
+        default=UNSET, metadata=_setting_meta("cpu_smoothing_window")
     )
-    memory_display_unit: str | _Unset = _setting(enum=list(MEMORY_DISPLAY_UNITS))
-    default_cpu_view: str | _Unset = _setting(enum=list(CPU_VIEWS))
-    stats_interval_seconds: float | _Unset = _setting(
-        STATS_INTERVAL_RANGE, x_unit="s", description="Seconds between stats samples"
+    memory_display_unit: str | _Unset = attrs.field(
+        default=UNSET, metadata=_setting_meta("memory_display_unit")
+    )
+    default_cpu_view: str | _Unset = attrs.field(
+        default=UNSET, metadata=_setting_meta("default_cpu_view")
+    )
+    stats_interval_seconds: float | _Unset = attrs.field(
+        default=UNSET, metadata=_setting_meta("stats_interval_seconds")
     )
 
     def arguments(self) -> dict[str, object]:
@@ -188,9 +190,8 @@ class MetricsSettingsChanges(RequestBody):
 class NewToken(RequestBody):
     """``POST /tokens``: a token name, its role and an optional expiry."""
 
-    name: str = attrs.field(validator=_non_empty_text, metadata=schema_meta(
-        pattern=_TOKEN_NAME_PATTERN
-    ))
+    # The name's pattern is the library's (``TokenService`` names the field when it refuses).
+    name: str = attrs.field(validator=_non_empty_text)
     role: Role
     expires_at: dt.datetime | None = None
 
@@ -233,7 +234,9 @@ def _sequence_hook(converter: cattrs.Converter) -> Any:
             try:
                 items.append(converter.structure(item, item_type))
             except Exception as exc:  # collected, as cattrs does, with the index as a note
-                note = IterableValidationNote(f"Structuring {cls} @ index {index}", index, item_type)
+                note = IterableValidationNote(
+                    f"Structuring {cls} @ index {index}", index, item_type
+                )
                 exc.__notes__ = [*getattr(exc, "__notes__", []), note]
                 errors.append(exc)
         if errors:

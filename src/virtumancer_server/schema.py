@@ -20,8 +20,7 @@ from typing import Any, Final, Union
 
 import attrs
 
-from virtumancer.converters import RENAMED_FIELDS
-from virtumancer.models.devices import Disk, Interface
+from virtumancer import RENAMED_FIELDS, Disk, Interface
 from virtumancer_server.requests import SCHEMA, DomainUuid
 
 __all__ = ["SHAPES", "Schema", "SchemaBuilder", "ref"]
@@ -39,8 +38,11 @@ def _nullable(kind: str) -> Schema:
 
 
 def _object(props: dict[str, Schema], required: Sequence[str] | None = None) -> Schema:
-    return {"type": "object", "required": list(props if required is None else required),
-            "properties": props}
+    return {
+        "type": "object",
+        "required": list(props if required is None else required),
+        "properties": props,
+    }
 
 
 _TEXT: Final = _nullable("string")
@@ -53,9 +55,7 @@ SHAPES: Final[Mapping[type, Schema]] = {
             "device": {"type": "string"},
             "driver": _object({"driver_name": _TEXT, "type": _TEXT}),
             "path": _TEXT,
-            "source": _object(
-                {"pool": _TEXT, "volume": _TEXT, "protocol": _TEXT, "name": _TEXT}
-            ),
+            "source": _object({"pool": _TEXT, "volume": _TEXT, "protocol": _TEXT, "name": _TEXT}),
             "target": _object({"dev": _TEXT, "bus": _TEXT}),
             "read_only": {"type": "boolean"},
             "shareable": {"type": "boolean"},

@@ -100,7 +100,9 @@ class MetricsSettings:
     cpu_smoothing_window: int = attrs.field(
         default=10,
         validator=_check_window,
-        metadata=_schema(minimum=CPU_SMOOTHING_WINDOW_RANGE[0], maximum=CPU_SMOOTHING_WINDOW_RANGE[1]),
+        metadata=_schema(
+            minimum=CPU_SMOOTHING_WINDOW_RANGE[0], maximum=CPU_SMOOTHING_WINDOW_RANGE[1]
+        ),
     )
     memory_display_unit: str = attrs.field(
         default="GB", validator=_check_unit, metadata=_schema(enum=list(MEMORY_DISPLAY_UNITS))
