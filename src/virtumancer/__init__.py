@@ -173,8 +173,6 @@ if not TYPE_CHECKING:
             "virtumancer.converters": (
                 "RENAMED_FIELDS",
                 "WS_MEMORY_UNIT",
-                "RENAMED_FIELDS",
-                "WS_MEMORY_UNIT",
                 "host_info_payload",
                 "make_converter",
                 "stats_payload",
@@ -317,6 +315,8 @@ __all__ = [
     "BOOTSTRAP_ACTOR",
     "METADATA_NAMESPACE",
     "METADATA_PREFIX",
+    "RENAMED_FIELDS",
+    "WS_MEMORY_UNIT",
     "ActivityEvent",
     "ApiToken",
     "CharDevice",
