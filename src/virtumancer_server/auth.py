@@ -1,7 +1,8 @@
 """Bearer-token auth and roles for HTTP routes, and the check every WebSocket route calls.
 
-HTTP: every route except ``/api/v1/health`` and the static page (``/``, ``/static/...``,
-which hold no data) needs ``Authorization: Bearer <token>``: the server's own token
+HTTP: every route except the public rows of the route table (``/api/v1/health`` and the
+API reference page ``/api/v1/docs``) and the static page (``/``, ``/static/...``, which hold
+no data) needs ``Authorization: Bearer <token>``: the server's own token
 (:attr:`ServerConfig.token`, the bootstrap admin) or an API token from the database
 (``vmt_...``, checked by :class:`virtumancer.TokenService`). Unknown, expired or revoked
 tokens get 401; a token whose role is below what :mod:`virtumancer_server.permissions` asks
@@ -34,6 +35,7 @@ from virtumancer import BOOTSTRAP_ACTOR, ApiToken, Role, current_actor
 from virtumancer_server.config import ServerConfig
 from virtumancer_server.errors import CODE_BY_STATUS, refuse_upgrade
 from virtumancer_server.permissions import WEBSOCKET, required_role
+from virtumancer_server.routes import ROUTES
 
 __all__ = [
     "PUBLIC_PATHS",
@@ -51,7 +53,9 @@ __all__ = [
 
 SESSION_COOKIE: Final = "virtumancer_session"
 #: Paths that never need a token (the static page holds no data; it asks for the token).
-PUBLIC_PATHS: Final = frozenset({"/api/v1/health", "/", "/index.html", "/favicon.ico"})
+PUBLIC_PATHS: Final = frozenset(
+    {route.template for route in ROUTES if route.public} | {"/", "/index.html", "/favicon.ico"}
+)
 _PUBLIC_PREFIXES: Final = ("/static/",)
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 

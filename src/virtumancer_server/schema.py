@@ -151,10 +151,8 @@ class SchemaBuilder:
                 schema = self.enum(choices)
             elif choices is not None:
                 extra["enum"] = choices
-            if extra and "$ref" in schema:
-                schema = {"allOf": [schema], **extra}
-            else:
-                schema.update(extra)
+            # OpenAPI 3.1 (JSON Schema 2020-12) lets keywords sit beside a ``$ref``.
+            schema = {**schema, **extra}
             properties[key] = schema
             if field.default is attrs.NOTHING:
                 required.append(key)
