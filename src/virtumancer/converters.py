@@ -174,7 +174,7 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(Interface, nic_structure)
 
     for cls, renames in RENAMED_FIELDS.items():
-        overrides = {name: override(rename=key) for name, key in renames.items()}
+        overrides: dict[str, Any] = {name: override(rename=key) for name, key in renames.items()}
         converter.register_unstructure_hook(
             cls, make_dict_unstructure_fn(cls, converter, **overrides)
         )

@@ -138,7 +138,7 @@ def error_body(code: str, message: str, field: str | None = None) -> bytes:
 
 def status_for(exc: VirtumancerError, method: str, uri_template: str | None) -> int:
     """Return the HTTP status of ``exc`` raised by ``method uri_template``."""
-    if isinstance(exc, HostUnavailableError):
+    if isinstance(exc, HostUnavailableError) and uri_template is not None:
         route = _ROUTES.get((method, uri_template))
         if route is not None:
             return route.unavailable_status

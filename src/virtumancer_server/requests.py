@@ -15,7 +15,7 @@ import enum
 import re
 import uuid
 from collections.abc import Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import attrs
 import cattrs
@@ -116,7 +116,7 @@ class RequestBody:
         """Return the keyword arguments for the route's library method (unset fields omitted)."""
         return {
             field.name: value
-            for field in attrs.fields(type(self))  # type: ignore[misc]
+            for field in attrs.fields(cast("type[attrs.AttrsInstance]", type(self)))
             if (value := getattr(self, field.name)) is not UNSET
         }
 

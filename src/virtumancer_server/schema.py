@@ -156,12 +156,12 @@ class SchemaBuilder:
             properties[key] = schema
             if field.default is attrs.NOTHING:
                 required.append(key)
-        schema: Schema = {"type": "object", "properties": properties}
+        result: Schema = {"type": "object", "properties": properties}
         if required:
-            schema["required"] = required
+            result["required"] = required
         if cls.__doc__:
-            schema["description"] = _first_paragraph(cls.__doc__)
-        return schema
+            result["description"] = _first_paragraph(cls.__doc__)
+        return result
 
     def _union(self, args: tuple[Any, ...]) -> Schema:
         members = [arg for arg in args if getattr(arg, "__name__", "") != "_Unset"]

@@ -71,4 +71,4 @@ class App(falcon.asgi.App):  # type: ignore[type-arg]
     ) -> None:
         if scope.get("type") == "websocket" and DENIAL_EXTENSION in (scope.get("extensions") or {}):
             send = _DenialSend(scope, send)
-        await super().__call__(scope, receive, send)
+        await super().__call__(scope, receive, send)  # type: ignore[arg-type]

@@ -219,7 +219,7 @@ def test_a_generated_client_calls_the_real_server(
     assert done.returncode == 0, done.stdout + done.stderr
     monkeypatch.syspath_prepend(str(tmp_path))
     api = importlib.import_module("vmclient.api")
-    modules = {path.stem for path in Path(api.__file__).parent.rglob("*.py")}
+    modules = {path.stem for path in Path(str(api.__file__)).parent.rglob("*.py")}
     # Readable method names, from the operation ids.
     assert {"list_hosts", "vm_action", "list_vms", "create_token", "get_vm_hardware"} <= modules
     client_module = importlib.import_module("vmclient")

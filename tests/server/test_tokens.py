@@ -217,7 +217,8 @@ def test_every_documented_route_has_a_role() -> None:
 def _full_path(path: str, item: dict[str, Any]) -> str:
     # A path item may name its own server (``/ws`` lives outside ``/api/v1``).
     servers = item.get("servers") or [{"url": "/api/v1"}]
-    return servers[0]["url"].rstrip("/") + path
+    base: str = servers[0]["url"]
+    return base.rstrip("/") + path
 
 
 def _cli(*args: str, database: str) -> subprocess.CompletedProcess[str]:
