@@ -123,7 +123,6 @@ def _add_routes(
             raise ValueError(f"{template}: one resource per path, got {sorted(names)}")
         (name,) = names
         app.add_route(template, Endpoint(ctx, rows) if name == "api" else special[name])
-    console_module.add_error_handlers(app)
 
 
 def create_app(

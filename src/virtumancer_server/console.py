@@ -39,7 +39,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from virtumancer import ConsoleTarget, VirtumancerError
 from virtumancer_server.auth import authenticate_websocket, check_origin
 from virtumancer_server.config import ServerConfig
-from virtumancer_server.errors import error_body, refuse_upgrade, status_for
+from virtumancer_server.errors import (
+    AlreadyAnsweredError,
+    error_body,
+    refuse_upgrade,
+    status_for,
+)
 from virtumancer_server.routes import API_PREFIX
 
 __all__ = [
@@ -47,7 +52,6 @@ __all__ = [
     "STATIC_DIR",
     "ConsoleManager",
     "ConsoleTickets",
-    "add_error_handlers",
     "add_routes",
     "resources",
 ]
@@ -91,10 +95,6 @@ class _RefusalError(Exception):
         self.status = status
         self.code = code
         self.message = message
-
-
-class _ClientGoneError(Exception):
-    """Raised when the browser went away before the relay's close: nothing left to send."""
 
 
 # --- tickets -------------------------------------------------------------------------------
@@ -159,16 +159,6 @@ async def _deny(
     req: falcon.asgi.Request, ws: falcon.asgi.WebSocket, refusal: _RefusalError
 ) -> None:
     await refuse_upgrade(req, ws, refusal.status, refusal.code, refusal.message)
-
-
-async def _handle_done(
-    req: falcon.asgi.Request,
-    resp: falcon.asgi.Response | None,
-    exc: Exception,
-    params: Any,
-    ws: falcon.asgi.WebSocket | None = None,
-) -> None:
-    """The response (or the close) already went out, or nobody is left to send it to."""
 
 
 def _refusal_from(exc: VirtumancerError, req: falcon.asgi.Request) -> _RefusalError:
@@ -330,7 +320,7 @@ class _ConsoleResource:
                 await ws.close(code, reason)
             except (falcon.WebSocketDisconnected, OSError):
                 # Falcon would try to close again on return and log the same failure.
-                raise _ClientGoneError from None
+                raise AlreadyAnsweredError from None
 
 
 class _ConsoleTicketResource:
@@ -399,12 +389,6 @@ def add_routes(
     app.add_route(f"{base}/console", made["console"])
     app.add_route(f"{base}/spice", made["spice"])
     app.add_route(f"{base}/console-ticket", made["console_ticket"])
-    add_error_handlers(app)
     ticket_resource = made["console_ticket"]
     assert isinstance(ticket_resource, _ConsoleTicketResource)
     return ticket_resource.tickets
-
-
-def add_error_handlers(app: falcon.asgi.App[Any, Any]) -> None:
-    """Let a relay end quietly when the browser is already gone."""
-    app.add_error_handler(_ClientGoneError, _handle_done)

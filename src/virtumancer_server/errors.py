@@ -35,7 +35,7 @@ __all__ = [
     "CODE_BY_STATUS",
     "REFUSAL_SCOPE_KEY",
     "STATUS_BY_ERROR",
-    "UpgradeRefusedError",
+    "AlreadyAnsweredError",
     "error_body",
     "install_error_handlers",
     "message_with_context",
@@ -79,18 +79,9 @@ CODE_BY_STATUS: Final = {
 }
 
 
-class UpgradeRefusedError(Exception):
-    """Raised by middleware after :func:`refuse_upgrade`, to stop the request quietly."""
-
-
-async def _handle_refused(
-    req: falcon.asgi.Request,
-    resp: falcon.asgi.Response | None,
-    exc: Exception,
-    params: Any,
-    ws: falcon.asgi.WebSocket | None = None,
-) -> None:
-    """The refusal already went out."""
+class AlreadyAnsweredError(Exception):
+    """Raised once the answer (or the close) already went out, or nobody is left to send it
+    to (a refused upgrade in middleware, a browser gone mid-relay): nothing more is sent."""
 
 
 def message_with_context(exc: VirtumancerError) -> str:
@@ -148,27 +139,6 @@ def status_for(exc: VirtumancerError, method: str, uri_template: str | None) -> 
     return 500
 
 
-async def _handle_virtumancer_error(
-    req: falcon.asgi.Request,
-    resp: falcon.asgi.Response | None,
-    exc: Exception,
-    params: Any,
-    ws: falcon.asgi.WebSocket | None = None,
-) -> None:
-    assert isinstance(exc, VirtumancerError)
-    status = status_for(exc, "WEBSOCKET" if resp is None else req.method, req.uri_template)
-    message = message_with_context(exc)
-    if status >= 500:
-        logger.warning("%s %s failed: %s", req.method, req.path, exc)
-    if resp is None:
-        if ws is not None:
-            await _close_websocket(req, ws, status, exc.code, message, exc.field)
-        return
-    resp.status = status
-    resp.content_type = falcon.MEDIA_JSON
-    resp.data = error_body(exc.code, message, exc.field)
-
-
 #: Where :func:`refuse_upgrade` leaves its answer in the connection's ASGI scope.
 REFUSAL_SCOPE_KEY: Final = "virtumancer.refusal"
 
@@ -191,35 +161,32 @@ async def refuse_upgrade(
     await ws.close(3000 + status, one_line(message, 120))
 
 
-async def _close_websocket(
-    req: falcon.asgi.Request,
-    ws: falcon.asgi.WebSocket,
-    status: int,
-    code: str,
-    message: str,
-    field: str | None = None,
-) -> None:
-    if ws.unaccepted:
-        await refuse_upgrade(req, ws, status, code, message, field)
-    elif not ws.closed:
-        await ws.close(3000 + status, one_line(message, 120))
-
-
-async def _handle_unexpected(
+async def _handle_error(
     req: falcon.asgi.Request,
     resp: falcon.asgi.Response | None,
     exc: Exception,
     params: Any,
     ws: falcon.asgi.WebSocket | None = None,
 ) -> None:
-    logger.error("unexpected error in %s %s", req.method, req.path, exc_info=exc)
-    if resp is None:
-        if ws is not None:
-            await _close_websocket(req, ws, 500, "internal_error", "internal server error")
+    """Answer any exception but Falcon's own HTTP errors: the table, or a generic 500."""
+    if isinstance(exc, AlreadyAnsweredError):
         return
-    resp.status = 500
-    resp.content_type = falcon.MEDIA_JSON
-    resp.data = error_body("internal_error", "internal server error")
+    if isinstance(exc, VirtumancerError):
+        status = status_for(exc, "WEBSOCKET" if resp is None else req.method, req.uri_template)
+        code, message, field = exc.code, message_with_context(exc), exc.field
+        if status >= 500:
+            logger.warning("%s %s failed: %s", req.method, req.path, exc)
+    else:
+        logger.error("unexpected error in %s %s", req.method, req.path, exc_info=exc)
+        status, code, message, field = 500, "internal_error", "internal server error", None
+    if resp is not None:
+        resp.status = status
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = error_body(code, message, field)
+    elif ws is not None and ws.unaccepted:
+        await refuse_upgrade(req, ws, status, code, message, field)
+    elif ws is not None and not ws.closed:
+        await ws.close(3000 + status, one_line(message, 120))
 
 
 def _serialize_http_error(
@@ -247,7 +214,6 @@ def _default_message(req: falcon.Request, resp: falcon.Response, status: int) ->
 
 def install_error_handlers(app: falcon.asgi.App[Any, Any]) -> None:
     """Route every exception through the table and the JSON error body."""
-    app.add_error_handler(Exception, _handle_unexpected)
-    app.add_error_handler(VirtumancerError, _handle_virtumancer_error)
-    app.add_error_handler(UpgradeRefusedError, _handle_refused)
+    # Falcon keeps its own handlers for HTTPError/HTTPStatus (the more specific classes).
+    app.add_error_handler(Exception, _handle_error)
     app.set_error_serializer(_serialize_http_error)

@@ -25,7 +25,7 @@ import falcon.asgi
 
 from virtumancer_server.auth import check_origin, refuse_http_error
 from virtumancer_server.config import ServerConfig, is_loopback
-from virtumancer_server.errors import UpgradeRefusedError
+from virtumancer_server.errors import AlreadyAnsweredError
 
 __all__ = ["SAFE_METHODS", "HostOriginGuard", "loopback_host_allowed"]
 
@@ -92,4 +92,4 @@ class HostOriginGuard:
         refusal = self._refusal(req)
         if refusal is not None:
             await refuse_http_error(req, ws, refusal)
-            raise UpgradeRefusedError  # stop here: the refusal went out
+            raise AlreadyAnsweredError  # stop here: the refusal went out
