@@ -108,8 +108,9 @@ def make_bench_app() -> Any:
     from virtumancer_server.config import ServerConfig
     from virtumancer_server.console import add_routes
     from virtumancer_server.errors import install_error_handlers
+    from virtumancer_server.upgrade import App
 
-    app: falcon.asgi.App[Any, Any] = falcon.asgi.App()
+    app: falcon.asgi.App[Any, Any] = App()
     install_error_handlers(app)
     config = ServerConfig(token=os.environ["VMT_BENCH_TOKEN"])
     add_routes(app, FixedTargetManager(int(os.environ["VMT_BENCH_SOURCE_PORT"])), config)

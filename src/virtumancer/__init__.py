@@ -30,7 +30,14 @@ if TYPE_CHECKING:
         render_metadata,
         render_video,
     )
-    from virtumancer.converters import host_info_payload, make_converter, stats_payload
+    from virtumancer.converters import (
+        COMPUTED_FIELDS,
+        RENAMED_FIELDS,
+        WS_MEMORY_UNIT,
+        host_info_payload,
+        make_converter,
+        stats_payload,
+    )
     from virtumancer.exceptions import (
         ConflictError,
         ConnectionLostError,
@@ -166,6 +173,10 @@ if not TYPE_CHECKING:
                 "render_video",
             ),
             "virtumancer.converters": (
+                "COMPUTED_FIELDS",
+                "COMPUTED_FIELDS",
+                "RENAMED_FIELDS",
+                "WS_MEMORY_UNIT",
                 "host_info_payload",
                 "make_converter",
                 "stats_payload",
@@ -307,8 +318,11 @@ if not TYPE_CHECKING:
 
 __all__ = [
     "BOOTSTRAP_ACTOR",
+    "COMPUTED_FIELDS",
     "METADATA_NAMESPACE",
     "METADATA_PREFIX",
+    "RENAMED_FIELDS",
+    "WS_MEMORY_UNIT",
     "ActivityEvent",
     "ApiToken",
     "CharDevice",

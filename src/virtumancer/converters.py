@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
@@ -26,7 +26,33 @@ from virtumancer.models.stats import DomainRates, DomainStatsSample
 from virtumancer.models.status import StatusCategory
 from virtumancer.topology import PlacedNode, TopologyLayout
 
-__all__ = ["host_info_payload", "make_converter", "stats_payload", "topology_payload"]
+__all__ = [
+    "COMPUTED_FIELDS",
+    "RENAMED_FIELDS",
+    "WS_MEMORY_UNIT",
+    "host_info_payload",
+    "make_converter",
+    "stats_payload",
+    "to_ws_memory",
+    "topology_payload",
+]
+
+#: Model fields that appear in JSON under another name (class -> field -> JSON key). The
+#: converter applies them and the OpenAPI generator reads them, so both agree.
+RENAMED_FIELDS: Final[Mapping[type, Mapping[str, str]]] = {
+    # The hardware view calls interfaces "networks".
+    DomainDevices: {"interfaces": "networks"},
+}
+
+#: JSON keys the converter adds to a model beside its fields (class -> key -> type): each is
+#: the model's attribute of that name. The OpenAPI generator reads this too.
+COMPUTED_FIELDS: Final[Mapping[type, Mapping[str, type]]] = {
+    HostRecord: {"status": StatusCategory},
+    VmRecord: {"status": StatusCategory},
+}
+
+#: The unit of memory in WebSocket stats messages (REST sends bytes, as ``*_bytes`` says).
+WS_MEMORY_UNIT: Final = "KiB"
 
 
 def _format_datetime(value: dt.datetime) -> str:
@@ -160,29 +186,28 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(Interface, nic_structure)
 
     # Records carry their status category next to the raw state the document defines.
-    for record in (HostRecord, VmRecord):
-        converter.register_unstructure_hook(record, _with_status(converter, record))
+    for cls, computed in COMPUTED_FIELDS.items():
+        converter.register_unstructure_hook(cls, _with_computed(converter, cls, computed))
     converter.register_unstructure_hook(TopologyLayout, topology_payload)
 
-    # The hardware view calls interfaces "networks".
-    networks = override(rename="networks")
-    converter.register_unstructure_hook(
-        DomainDevices, make_dict_unstructure_fn(DomainDevices, converter, interfaces=networks)
-    )
-    converter.register_structure_hook(
-        DomainDevices, make_dict_structure_fn(DomainDevices, converter, interfaces=networks)
-    )
+    for cls, renames in RENAMED_FIELDS.items():
+        overrides: dict[str, Any] = {name: override(rename=key) for name, key in renames.items()}
+        converter.register_unstructure_hook(
+            cls, make_dict_unstructure_fn(cls, converter, **overrides)
+        )
+        converter.register_structure_hook(cls, make_dict_structure_fn(cls, converter, **overrides))
     return converter
 
 
-def _with_status(
-    converter: cattrs.Converter, cls: type[HostRecord] | type[VmRecord]
+def _with_computed(
+    converter: cattrs.Converter, cls: type, computed: Mapping[str, type]
 ) -> Callable[[Any], dict[str, Any]]:
-    plain = make_dict_unstructure_fn(cls, converter)
+    plain: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cls, converter)
 
-    def unstructure(record: HostRecord | VmRecord) -> dict[str, Any]:
+    def unstructure(record: Any) -> dict[str, Any]:
         data = plain(record)
-        data["status"] = record.status.value
+        for key in computed:
+            data[key] = converter.unstructure(getattr(record, key))
         return data
 
     return unstructure
@@ -238,8 +263,9 @@ def topology_payload(layout: TopologyLayout) -> dict[str, Any]:
     }
 
 
-def _kib(value: int) -> int:
-    return value // 1024
+def to_ws_memory(value_bytes: int) -> int:
+    """Convert bytes to the WebSocket's memory unit (:data:`WS_MEMORY_UNIT`): the one place."""
+    return value_bytes // 1024
 
 
 def stats_payload(sample: DomainStatsSample, rates: DomainRates | None) -> dict[str, Any]:
@@ -251,8 +277,8 @@ def stats_payload(sample: DomainStatsSample, rates: DomainRates | None) -> dict[
     """
     return {
         "state": int(sample.state),
-        "memory": _kib(sample.memory_bytes),
-        "max_mem": _kib(sample.max_memory_bytes),
+        "memory": to_ws_memory(sample.memory_bytes),
+        "max_mem": to_ws_memory(sample.max_memory_bytes),
         "vcpu": sample.vcpus,
         "cpu_time": sample.cpu_time_ns,
         "disk_stats": [

@@ -11,8 +11,9 @@ Errors are grouped by what the caller can do about them, not by where they come 
   (HTTP 503; 500 for add/connect as the API document says).
 - :class:`OperationTimeoutError` -- a call did not finish in time (a kind of unavailability).
 
-Every error carries the context a person needs (``host_id``, ``vm_name``) and a ``code``
-that is stable and machine-readable. Messages never contain credentials.
+Every error carries the context a person needs (``host_id``, ``vm_name``), the input it is
+about (``field``: a JSON path such as ``domain_uuids[2]``, or ``None``) and a ``code`` that is
+stable and machine-readable. Messages never contain credentials.
 """
 
 from __future__ import annotations
@@ -42,11 +43,13 @@ class VirtumancerError(Exception):
         host_id: str | None = None,
         vm_name: str | None = None,
         code: str | None = None,
+        field: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.host_id = host_id
         self.vm_name = vm_name
+        self.field = field
         if code is not None:
             self.code = code
 
@@ -85,8 +88,7 @@ class InvalidInputError(VirtumancerError, ValueError):
         vm_name: str | None = None,
         code: str | None = None,
     ) -> None:
-        super().__init__(message, host_id=host_id, vm_name=vm_name, code=code)
-        self.field = field
+        super().__init__(message, host_id=host_id, vm_name=vm_name, code=code, field=field)
 
 
 class UriPolicyError(InvalidInputError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -20,15 +21,16 @@ from virtumancer_server.demo import ensure_demo_host
 from virtumancer_server.errors import install_error_handlers
 from virtumancer_server.guard import HostOriginGuard
 from virtumancer_server.inputs import PathParamsMiddleware
-from virtumancer_server.openapi import OpenApiResource
-from virtumancer_server.resources import dashboard, hosts, inventory, tokens
+from virtumancer_server.openapi import openapi_document
 from virtumancer_server.resources._common import Json
+from virtumancer_server.resources.endpoint import Context, Endpoint
+from virtumancer_server.routes import API_PREFIX, routes_by_path
+from virtumancer_server.upgrade import App
 
 __all__ = ["API_PREFIX", "STATIC_DIR", "ServerConfig", "create_app"]
 
 logger = logging.getLogger(__name__)
 
-API_PREFIX: Final = "/api/v1"
 STATIC_DIR: Final = Path(__file__).parent / "static"
 
 
@@ -94,91 +96,33 @@ class IndexResource:
         resp.data = self._index.read_bytes()
 
 
-def _add_api_routes(
+def _docs_page() -> bytes:
+    # The interactive reference: vendored Swagger UI (no CDN), reading the served document.
+    return (STATIC_DIR / "docs.html").read_bytes()
+
+
+def _add_routes(
     app: falcon.asgi.App[Any, Any],
     manager: Virtumancer,
     config: ServerConfig,
-    json: Json,
     cache: ResponseCache,
 ) -> None:
-    limit = config.max_body_bytes
-    p = API_PREFIX
-    routes: list[tuple[str, object]] = [
-        # hosts and VMs
-        (f"{p}/hosts", hosts.HostsResource(manager, json, limit)),
-        (f"{p}/hosts/{{host_id}}", hosts.HostResource(manager, json, limit)),
-        (f"{p}/hosts/{{host_id}}/connect", hosts.HostConnectResource(manager, json, limit)),
-        (f"{p}/hosts/{{host_id}}/disconnect", hosts.HostDisconnectResource(manager, json, limit)),
-        (f"{p}/hosts/{{host_id}}/info", hosts.HostInfoResource(manager, json, limit)),
-        (f"{p}/hosts/{{host_id}}/vms", hosts.VmsResource(manager, json, limit, cache)),
-        (
-            f"{p}/hosts/{{host_id}}/vms/{{vm_name}}/hardware",
-            hosts.VmHardwareResource(manager, json, limit),
-        ),
-        (
-            f"{p}/hosts/{{host_id}}/vms/{{vm_name}}/action",
-            hosts.VmActionResource(manager, json, limit),
-        ),
-        # discovered VMs
-        (
-            f"{p}/hosts/{{host_id}}/discovered-vms",
-            hosts.DiscoveredVmsResource(manager, json, limit),
-        ),
-        (
-            f"{p}/hosts/{{host_id}}/vms/{{vm_name}}/import",
-            hosts.ImportVmResource(manager, json, limit),
-        ),
-        (f"{p}/hosts/{{host_id}}/vms/import-all", hosts.ImportAllResource(manager, json, limit)),
-        (
-            f"{p}/hosts/{{host_id}}/vms/import-selected",
-            hosts.ImportSelectedResource(manager, json, limit),
-        ),
-        # storage
-        (f"{p}/storage/pools", inventory.StoragePoolsResource(manager, json)),
-        (f"{p}/storage/volumes", inventory.StorageVolumesResource(manager, json)),
-        (f"{p}/storage/disk-attachments", inventory.DiskAttachmentsResource(manager, json)),
-        (f"{p}/hosts/{{host_id}}/storage/pools", inventory.HostStoragePoolsResource(manager, json)),
-        (
-            f"{p}/hosts/{{host_id}}/storage/volumes",
-            inventory.HostStorageVolumesResource(manager, json),
-        ),
-        # network
-        (f"{p}/networks", inventory.NetworksResource(manager, json)),
-        (f"{p}/ports", inventory.PortsResource(manager, json)),
-        (f"{p}/port-attachments", inventory.PortAttachmentsResource(manager, json)),
-        (f"{p}/hosts/{{host_id}}/networks", inventory.HostNetworksResource(manager, json)),
-        (f"{p}/hosts/{{host_id}}/ports", inventory.HostPortsResource(manager, json)),
-        (
-            f"{p}/hosts/{{host_id}}/vms/{{vm_name}}/port-attachments",
-            inventory.VmPortAttachmentsResource(manager, json),
-        ),
-        # video
-        (f"{p}/video/models", inventory.VideoModelsResource(manager, json)),
-        (
-            f"{p}/hosts/{{host_id}}/video/devices",
-            inventory.HostVideoDevicesResource(manager, json),
-        ),
-        (
-            f"{p}/hosts/{{host_id}}/vms/{{vm_name}}/video-attachments",
-            inventory.VmVideoAttachmentsResource(manager, json),
-        ),
-        # dashboard and settings
-        (f"{p}/dashboard/stats", dashboard.DashboardStatsResource(manager, json)),
-        (f"{p}/dashboard/activity", dashboard.ActivityResource(manager, json)),
-        (f"{p}/dashboard/overview", dashboard.OverviewResource(manager, json)),
-        (f"{p}/topology", dashboard.TopologyResource(manager, json)),
-        (f"{p}/settings/metrics", dashboard.MetricsSettingsResource(manager, json, limit)),
-        (f"{p}/settings/metrics/runtime", dashboard.RuntimeMetricsSettingsResource(manager, json)),
-        # service
-        (f"{p}/health", dashboard.HealthResource()),
-        (f"{p}/session", dashboard.SessionResource(config)),
-        (f"{p}/openapi.json", OpenApiResource()),
-        # API tokens (admin only: see permissions.ROUTE_ROLES)
-        (f"{p}/tokens", tokens.TokensResource(manager, json, limit)),
-        (f"{p}/tokens/{{token_id}}", tokens.TokenResource(manager)),
-    ]
-    for template, resource in routes:
-        app.add_route(template, resource)
+    """Register every route of the table (the one place routes are added)."""
+    documents = {
+        "get_openapi_document": json.dumps(openapi_document(), separators=(",", ":")).encode(),
+        "get_api_reference": _docs_page(),
+    }
+    ctx = Context(manager=manager, json=Json(), cache=cache, config=config, documents=documents)
+    special: dict[str, object] = {
+        **console_module.resources(manager, config),
+        "ws": ws_module.WebSocketResource(manager, config),
+    }
+    for template, rows in routes_by_path().items():
+        names = {row.resource for row in rows}
+        if len(names) != 1:
+            raise ValueError(f"{template}: one resource per path, got {sorted(names)}")
+        (name,) = names
+        app.add_route(template, Endpoint(ctx, rows) if name == "api" else special[name])
 
 
 def create_app(
@@ -205,13 +149,10 @@ def create_app(
         HostOriginGuard(config),
         PathParamsMiddleware(),
     ]
-    app: falcon.asgi.App[Any, Any] = falcon.asgi.App(middleware=middleware)
+    app: falcon.asgi.App[Any, Any] = App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handlers(app)
-    _add_api_routes(app, manager, config, Json(), cache)
-
-    ws_module.add_routes(app, manager, config)
-    console_module.add_routes(app, manager, config)
+    _add_routes(app, manager, config, cache)
 
     app.add_route("/", IndexResource(STATIC_DIR))
     app.add_static_route("/static", STATIC_DIR)

@@ -1,7 +1,8 @@
 """Bearer-token auth and roles for HTTP routes, and the check every WebSocket route calls.
 
-HTTP: every route except ``/api/v1/health`` and the static page (``/``, ``/static/...``,
-which hold no data) needs ``Authorization: Bearer <token>``: the server's own token
+HTTP: every route except the public rows of the route table (``/api/v1/health`` and the
+API reference page ``/api/v1/docs``) and the static page (``/``, ``/static/...``, which hold
+no data) needs ``Authorization: Bearer <token>``: the server's own token
 (:attr:`ServerConfig.token`, the bootstrap admin) or an API token from the database
 (``vmt_...``, checked by :class:`virtumancer.TokenService`). Unknown, expired or revoked
 tokens get 401; a token whose role is below what :mod:`virtumancer_server.permissions` asks
@@ -23,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from contextvars import Token
-from typing import Any, Final, NoReturn, Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 import attrs
@@ -32,8 +33,9 @@ import falcon.asgi
 
 from virtumancer import BOOTSTRAP_ACTOR, ApiToken, Role, current_actor
 from virtumancer_server.config import ServerConfig
-from virtumancer_server.errors import UpgradeDeniedError, error_body
+from virtumancer_server.errors import CODE_BY_STATUS, refuse_upgrade
 from virtumancer_server.permissions import WEBSOCKET, required_role
+from virtumancer_server.routes import ROUTES
 
 __all__ = [
     "PUBLIC_PATHS",
@@ -45,16 +47,16 @@ __all__ = [
     "authenticate_websocket",
     "check_origin",
     "check_role",
-    "deny_websocket",
+    "refuse_http_error",
     "session_value",
 ]
 
 SESSION_COOKIE: Final = "virtumancer_session"
 #: Paths that never need a token (the static page holds no data; it asks for the token).
-PUBLIC_PATHS: Final = frozenset({"/api/v1/health", "/", "/index.html", "/favicon.ico"})
+PUBLIC_PATHS: Final = frozenset(
+    {route.template for route in ROUTES if route.public} | {"/", "/index.html", "/favicon.ico"}
+)
 _PUBLIC_PREFIXES: Final = ("/static/",)
-_DENIAL_EXTENSION: Final = "websocket.http.response"
-_CODE_BY_STATUS: Final = {401: "unauthorized", 403: "forbidden"}
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
@@ -279,8 +281,7 @@ def authenticate_websocket(req: falcon.asgi.Request, config: ServerConfig) -> No
     Accepts ``Authorization: Bearer <token>``, a ``token`` query parameter or the session
     cookie. Raises :class:`falcon.HTTPForbidden` for a foreign origin or a role below what
     the route needs and :class:`falcon.HTTPUnauthorized` for missing or wrong credentials;
-    pass either to :func:`deny_websocket` to answer with the HTTP status (left to Falcon,
-    they become close codes 3403 / 3401, which uvicorn turns into a bare HTTP 403).
+    pass either to :func:`refuse_http_error` to answer with the HTTP status.
 
     Behind :class:`AuthMiddleware` the credentials were already looked up (database tokens
     included); without it only the server's own token is accepted.
@@ -309,32 +310,10 @@ def authenticate_websocket(req: falcon.asgi.Request, config: ServerConfig) -> No
     raise _unauthorized("missing or invalid credentials")
 
 
-async def deny_websocket(
+async def refuse_http_error(
     req: falcon.asgi.Request, ws: falcon.asgi.WebSocket, refusal: falcon.HTTPError
-) -> NoReturn:
-    """Refuse an upgrade with ``refusal``'s status and the API's JSON error body.
-
-    Without this, a close before ``accept()`` reaches the client as a bare HTTP 403 whatever
-    the reason (uvicorn's answer), so a missing token looked like a foreign origin. Uses the
-    ASGI WebSocket Denial Response extension when the server offers it, else closes with
-    3000 + status. Raises :class:`UpgradeDeniedError` once the refusal went out.
-    """
+) -> None:
+    """Refuse an upgrade with ``refusal``'s status and the API's JSON error body."""
     status = refusal.status_code
-    message = refusal.description or refusal.title or "refused"
-    extensions = req.scope.get("extensions") or {}
-    if _DENIAL_EXTENSION not in extensions:
-        await ws.close(3000 + status, message[:120])
-        raise UpgradeDeniedError
-    body = error_body(_CODE_BY_STATUS.get(status, "forbidden"), message)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
-    ]
-    if status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    # Falcon has no public call for the denial extension; the WebSocket keeps the ASGI send.
-    send = ws._asgi_send
-    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
-    await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
-    raise UpgradeDeniedError
+    code = refusal.code if isinstance(refusal.code, str) else CODE_BY_STATUS.get(status, "error")
+    await refuse_upgrade(req, ws, status, code, refusal.description or refusal.title or "refused")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -17,7 +16,6 @@ from virtumancer_server.config import (
     DEFAULT_PORT,
     ServerConfig,
     configured_token,
-    default_database_url,
     generate_token,
     is_loopback,
 )
@@ -166,11 +164,11 @@ def build_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
         token = configured_token(args.token, args.token_file)
         if token is None:
             token, generated = generate_token(), True
-    database = args.database or os.environ.get("VIRTUMANCER_DATABASE_URL") or None
     config = ServerConfig(
         host=args.host,
         port=args.port,
-        database_url=database or default_database_url(),
+        database_url=ServerConfig.database_url_from_env(args.database),
+        console_ticket_ttl=ServerConfig.console_ticket_ttl_from_env(),
         token=token,
         no_auth=args.no_auth,
         allowed_origins=tuple(args.allow_origin),

@@ -106,6 +106,8 @@ class ServerConfig:
     test_uri_dirs: tuple[str, ...] = ()
     key_dirs: tuple[str, ...] = ()
     stats_interval: float | None = None
+    #: Seconds a console ticket stays valid (env ``VIRTUMANCER_CONSOLE_TICKET_TTL``).
+    console_ticket_ttl: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
 
     def uri_policy(self) -> UriPolicy:
         """Return the URI policy for hosts added through this server."""
@@ -120,6 +122,17 @@ class ServerConfig:
     def auth_required(self) -> bool:
         """Whether requests must carry the token."""
         return self.token is not None
+
+    @staticmethod
+    def database_url_from_env(explicit: str | None = None) -> str:
+        """Return ``explicit`` (``--database``), else ``VIRTUMANCER_DATABASE_URL``, else the
+        default SQLite file: the one place the server reads the database setting."""
+        return explicit or os.environ.get("VIRTUMANCER_DATABASE_URL") or default_database_url()
+
+    @staticmethod
+    def console_ticket_ttl_from_env() -> float:
+        """Return ``VIRTUMANCER_CONSOLE_TICKET_TTL`` (seconds), or the default of 30."""
+        return float(os.environ.get("VIRTUMANCER_CONSOLE_TICKET_TTL") or 30.0)
 
     @classmethod
     def from_env(cls) -> ServerConfig:
@@ -137,7 +150,8 @@ class ServerConfig:
         return cls(
             test_uri_dirs=_path_list(os.environ.get("VIRTUMANCER_TEST_URI_DIRS", "")),
             key_dirs=_path_list(os.environ.get("VIRTUMANCER_KEY_DIRS", "")),
-            database_url=os.environ.get("VIRTUMANCER_DATABASE_URL") or default_database_url(),
+            database_url=cls.database_url_from_env(),
+            console_ticket_ttl=cls.console_ticket_ttl_from_env(),
             token=token,
             allowed_origins=tuple(o for o in origins.split(",") if o.strip()),
             demo=os.environ.get("VIRTUMANCER_DEMO", "") in {"1", "true", "yes"},

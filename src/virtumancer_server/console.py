@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import secrets
 import threading
 import time
@@ -40,7 +39,13 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from virtumancer import ConsoleTarget, VirtumancerError
 from virtumancer_server.auth import authenticate_websocket, check_origin
 from virtumancer_server.config import ServerConfig
-from virtumancer_server.errors import error_body, status_for
+from virtumancer_server.errors import (
+    AlreadyAnsweredError,
+    error_body,
+    refuse_upgrade,
+    status_for,
+)
+from virtumancer_server.routes import API_PREFIX
 
 __all__ = [
     "CONSOLE_PAGE",
@@ -48,6 +53,7 @@ __all__ = [
     "ConsoleManager",
     "ConsoleTickets",
     "add_routes",
+    "resources",
 ]
 
 logger = logging.getLogger(__name__)
@@ -64,10 +70,9 @@ READ_CHUNK: Final = 256 * 1024
 READ_AHEAD: Final = 4
 #: The largest frame made by joining queued reads.
 FRAME_LIMIT: Final = 1024 * 1024
-#: Default ticket lifetime; ``VIRTUMANCER_CONSOLE_TICKET_TTL`` (seconds) overrides it.
+#: Default ticket lifetime (:attr:`ServerConfig.console_ticket_ttl` sets it).
 DEFAULT_TICKET_TTL_S: Final = 30.0
 _MAX_OUTSTANDING_TICKETS: Final = 10_000
-_DENIAL_EXTENSION: Final = "websocket.http.response"
 
 
 class ConsoleManager(Protocol):
@@ -90,14 +95,6 @@ class _RefusalError(Exception):
         self.status = status
         self.code = code
         self.message = message
-
-
-class _DeniedError(Exception):
-    """Raised after a denial response went out, so Falcon does not close the socket again."""
-
-
-class _ClientGoneError(Exception):
-    """Raised when the browser went away before the relay's close: nothing left to send."""
 
 
 # --- tickets -------------------------------------------------------------------------------
@@ -161,41 +158,11 @@ class ConsoleTickets:
 async def _deny(
     req: falcon.asgi.Request, ws: falcon.asgi.WebSocket, refusal: _RefusalError
 ) -> None:
-    """Answer the upgrade request with an HTTP error (or a close code if that is all we can)."""
-    extensions = req.scope.get("extensions") or {}
-    if _DENIAL_EXTENSION not in extensions:
-        await ws.close(3000 + refusal.status, refusal.message[:120])
-        return
-    body = error_body(refusal.code, refusal.message)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
-    ]
-    if refusal.status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    # Falcon has no public call for the denial extension; the WebSocket keeps the ASGI send
-    # callable, which is the one thing needed.
-    send = ws._asgi_send
-    await send(
-        {"type": "websocket.http.response.start", "status": refusal.status, "headers": headers}
-    )
-    await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
-    raise _DeniedError
-
-
-async def _handle_done(
-    req: falcon.asgi.Request,
-    resp: falcon.asgi.Response | None,
-    exc: Exception,
-    params: Any,
-    ws: falcon.asgi.WebSocket | None = None,
-) -> None:
-    """The response (or the close) already went out, or nobody is left to send it to."""
+    await refuse_upgrade(req, ws, refusal.status, refusal.code, refusal.message)
 
 
 def _refusal_from(exc: VirtumancerError, req: falcon.asgi.Request) -> _RefusalError:
-    return _RefusalError(status_for(exc, "GET", req.uri_template), exc.code, exc.message)
+    return _RefusalError(status_for(exc, "WEBSOCKET", req.uri_template), exc.code, exc.message)
 
 
 def _refusal_from_http(exc: falcon.HTTPError) -> _RefusalError:
@@ -353,7 +320,7 @@ class _ConsoleResource:
                 await ws.close(code, reason)
             except (falcon.WebSocketDisconnected, OSError):
                 # Falcon would try to close again on return and log the same failure.
-                raise _ClientGoneError from None
+                raise AlreadyAnsweredError from None
 
 
 class _ConsoleTicketResource:
@@ -362,6 +329,11 @@ class _ConsoleTicketResource:
     def __init__(self, manager: ConsoleManager, tickets: ConsoleTickets) -> None:
         self._manager = manager
         self._tickets = tickets
+
+    @property
+    def tickets(self) -> ConsoleTickets:
+        """The ticket store this resource issues from."""
+        return self._tickets
 
     async def on_post(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, host_id: str, vm_name: str
@@ -387,6 +359,19 @@ class _ConsoleTicketResource:
         ).encode()
 
 
+def resources(
+    manager: ConsoleManager, config: ServerConfig, tickets: ConsoleTickets | None = None
+) -> dict[str, object]:
+    """Return the console resources by their name in the route table (one ticket store)."""
+    if tickets is None:
+        tickets = ConsoleTickets(config.console_ticket_ttl)
+    return {
+        "console": _ConsoleResource(manager, config, tickets, None),
+        "spice": _ConsoleResource(manager, config, tickets, "spice"),
+        "console_ticket": _ConsoleTicketResource(manager, tickets),
+    }
+
+
 def add_routes(
     app: falcon.asgi.App[Any, Any],
     manager: ConsoleManager,
@@ -394,18 +379,16 @@ def add_routes(
     *,
     tickets: ConsoleTickets | None = None,
 ) -> ConsoleTickets:
-    """Add the console WebSocket routes and the console-ticket route to ``app``.
+    """Add the console WebSocket routes and the console-ticket route to ``app`` (a small app).
 
-    Returns the ticket store (one per app). Its lifetime is ``DEFAULT_TICKET_TTL_S`` unless
-    the environment sets ``VIRTUMANCER_CONSOLE_TICKET_TTL`` (seconds).
+    ``create_app`` registers the same resources from the route table; this is for apps that
+    serve only the consoles. Returns the ticket store (lifetime from ``config``).
     """
-    if tickets is None:
-        ttl = float(os.environ.get("VIRTUMANCER_CONSOLE_TICKET_TTL", DEFAULT_TICKET_TTL_S))
-        tickets = ConsoleTickets(ttl)
-    base = "/api/v1/hosts/{host_id}/vms/{vm_name}"
-    app.add_route(f"{base}/console", _ConsoleResource(manager, config, tickets, None))
-    app.add_route(f"{base}/spice", _ConsoleResource(manager, config, tickets, "spice"))
-    app.add_route(f"{base}/console-ticket", _ConsoleTicketResource(manager, tickets))
-    app.add_error_handler(_DeniedError, _handle_done)
-    app.add_error_handler(_ClientGoneError, _handle_done)
-    return tickets
+    made = resources(manager, config, tickets)
+    base = f"{API_PREFIX}/hosts/{{host_id}}/vms/{{vm_name}}"
+    app.add_route(f"{base}/console", made["console"])
+    app.add_route(f"{base}/spice", made["spice"])
+    app.add_route(f"{base}/console-ticket", made["console_ticket"])
+    ticket_resource = made["console_ticket"]
+    assert isinstance(ticket_resource, _ConsoleTicketResource)
+    return ticket_resource.tickets

@@ -1,5 +1,8 @@
 """One table from Virtumancer's exception tree to HTTP status, and the JSON error body.
 
+The status of an error is the table's, except that a route may answer an unreachable host
+with another status (its ``unavailable_status`` column in :mod:`virtumancer_server.routes`).
+
 Every error leaves the server as ``{"error": {"code": ..., "message": ..., "field": ...}}``:
 ``code`` is machine-readable, ``message`` is for a person, ``field`` names the offending input
 (or is null). Bodies never carry stack traces, SQL or credentials: unexpected exceptions are
@@ -24,16 +27,20 @@ from virtumancer import (
     OperationTimeoutError,
     VirtumancerError,
 )
+from virtumancer_server.routes import ROUTES
+
+_ROUTES: Final = {(route.method, route.template): route for route in ROUTES}
 
 __all__ = [
-    "HOST_CONNECT_ROUTES",
+    "CODE_BY_STATUS",
+    "REFUSAL_SCOPE_KEY",
     "STATUS_BY_ERROR",
-    "FieldConflictError",
-    "UpgradeDeniedError",
+    "AlreadyAnsweredError",
     "error_body",
     "install_error_handlers",
     "message_with_context",
     "one_line",
+    "refuse_upgrade",
     "status_for",
 ]
 
@@ -54,12 +61,8 @@ STATUS_BY_ERROR: Final[dict[type[VirtumancerError], int]] = {
     VirtumancerError: 500,
 }
 
-#: Routes where the API document answers an unreachable host with 500 instead of 503.
-HOST_CONNECT_ROUTES: Final = frozenset(
-    {("POST", "/api/v1/hosts"), ("POST", "/api/v1/hosts/{host_id}/connect")}
-)
-
-_CODE_BY_STATUS: Final = {
+#: The ``code`` of errors that do not come from the library (Falcon's and the auth layer's).
+CODE_BY_STATUS: Final = {
     400: "invalid_input",
     401: "unauthorized",
     403: "forbidden",
@@ -70,34 +73,15 @@ _CODE_BY_STATUS: Final = {
     411: "length_required",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    426: "upgrade_required",
     500: "internal_error",
     503: "host_unavailable",
 }
 
 
-class FieldConflictError(ConflictError):
-    """A 409 caused by one input field (a host id or URI already in use)."""
-
-    def __init__(self, message: str, *, field: str, host_id: str | None = None) -> None:
-        super().__init__(message, host_id=host_id)
-        self.field = field
-
-
-class UpgradeDeniedError(Exception):
-    """Raised after a WebSocket upgrade was answered with an HTTP error: nothing more to send.
-
-    Its handler does nothing, so Falcon does not also try to close the refused socket.
-    """
-
-
-async def _handle_upgrade_denied(
-    req: falcon.asgi.Request,
-    resp: falcon.asgi.Response | None,
-    exc: Exception,
-    params: Any,
-    ws: falcon.asgi.WebSocket | None = None,
-) -> None:
-    """The refusal already went out."""
+class AlreadyAnsweredError(Exception):
+    """Raised once the answer (or the close) already went out, or nobody is left to send it
+    to (a refused upgrade in middleware, a browser gone mid-relay): nothing more is sent."""
 
 
 def message_with_context(exc: VirtumancerError) -> str:
@@ -145,55 +129,71 @@ def error_body(code: str, message: str, field: str | None = None) -> bytes:
 
 def status_for(exc: VirtumancerError, method: str, uri_template: str | None) -> int:
     """Return the HTTP status of ``exc`` raised by ``method uri_template``."""
-    if isinstance(exc, HostUnavailableError) and (method, uri_template) in HOST_CONNECT_ROUTES:
-        return 500
+    if isinstance(exc, HostUnavailableError) and uri_template is not None:
+        route = _ROUTES.get((method, uri_template))
+        if route is not None:
+            return route.unavailable_status
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]
     return 500
 
 
-async def _handle_virtumancer_error(
+#: Where :func:`refuse_upgrade` leaves its answer in the connection's ASGI scope.
+REFUSAL_SCOPE_KEY: Final = "virtumancer.refusal"
+
+
+async def refuse_upgrade(
+    req: falcon.asgi.Request,
+    ws: falcon.asgi.WebSocket,
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+) -> None:
+    """Refuse the upgrade of ``ws`` with ``status`` and ``{"error": {code, message, field}}``.
+
+    The one way a WebSocket route refuses. The answer waits in the ASGI scope (Falcon's
+    ``req.scope``) for :class:`virtumancer_server.upgrade.App` to send it as an HTTP response;
+    the close (3000 + status) is what clients see where the server cannot send one.
+    """
+    req.scope[REFUSAL_SCOPE_KEY] = (status, error_body(code, message, field))
+    await ws.close(3000 + status, one_line(message, 120))
+
+
+async def _handle_error(
     req: falcon.asgi.Request,
     resp: falcon.asgi.Response | None,
     exc: Exception,
     params: Any,
     ws: falcon.asgi.WebSocket | None = None,
 ) -> None:
-    assert isinstance(exc, VirtumancerError)
-    status = status_for(exc, req.method, req.uri_template)
-    field = exc.field if isinstance(exc, InvalidInputError | FieldConflictError) else None
-    message = message_with_context(exc)
-    if status >= 500:
-        logger.warning("%s %s failed: %s", req.method, req.path, exc)
-    if resp is None:
-        # A WebSocket: Falcon closes it with 3000 + status.
-        raise falcon.HTTPError(status, description=message)
-    resp.status = status
-    resp.content_type = falcon.MEDIA_JSON
-    resp.data = error_body(exc.code, message, field)
-
-
-async def _handle_unexpected(
-    req: falcon.asgi.Request,
-    resp: falcon.asgi.Response | None,
-    exc: Exception,
-    params: Any,
-    ws: falcon.asgi.WebSocket | None = None,
-) -> None:
-    logger.error("unexpected error in %s %s", req.method, req.path, exc_info=exc)
-    if resp is None:
-        raise falcon.HTTPInternalServerError()
-    resp.status = 500
-    resp.content_type = falcon.MEDIA_JSON
-    resp.data = error_body("internal_error", "internal server error")
+    """Answer any exception but Falcon's own HTTP errors: the table, or a generic 500."""
+    if isinstance(exc, AlreadyAnsweredError):
+        return
+    if isinstance(exc, VirtumancerError):
+        status = status_for(exc, "WEBSOCKET" if resp is None else req.method, req.uri_template)
+        code, message, field = exc.code, message_with_context(exc), exc.field
+        if status >= 500:
+            logger.warning("%s %s failed: %s", req.method, req.path, exc)
+    else:
+        logger.error("unexpected error in %s %s", req.method, req.path, exc_info=exc)
+        status, code, message, field = 500, "internal_error", "internal server error", None
+    if resp is not None:
+        resp.status = status
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = error_body(code, message, field)
+    elif ws is not None and ws.unaccepted:
+        await refuse_upgrade(req, ws, status, code, message, field)
+    elif ws is not None and not ws.closed:
+        await ws.close(3000 + status, one_line(message, 120))
 
 
 def _serialize_http_error(
     req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError
 ) -> None:
     status = exc.status_code
-    code = _CODE_BY_STATUS.get(status, "error")
+    code = CODE_BY_STATUS.get(status, "error")
     message = exc.description or _default_message(req, resp, status) or exc.title or "error"
     # A body that is too large or not JSON is the body's fault: name it like a 400 would.
     field = "body" if status in (413, 415) else None
@@ -214,7 +214,6 @@ def _default_message(req: falcon.Request, resp: falcon.Response, status: int) ->
 
 def install_error_handlers(app: falcon.asgi.App[Any, Any]) -> None:
     """Route every exception through the table and the JSON error body."""
-    app.add_error_handler(Exception, _handle_unexpected)
-    app.add_error_handler(VirtumancerError, _handle_virtumancer_error)
-    app.add_error_handler(UpgradeDeniedError, _handle_upgrade_denied)
+    # Falcon keeps its own handlers for HTTPError/HTTPStatus (the more specific classes).
+    app.add_error_handler(Exception, _handle_error)
     app.set_error_serializer(_serialize_http_error)

@@ -23,8 +23,9 @@ from urllib.parse import urlsplit
 import falcon
 import falcon.asgi
 
-from virtumancer_server.auth import check_origin, deny_websocket
+from virtumancer_server.auth import check_origin, refuse_http_error
 from virtumancer_server.config import ServerConfig, is_loopback
+from virtumancer_server.errors import AlreadyAnsweredError
 
 __all__ = ["SAFE_METHODS", "HostOriginGuard", "loopback_host_allowed"]
 
@@ -90,4 +91,5 @@ class HostOriginGuard:
     async def process_request_ws(self, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) -> None:
         refusal = self._refusal(req)
         if refusal is not None:
-            await deny_websocket(req, ws, refusal)
+            await refuse_http_error(req, ws, refusal)
+            raise AlreadyAnsweredError  # stop here: the refusal went out

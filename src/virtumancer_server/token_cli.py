@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -26,7 +25,7 @@ from virtumancer import (
     acting_as,
     parse_duration,
 )
-from virtumancer_server.config import default_database_url
+from virtumancer_server.config import ServerConfig
 
 __all__ = ["CLI_ACTOR", "add_token_parser", "run_token_command"]
 
@@ -110,7 +109,7 @@ def _print_table(tokens: list[ApiToken]) -> None:
 
 def run_token_command(args: argparse.Namespace) -> int:
     """Run ``virtumancer token ...``; return the exit status (2 for bad input, 1 otherwise)."""
-    url = args.database or os.environ.get("VIRTUMANCER_DATABASE_URL") or default_database_url()
+    url = ServerConfig.database_url_from_env(args.database)
     try:
         if args.subcommand == "create":
             expires: dt.datetime | str | None = args.expires

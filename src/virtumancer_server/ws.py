@@ -30,15 +30,14 @@ from falcon.errors import PayloadTypeError, WebSocketDisconnected
 
 from virtumancer import (
     HostsChanged,
-    HostUnavailableError,
     InvalidInputError,
-    NotFoundError,
     Notification,
     VirtumancerError,
     VmsChanged,
     stats_payload,
 )
-from virtumancer_server.auth import authenticate_websocket, deny_websocket
+from virtumancer_server.auth import authenticate_websocket, refuse_http_error
+from virtumancer_server.errors import error_body
 from virtumancer_server.inputs import check_text, decode_json
 
 if TYPE_CHECKING:
@@ -153,12 +152,20 @@ class WebSocketResource:
         manager = self._manager
         return manager() if callable(manager) else manager
 
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        """A plain GET: say that this is a WebSocket endpoint."""
+        resp.status = 426
+        resp.set_header("Upgrade", "websocket")
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = error_body("upgrade_required", "this is a WebSocket endpoint")
+
     async def on_websocket(self, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) -> None:
         """Authenticate, accept, then serve the connection until either side closes it."""
         try:
             authenticate_websocket(req, self._config)
         except (falcon.HTTPUnauthorized, falcon.HTTPForbidden) as refusal:
-            await deny_websocket(req, ws, refusal)  # HTTP 401/403 with the JSON error body
+            await refuse_http_error(req, ws, refusal)  # HTTP 401/403 with the JSON error body
+            return
         vm = self._vm()
         outbox = _Outbox()
         subscriptions: dict[tuple[str, str], StatsSubscription] = {}
@@ -287,12 +294,9 @@ class WebSocketResource:
             )
         try:
             subscriptions[key] = await vm.stats.subscribe(host_id, vm_name, outbox.stats)
-        except NotFoundError as exc:
-            return _error("not_found", str(exc), hostId=host_id, vmName=vm_name)
-        except HostUnavailableError as exc:
-            return _error("host_unavailable", str(exc), hostId=host_id, vmName=vm_name)
         except VirtumancerError as exc:
-            return _error("subscribe_failed", str(exc), hostId=host_id, vmName=vm_name)
+            # The library error's own code (``not_found``, ``host_unavailable``, ``timeout``...).
+            return _error(exc.code, str(exc), hostId=host_id, vmName=vm_name)
         return None
 
 

@@ -27,6 +27,7 @@ from virtumancer_server.auth import AuthMiddleware
 from virtumancer_server.config import ServerConfig
 from virtumancer_server.console import STATIC_DIR, add_routes
 from virtumancer_server.errors import install_error_handlers
+from virtumancer_server.upgrade import App
 
 
 class VirshHost:
@@ -77,8 +78,11 @@ class ConsoleOnlyManager:
 def make_app() -> falcon.asgi.App[Any, Any]:
     """Build the console-only app from the environment."""
     hosts = json.loads(os.environ["VMT_CONSOLE_HOSTS"])
-    config = ServerConfig(token=os.environ["VMT_CONSOLE_TOKEN"])
-    app: falcon.asgi.App[Any, Any] = falcon.asgi.App(middleware=[AuthMiddleware(config)])
+    config = ServerConfig(
+        token=os.environ["VMT_CONSOLE_TOKEN"],
+        console_ticket_ttl=ServerConfig.console_ticket_ttl_from_env(),
+    )
+    app: falcon.asgi.App[Any, Any] = App(middleware=[AuthMiddleware(config)])
     install_error_handlers(app)
     app.add_static_route("/static", str(STATIC_DIR))
     add_routes(app, ConsoleOnlyManager(hosts), config)
@@ -90,7 +94,9 @@ def make_full_app() -> falcon.asgi.App[Any, Any]:
     from virtumancer_server.app import create_app
 
     config = ServerConfig(
-        token=os.environ["VMT_CONSOLE_TOKEN"], database_url=os.environ["VMT_CONSOLE_DB"]
+        token=os.environ["VMT_CONSOLE_TOKEN"],
+        database_url=os.environ["VMT_CONSOLE_DB"],
+        console_ticket_ttl=ServerConfig.console_ticket_ttl_from_env(),
     )
     return create_app(config)
 
@@ -126,8 +132,11 @@ class FixedTargetManager:
 
 def make_fixed_target_app() -> falcon.asgi.App[Any, Any]:
     """Build the console routes aimed at ``127.0.0.1:VMT_FIXED_PORT`` for every VM name."""
-    config = ServerConfig(token=os.environ["VMT_CONSOLE_TOKEN"])
-    app: falcon.asgi.App[Any, Any] = falcon.asgi.App(middleware=[AuthMiddleware(config)])
+    config = ServerConfig(
+        token=os.environ["VMT_CONSOLE_TOKEN"],
+        console_ticket_ttl=ServerConfig.console_ticket_ttl_from_env(),
+    )
+    app: falcon.asgi.App[Any, Any] = App(middleware=[AuthMiddleware(config)])
     install_error_handlers(app)
     add_routes(app, FixedTargetManager(int(os.environ["VMT_FIXED_PORT"])), config)
     return app

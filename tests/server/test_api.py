@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import falcon.testing
@@ -330,16 +331,27 @@ async def _contains(awaitable: Any, expected: set[str]) -> bool:
     return expected <= found
 
 
-@pytest.mark.parametrize("body", [{}, {"domain_uuids": "abc"}, {"domain_uuids": [1]}])
-async def test_import_selected_and_dismiss_reject_bad_bodies(client: Conductor, body: Any) -> None:
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "domain_uuids"),
+        ({"domain_uuids": "abc"}, "domain_uuids"),
+        ({"domain_uuids": [1]}, "domain_uuids[0]"),
+        ({"domain_uuids": [str(uuid.UUID(int=1)), str(uuid.UUID(int=2)), "x"]}, "domain_uuids[2]"),
+    ],
+)
+async def test_import_selected_and_dismiss_reject_bad_bodies(
+    client: Conductor, body: Any, field: str
+) -> None:
+    # ``field`` is the JSON path of the bad value.
     result = await client.simulate_post(
         "/api/v1/hosts/demo/vms/import-selected", headers=AUTH, json=body
     )
-    assert_error(result, 400, "domain_uuids")
+    assert_error(result, 400, field)
     result = await client.simulate_delete(
         "/api/v1/hosts/demo/discovered-vms", headers=AUTH, json=body
     )
-    assert_error(result, 400, "domain_uuids")
+    assert_error(result, 400, field)
 
 
 async def test_discovered_routes_on_unknown_host_are_404(client: Conductor) -> None:
@@ -532,7 +544,7 @@ async def test_vm_list_is_cached_and_stays_fresh(client: Conductor, app: Any) ->
     first = await client.simulate_get("/api/v1/hosts/demo/vms", headers=AUTH)
     second = await client.simulate_get("/api/v1/hosts/demo/vms", headers=AUTH)
     assert first.content == second.content
-    cache = _vms_resource(app)._cache
+    cache = _vms_resource(app).context.cache
     assert cache.hits >= 1
     result = await client.simulate_post(
         "/api/v1/hosts/demo/vms/db-01/action", headers=AUTH, json={"action": "destroy"}

@@ -148,7 +148,7 @@ async def test_a_malformed_domain_uuid_is_a_400_not_a_404(
         method, path, headers=AUTH, json={"domain_uuids": ["not-a-uuid"]}
     )
     error = error_of(result, 400)
-    assert error["field"] == "domain_uuids"
+    assert error["field"] == "domain_uuids[0]"
     assert "not-a-uuid" in str(error["message"])
 
 

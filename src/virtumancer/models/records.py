@@ -13,7 +13,7 @@ import datetime as dt
 import attrs
 
 from virtumancer.models.domain import domain_status
-from virtumancer.models.events import host_status
+from virtumancer.models.events import ConnectionState, host_status
 from virtumancer.models.status import StatusCategory
 
 __all__ = [
@@ -65,7 +65,8 @@ class HostRecord:
 
     id: str
     uri: str
-    state: str
+    #: JSON Schema hints for the OpenAPI generator (``virtumancer_server.schema``).
+    state: str = attrs.field(metadata={"openapi": {"enum": ConnectionState}})
     auto_reconnect_disabled: bool
     created_at: dt.datetime
     last_error: str | None = None
@@ -96,7 +97,9 @@ class VmRecord:
     name: str
     description: str
     vcpu_count: int
-    memory_bytes: int
+    memory_bytes: int = attrs.field(
+        metadata={"openapi": {"x-unit": "bytes", "description": "Maximum memory, in bytes"}}
+    )
     state: int
     graphics: GraphicsFlags
     created_at: dt.datetime

@@ -77,6 +77,10 @@ def _check_interval(_inst: object, _attr: object, value: object) -> None:
         )
 
 
+def _schema(**keywords: object) -> dict[str, object]:
+    return {"openapi": keywords}
+
+
 def _to_float(value: object) -> object:
     # ints are fine for an interval; keep anything else as-is so the validator names it.
     if isinstance(value, int) and not isinstance(value, bool):
@@ -92,11 +96,27 @@ class MetricsSettings:
     names the offending setting.
     """
 
-    cpu_smoothing_window: int = attrs.field(default=10, validator=_check_window)
-    memory_display_unit: str = attrs.field(default="GB", validator=_check_unit)
-    default_cpu_view: str = attrs.field(default="percentage", validator=_check_view)
+    # ``metadata["openapi"]`` carries the same limits to the OpenAPI document.
+    cpu_smoothing_window: int = attrs.field(
+        default=10,
+        validator=_check_window,
+        metadata=_schema(
+            minimum=CPU_SMOOTHING_WINDOW_RANGE[0], maximum=CPU_SMOOTHING_WINDOW_RANGE[1]
+        ),
+    )
+    memory_display_unit: str = attrs.field(
+        default="GB", validator=_check_unit, metadata=_schema(enum=list(MEMORY_DISPLAY_UNITS))
+    )
+    default_cpu_view: str = attrs.field(
+        default="percentage", validator=_check_view, metadata=_schema(enum=list(CPU_VIEWS))
+    )
     stats_interval_seconds: float = attrs.field(
-        default=2.0, converter=_to_float, validator=_check_interval
+        default=2.0,
+        converter=_to_float,
+        validator=_check_interval,
+        metadata=_schema(
+            minimum=STATS_INTERVAL_RANGE[0], maximum=STATS_INTERVAL_RANGE[1], **{"x-unit": "s"}
+        ),
     )
 
     def merged(self, changes: Mapping[str, object]) -> MetricsSettings:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,9 +12,9 @@ import falcon
 import falcon.asgi
 
 from virtumancer import InvalidInputError, make_converter
-from virtumancer_server.inputs import check_text, decode_json
+from virtumancer_server.inputs import decode_json
 
-__all__ = ["Json", "read_json_object", "require_str", "require_str_list", "require_uuid_list"]
+__all__ = ["Json", "read_json_object"]
 
 
 def _default(value: object) -> object:
@@ -91,35 +90,3 @@ def _too_large(max_bytes: int) -> falcon.HTTPContentTooLarge:
     return falcon.HTTPContentTooLarge(
         title="Payload Too Large", description=f"the request body exceeds {max_bytes} bytes"
     )
-
-
-def require_str(body: Mapping[str, Any], field: str) -> str:
-    """Return ``body[field]`` if it is a non-empty string; else raise 400 naming ``field``."""
-    value = body.get(field)
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInputError(f"{field} must be a non-empty string", field=field)
-    return check_text(value, field)
-
-
-def require_str_list(body: Mapping[str, Any], field: str) -> list[str]:
-    """Return ``body[field]`` if it is a list of strings; else raise 400 naming ``field``."""
-    value = body.get(field)
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise InvalidInputError(f"{field} must be a list of strings", field=field)
-    return value
-
-
-def require_uuid_list(body: Mapping[str, Any], field: str) -> list[str]:
-    """Return ``body[field]`` if it is a list of UUID strings; else raise 400 naming ``field``.
-
-    A malformed UUID is the request's fault (400), not an unknown domain (404).
-    """
-    values = require_str_list(body, field)
-    for index, value in enumerate(values):
-        try:
-            uuid.UUID(value)
-        except ValueError:
-            raise InvalidInputError(
-                f"{field}[{index}] is not a UUID: {value[:80]!r}", field=field
-            ) from None
-    return values

@@ -1,0 +1,338 @@
+"""The request bodies the REST API takes, as attrs types, and the one place that structures them.
+
+Each type is what one route reads from its JSON body; :func:`structure_request` turns a decoded
+document into it with cattrs and turns *every* failure into one
+:class:`~virtumancer.InvalidInputError` whose ``field`` is the JSON path of the offending value
+(``id``, ``domain_uuids[2]``). Resources never check fields by hand. The same types feed the
+OpenAPI document (:mod:`virtumancer_server.schema`): field metadata carries descriptions,
+patterns and bounds, so the rules are written once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final, TypeVar, cast
+
+import attrs
+import cattrs
+from cattrs.errors import ForbiddenExtraKeysError, IterableValidationNote
+from cattrs.v import transform_error
+
+from virtumancer import InvalidInputError, MetricsSettings, PowerAction, Role, make_converter
+from virtumancer_server.inputs import check_text
+
+__all__ = [
+    "HOST_ID_PATTERN",
+    "SCHEMA",
+    "UNSET",
+    "ActionRequest",
+    "DomainUuids",
+    "MetricsSettingsChanges",
+    "NewHost",
+    "NewToken",
+    "RequestBody",
+    "schema_meta",
+    "structure_request",
+]
+
+T = TypeVar("T")
+
+#: Field metadata key holding JSON Schema keywords (``description``, ``pattern``, ``x-unit``...).
+SCHEMA: Final = "openapi"
+
+#: What a new host id may look like: it becomes a URL path segment (``/hosts/{id}/...``), so
+#: no ``/``, spaces or other characters that would make the host unreachable through the API.
+HOST_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_HOST_ID: Final = re.compile(HOST_ID_PATTERN)
+
+
+class _Unset(enum.Enum):
+    UNSET = "unset"
+
+
+#: Default of optional request fields: "not sent", told apart from an explicit ``null``.
+UNSET: Final = _Unset.UNSET
+
+
+def schema_meta(**keywords: object) -> dict[str, object]:
+    """Return attrs field metadata carrying JSON Schema ``keywords`` (``x_unit`` -> ``x-unit``)."""
+    return {
+        SCHEMA: {
+            key.replace("_", "-") if key.startswith("x_") else key: value
+            for key, value in keywords.items()
+        }
+    }
+
+
+# -- validators (raise with the message; the path is added where the error is reported) -----
+
+
+def _non_empty_text(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not value.strip():
+        raise InvalidInputError(
+            f"{attribute.name} must be a non-empty string", field=attribute.name
+        )
+    check_text(value, attribute.name)
+
+
+def _host_id(inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    _non_empty_text(inst, attribute, value)
+    if not _HOST_ID.fullmatch(value):
+        raise InvalidInputError(
+            f"id {value[:80]!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+            field=attribute.name,
+        )
+
+
+def _uuid_text(value: object, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError("{field} must be a string")
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        # A malformed UUID is the request's fault (400), not an unknown domain (404).
+        raise ValueError(f"{{field}} is not a UUID: {value[:80]!r}") from None
+    return value
+
+
+class DomainUuid(str):
+    """A domain UUID in its canonical text form (a ``str`` checked while structuring)."""
+
+    __slots__ = ()
+
+
+# -- request types -----------------------------------------------------------------------
+
+
+class RequestBody:
+    """Base of request types: :meth:`arguments` is what the library method is called with."""
+
+    def arguments(self) -> dict[str, object]:
+        """Return the keyword arguments for the route's library method (unset fields omitted)."""
+        return {
+            field.name: value
+            for field in attrs.fields(cast("type[attrs.AttrsInstance]", type(self)))
+            if (value := getattr(self, field.name)) is not UNSET
+        }
+
+
+@attrs.frozen(kw_only=True)
+class NewHost(RequestBody):
+    """``POST /hosts``: a host id (a URL path segment) and its libvirt URI."""
+
+    id: str = attrs.field(
+        validator=_host_id,
+        metadata=schema_meta(pattern=HOST_ID_PATTERN, description="The host's id, used in URLs"),
+    )
+    uri: str = attrs.field(
+        validator=_non_empty_text,
+        metadata=schema_meta(minLength=1, description="libvirt connection URI"),
+    )
+
+    def arguments(self) -> dict[str, object]:
+        """``add_host(host_id, uri)``."""
+        return {"host_id": self.id, "uri": self.uri}
+
+
+@attrs.frozen(kw_only=True)
+class ActionRequest(RequestBody):
+    """``POST .../action``: one power action."""
+
+    action: PowerAction = attrs.field(metadata=schema_meta(description="The power action"))
+
+
+@attrs.frozen(kw_only=True)
+class DomainUuids(RequestBody):
+    """``import-selected`` and dismissing discovered VMs: the domains, by UUID."""
+
+    domain_uuids: tuple[DomainUuid, ...] = attrs.field(
+        metadata=schema_meta(description="Domain UUIDs (canonical text form)")
+    )
+
+
+def _setting_meta(name: str) -> dict[str, object]:
+    # The ranges and choices are the model's (its field metadata), written once.
+    return dict(attrs.fields_dict(MetricsSettings)[name].metadata)
+
+
+@attrs.frozen(kw_only=True)
+class MetricsSettingsChanges(RequestBody):
+    """``PUT /settings/metrics``: the settings to change (others keep their value).
+
+    Types are checked here; ranges and choices are the library's (:class:`MetricsSettings`),
+    and the OpenAPI document shows them from the model's field metadata.
+    """
+
+    cpu_smoothing_window: int | _Unset = attrs.field(
+        default=UNSET, metadata=_setting_meta("cpu_smoothing_window")
+    )
+    memory_display_unit: str | _Unset = attrs.field(
+        default=UNSET, metadata=_setting_meta("memory_display_unit")
+    )
+    default_cpu_view: str | _Unset = attrs.field(
+        default=UNSET, metadata=_setting_meta("default_cpu_view")
+    )
+    stats_interval_seconds: float | _Unset = attrs.field(
+        default=UNSET, metadata=_setting_meta("stats_interval_seconds")
+    )
+
+    def arguments(self) -> dict[str, object]:
+        """``update_metrics_settings(changes)``."""
+        return {"changes": super().arguments()}
+
+
+@attrs.frozen(kw_only=True)
+class NewToken(RequestBody):
+    """``POST /tokens``: a token name, its role and an optional expiry."""
+
+    # The name's pattern is the library's (``TokenService`` names the field when it refuses).
+    name: str = attrs.field(validator=_non_empty_text)
+    role: Role
+    expires_at: dt.datetime | None = None
+
+
+# -- structuring -----------------------------------------------------------------------------
+
+#: Request types whose unknown keys are refused (today: settings, where a typo would be lost).
+_CLOSED: Final[frozenset[type]] = frozenset({MetricsSettingsChanges})
+
+
+def _strict(kind: type, word: str) -> Any:
+    def structure(value: object, _: type) -> object:
+        if isinstance(value, bool) and kind is not bool:
+            raise TypeError(f"{{field}} must be {word}")
+        if kind is float and isinstance(value, int):
+            return float(value)
+        if not isinstance(value, kind):
+            raise TypeError(f"{{field}} must be {word}")
+        return value
+
+    return structure
+
+
+def _enum_hook(value: object, cls: type[enum.Enum]) -> enum.Enum:
+    choices = [member.value for member in cls]
+    if value not in choices:
+        shown = repr(value)[:80]
+        raise ValueError(f"{{field}} must be one of {', '.join(map(str, choices))}, got {shown}")
+    return cls(value)
+
+
+def _sequence_hook(converter: cattrs.Converter) -> Any:
+    def structure(value: object, cls: Any) -> tuple[object, ...]:
+        if not isinstance(value, list):
+            raise TypeError("{field} must be a list")
+        (item_type, *_) = cls.__args__
+        errors: list[Exception] = []
+        items: list[object] = []
+        for index, item in enumerate(value):
+            try:
+                items.append(converter.structure(item, item_type))
+            except Exception as exc:  # collected, as cattrs does, with the index as a note
+                note = IterableValidationNote(
+                    f"Structuring {cls} @ index {index}", index, item_type
+                )
+                exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+                errors.append(exc)
+        if errors:
+            raise cattrs.IterableValidationError("invalid items", errors, cls)
+        return tuple(items)
+
+    return structure
+
+
+def _is_settable(cls: Any) -> bool:
+    return _Unset in getattr(cls, "__args__", ())
+
+
+def _settable_hook(converter: cattrs.Converter) -> Any:
+    # ``X | _Unset``: a value that was sent is structured as ``X`` (UNSET is only a default).
+    def structure(value: object, cls: Any) -> object:
+        (kind,) = [arg for arg in cls.__args__ if arg is not _Unset]
+        return converter.structure(value, kind)
+
+    return structure
+
+
+def _make_converter() -> cattrs.Converter:
+    base = make_converter()
+    converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
+    converter.register_structure_hook(str, _strict(str, "a string"))
+    converter.register_structure_hook(int, _strict(int, "an integer"))
+    converter.register_structure_hook(float, _strict(float, "a number"))
+    converter.register_structure_hook(bool, _strict(bool, "true or false"))
+    converter.register_structure_hook(DomainUuid, _uuid_text)
+    converter.register_structure_hook_func(_is_settable, _settable_hook(converter))
+    for enum_type in (PowerAction, Role):
+        converter.register_structure_hook(enum_type, _enum_hook)
+
+    def parse_datetime(value: object, _: type) -> dt.datetime:
+        try:
+            parsed: dt.datetime = base.structure(value, dt.datetime)
+        except (TypeError, ValueError):
+            raise ValueError("{field} must be an ISO 8601 date-time") from None
+        return parsed
+
+    converter.register_structure_hook(dt.datetime, parse_datetime)
+    converter.register_structure_hook_func(
+        lambda cls: getattr(cls, "__origin__", None) is tuple, _sequence_hook(converter)
+    )
+    for cls in _CLOSED:
+        converter.register_structure_hook(
+            cls, cattrs.gen.make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True)
+        )
+    return converter
+
+
+_CONVERTER: Final = _make_converter()
+
+
+def _message(exc: BaseException, _type: type | None) -> str:
+    if isinstance(exc, KeyError):
+        return "{field} is required"
+    if isinstance(exc, InvalidInputError):
+        return exc.message
+    if isinstance(exc, TypeError | ValueError) and "{field}" in str(exc):
+        return str(exc)
+    if isinstance(exc, ValueError) and str(exc):
+        return f"{{field}}: {exc}"
+    return "{field} has an invalid value"
+
+
+def _named_field(exc: BaseException) -> str | None:
+    # A validator runs in ``__init__``, after cattrs' per-field paths: it names its field.
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc.field if isinstance(exc, InvalidInputError) else None
+
+
+def structure_request(document: Mapping[str, Any], cls: type[T]) -> T:
+    """Return ``document`` (a decoded JSON object) as a ``cls``; else raise a 400.
+
+    The :class:`InvalidInputError`'s ``field`` is the JSON path of the first bad value
+    (``domain_uuids[2]``); its message says what was expected there.
+    """
+    try:
+        return _CONVERTER.structure(document, cls)
+    except ForbiddenExtraKeysError as exc:
+        key = sorted(exc.extra_fields)[0]
+        raise InvalidInputError(f"unknown field {key!r}", field=key) from None
+    except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
+        if isinstance(exc, cattrs.BaseValidationError):
+            extra = [e for e in exc.exceptions if isinstance(e, ForbiddenExtraKeysError)]
+            if extra:
+                key = sorted(extra[0].extra_fields)[0]
+                raise InvalidInputError(f"unknown field {key!r}", field=key) from None
+            first = transform_error(exc, path="$", format_exception=_message)[0]
+        elif isinstance(exc, InvalidInputError) and exc.field is not None:
+            raise exc from None  # a validator that named its field
+        else:
+            first = f"{_message(exc, None)} @ $"
+        message, _, path = first.rpartition(" @ ")
+        field = path.removeprefix("$").removeprefix(".") or _named_field(exc) or "body"
+        raise InvalidInputError(message.replace("{field}", field), field=field) from None
