@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -138,3 +139,11 @@ def test_bad_bodies_name_the_field(
 def test_a_body_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="JSON object"):
         structure_spec([])  # type: ignore[arg-type]
+
+
+def test_the_documented_example_is_a_valid_spec() -> None:
+    page = (Path(__file__).parent.parent.parent / "docs" / "vm-spec.md").read_text()
+    example = page.split("```json\n", 1)[1].split("```", 1)[0]
+    spec = structure_spec(json.loads(example))
+    assert spec.name == "web-01"
+    assert len(spec.disks) == 4
