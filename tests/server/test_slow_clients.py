@@ -228,13 +228,17 @@ async def _receive_forever(socket: ClientConnection) -> None:
 
 
 @pytest.mark.anyio
+async def _send_then_receive_forever(socket: ClientConnection, message: str) -> None:
+    # The server may close before the last of the frame is written: send can raise too.
+    await socket.send(message)
+    await _receive_forever(socket)
+
+
 async def test_an_oversized_websocket_frame_closes_that_socket_only(server: ServerProcess) -> None:
     url = f"ws://127.0.0.1:{server.port}/ws"
     async with connect(url, additional_headers=server.headers, max_size=None) as big:
         with anyio.fail_after(_DEADLINE_S), pytest.raises(ConnectionClosed) as closed:
-            # The server may close before the last of the frame is written: send can raise.
-            await big.send("x" * (2 * 1024 * 1024))
-            await _receive_forever(big)
+            await _send_then_receive_forever(big, "x" * (2 * 1024 * 1024))
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1009  # message too big
     async with connect(url, additional_headers=server.headers) as fine:

@@ -26,6 +26,7 @@ from virtumancer._xml.host import node_info_from_libvirt, parse_capabilities
 from virtumancer._xml.metadata import parse_metadata, render_metadata
 from virtumancer._xml.network import parse_network
 from virtumancer._xml.nodedev import parse_node_device
+from virtumancer._xml.spec import render_spec
 from virtumancer._xml.storage import parse_storage_pool, parse_storage_volume
 
 __all__ = [
@@ -51,5 +52,6 @@ __all__ = [
     "render_hostdev",
     "render_interface",
     "render_metadata",
+    "render_spec",
     "render_video",
 ]

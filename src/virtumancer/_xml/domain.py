@@ -26,6 +26,7 @@ def domain_from_element(root: etree._Element) -> Domain:
     arch = machine = None
     devices = metadata = None
     firmware = cpu_mode = cpu_model = on_poweroff = on_reboot = on_crash = None
+    loader = kernel = initrd = cmdline = None
     boot_devices: list[str] = []
     # One pass over the children: cheaper than a find() per field (and than
     # iterchildren(*tags), whose tag matcher costs more to build than it saves).
@@ -58,6 +59,14 @@ def domain_from_element(root: etree._Element) -> Domain:
                     boot_device = os_child.get("dev")
                     if boot_device is not None:
                         boot_devices.append(boot_device)
+                elif os_tag == "loader":
+                    loader = (os_child.text or "").strip() or None
+                elif os_tag == "kernel":
+                    kernel = os_child.text or ""
+                elif os_tag == "initrd":
+                    initrd = os_child.text or ""
+                elif os_tag == "cmdline":
+                    cmdline = os_child.text or ""
         elif tag == "cpu":
             cpu_mode = child.get("mode")
             cpu_model_element = first_child(child, "model")
@@ -92,6 +101,10 @@ def domain_from_element(root: etree._Element) -> Domain:
         machine=machine,
         firmware=firmware,
         boot_devices=tuple(boot_devices),
+        loader=loader,
+        kernel=kernel,
+        initrd=initrd,
+        cmdline=cmdline,
         cpu_mode=cpu_mode,
         cpu_model=cpu_model,
         on_poweroff=on_poweroff,
@@ -145,6 +158,12 @@ def render_domain(domain: Domain, *, graphics_passwords: Sequence[str | None] = 
         os_type.set("arch", domain.arch)
     if domain.machine is not None:
         os_type.set("machine", domain.machine)
+    if domain.loader is not None:
+        etree.SubElement(os_element, "loader").text = domain.loader
+    for name in ("kernel", "initrd", "cmdline"):
+        value = getattr(domain, name)
+        if value is not None:
+            etree.SubElement(os_element, name).text = value
     for boot_device in domain.boot_devices:
         etree.SubElement(os_element, "boot", dev=boot_device)
     if domain.cpu_mode is not None or domain.cpu_model is not None:

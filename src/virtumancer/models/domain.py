@@ -111,7 +111,8 @@ class Domain:
     them ``None`` (``id`` comes from ``<domain id=...>`` when running) and the pool fills them
     with :func:`attrs.evolve`. Memory sizes are exact bytes. ``boot_devices`` are the
     ``<os><boot dev=...>`` entries in order; ``firmware`` is ``<os firmware=...>``
-    (``"efi"``/``"bios"``) when set.
+    (``"efi"``/``"bios"``) when set, ``loader`` the ``<os><loader>`` path (e.g. OVMF code).
+    ``kernel``, ``initrd`` and ``cmdline`` are set for direct kernel boot.
     """
 
     uuid: str
@@ -128,6 +129,10 @@ class Domain:
     machine: str | None = None
     firmware: str | None = None
     boot_devices: tuple[str, ...] = ()
+    loader: str | None = None
+    kernel: str | None = None
+    initrd: str | None = None
+    cmdline: str | None = None
     cpu_mode: str | None = None
     cpu_model: str | None = None
     on_poweroff: str | None = None
