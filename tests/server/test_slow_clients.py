@@ -227,13 +227,13 @@ async def _receive_forever(socket: ClientConnection) -> None:
         await socket.recv()
 
 
-@pytest.mark.anyio
 async def _send_then_receive_forever(socket: ClientConnection, message: str) -> None:
     # The server may close before the last of the frame is written: send can raise too.
     await socket.send(message)
     await _receive_forever(socket)
 
 
+@pytest.mark.anyio
 async def test_an_oversized_websocket_frame_closes_that_socket_only(server: ServerProcess) -> None:
     url = f"ws://127.0.0.1:{server.port}/ws"
     async with connect(url, additional_headers=server.headers, max_size=None) as big:

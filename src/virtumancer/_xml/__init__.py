@@ -2,7 +2,8 @@
 
 Bytes (or ``str``) in, models out; no libvirt import, no I/O. Unknown elements and values
 never crash a parse; malformed or hostile XML raises
-:class:`~virtumancer.exceptions.XMLParseError`.
+:class:`~virtumancer.exceptions.XMLParseError`. ``render_spec`` lives in :mod:`._xml.spec`, imported
+only by whoever creates VMs (it pulls in the spec models).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from virtumancer._xml.host import node_info_from_libvirt, parse_capabilities
 from virtumancer._xml.metadata import parse_metadata, render_metadata
 from virtumancer._xml.network import parse_network
 from virtumancer._xml.nodedev import parse_node_device
-from virtumancer._xml.spec import render_spec
 from virtumancer._xml.storage import parse_storage_pool, parse_storage_volume
 
 __all__ = [
@@ -52,6 +52,5 @@ __all__ = [
     "render_hostdev",
     "render_interface",
     "render_metadata",
-    "render_spec",
     "render_video",
 ]
