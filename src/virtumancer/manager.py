@@ -386,22 +386,14 @@ class Virtumancer:
         return await self._db.run(lambda s: repo.list_vms(s, host_id))
 
     async def vm_hardware(self, host_id: str, vm_name: str) -> DomainDevices:
-        """Re-read a VM from libvirt, write it, and return its devices (disk sizes filled)."""
-        host = self._pool.get(host_id)
-        domain = await host.get_domain(vm_name)
-        await self._inv.refresh_domains(host_id, {domain.uuid: None})
-        sizes = {
-            disk.device_name: disk.size_bytes
-            for disk in await self._db.run(repo.list_disk_attachments)
-            if disk.vm_uuid == domain.uuid and disk.host_id == host_id
-        }
-        disks = tuple(
-            attrs.evolve(disk, size_bytes=sizes[disk.target_dev])
-            if disk.size_bytes is None and sizes.get(disk.target_dev) is not None
-            else disk
-            for disk in domain.devices.disks
-        )
-        return attrs.evolve(domain.devices, disks=disks)
+        """Re-read a VM from libvirt once, write it, and return its devices (disk sizes filled).
+
+        Writes only the database, never libvirt. ``size_bytes`` comes from the host's pool
+        volumes, else from libvirt's block info (a file or block device in no pool).
+        """
+        self._pool.get(host_id)  # NotFoundError for an unknown host before any query
+        domain = await self._inv.read_domain(host_id, vm_name, disk_sizes=True)
+        return domain.devices
 
     async def vm_action(self, host_id: str, vm_name: str, action: str) -> None:
         """Apply a power action (start, shutdown, reboot, destroy, reset, suspend, resume).
@@ -426,7 +418,7 @@ class Virtumancer:
             raise
         # The event will follow; write the new state now so the caller's next read sees it.
         # (A reboot keeps the state: its activity entry comes from libvirt's reboot event.)
-        await self._inv.refresh_domains(host_id, {domain.uuid: None})
+        await self._inv.reread_domain(host_id, domain.uuid)
         self._hub.publish(VmsChanged(host_id=host_id))
 
     # -- discovered ----------------------------------------------------------------------

@@ -571,9 +571,16 @@ class HostPool:
             lambda conn: conn.list_domains_with_xml(previous, autostart=autostart)
         )
 
-    async def get_domain(self, name_or_uuid: str) -> Domain:
-        """Return one domain by name or UUID; :class:`NotFoundError` if there is none."""
-        return await self._call(lambda conn: conn.get_domain(name_or_uuid))
+    async def get_domain(
+        self, name_or_uuid: str, *, disk_sizes: Mapping[str, int] | None = None
+    ) -> Domain:
+        """Return one domain by name or UUID; :class:`NotFoundError` if there is none.
+
+        One worker-thread call of five RPCs. With ``disk_sizes`` (capacity by source path,
+        e.g. the host's pool volumes) every disk's ``size_bytes`` is filled, disks outside
+        those paths from libvirt's block info (one more RPC each).
+        """
+        return await self._call(lambda conn: conn.get_domain(name_or_uuid, disk_sizes=disk_sizes))
 
     async def domain_xml(self, name_or_uuid: str, *, inactive: bool = False) -> bytes:
         """Return a domain's XML; ``inactive`` gives the persistent definition."""

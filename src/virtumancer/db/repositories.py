@@ -104,6 +104,7 @@ __all__ = [
     "token_by_hash",
     "unimportable_uuids",
     "update_host",
+    "volume_sizes",
 ]
 
 #: ``managed_by`` value of the provenance we write into a domain's ``<metadata>``.
@@ -437,12 +438,7 @@ class _Lookups:
     @property
     def volume_sizes(self) -> dict[str, int]:
         if self._volume_sizes is None:
-            rows = self.session.execute(
-                select(StorageVolumeRow.path, StorageVolumeRow.capacity_bytes)
-                .join(StoragePoolRow)
-                .where(StoragePoolRow.host_id == self.host_id, StorageVolumeRow.path.is_not(None))
-            )
-            self._volume_sizes = {row.path: row.capacity_bytes for row in rows}
+            self._volume_sizes = volume_sizes(self.session, self.host_id)
         return self._volume_sizes
 
     def plan(self, domain: Domain) -> _Plan:
@@ -533,9 +529,9 @@ def _plan(domain: Domain, volume_sizes: Mapping[str, int]) -> _Plan:
     disks: dict[str, dict[str, object]] = {}
     for disk in domain.devices.disks:
         path = _disk_path(disk)
-        size = disk.size_bytes
-        if size is None and path is not None:
-            size = volume_sizes.get(path)
+        # Only pool capacities are stored: a size read live (block info of a disk in no
+        # pool) would differ from what a full pass, which reads none, writes next.
+        size = volume_sizes.get(path) if path is not None else None
         disks[disk.target_dev] = {
             "device": disk.device,
             "bus_type": disk.target_bus,
@@ -1188,6 +1184,16 @@ def list_storage_volumes(session: Session, host_id: str | None = None) -> list[S
         _host_row(session, host_id)
         query = query.where(StoragePoolRow.host_id == host_id)
     return [convert.storage_volume_record(volume, pool) for volume, pool in session.execute(query)]
+
+
+def volume_sizes(session: Session, host_id: str) -> dict[str, int]:
+    """Return the capacity of every pool volume of a host by path (one query)."""
+    rows = session.execute(
+        select(StorageVolumeRow.path, StorageVolumeRow.capacity_bytes)
+        .join(StoragePoolRow)
+        .where(StoragePoolRow.host_id == host_id, StorageVolumeRow.path.is_not(None))
+    )
+    return {row.path: row.capacity_bytes for row in rows}
 
 
 def list_disk_attachments(session: Session) -> list[DiskAttachmentRecord]:

@@ -261,36 +261,86 @@ class InventoryService:
                 except NotFoundError:
                     missing.append(uuid)
                 self.domains_read += 1
-            clean_hints = {uuid: hint for uuid, hint in hints.items() if hint is not None}
-            known = self._domains.get(host_id)
-            if known is not None:
-                known.update((domain.uuid, domain) for domain in found)
-                for uuid in missing:
-                    known.pop(uuid, None)
-
-            def write(session: Session) -> repo.SyncOutcome:
-                outcome = repo.apply_domains(
-                    session, host_id, found, complete=False, hints=clean_hints
-                )
-                for uuid in missing:
-                    gone = repo.mark_domain_missing(session, host_id, uuid)
-                    outcome.vms_changed |= gone.vms_changed
-                    outcome.discovered_changed |= gone.discovered_changed
-                return outcome
-
-            # Only a refresh of that one domain may use a claim: a burst over several
-            # domains must not attribute the others' changes to it.
-            key = (host_id, next(iter(hints))) if len(hints) == 1 else None
-            pending = self._claimed(key) if key is not None else None
-            if current_actor.get() is not None:
-                pending = None  # the request's own actor
-            with acting_as(pending) if pending is not None else nullcontext():
-                outcome = await self.database.run(write)
-            if key is not None and outcome.vms_changed:
-                self._actors.pop(key, None)
+            outcome = await self._store_read(host_id, found, missing, hints)
         await self._provenance(host, outcome.missing_metadata)
         if outcome.changed:
             self.hub.publish(VmsChanged(host_id=host_id))
+
+    async def read_domain(self, host_id: str, key: str, *, disk_sizes: bool = False) -> Domain:
+        """Read one domain (name or UUID) from libvirt once and write what changed.
+
+        For reads a request makes (the hardware view): it writes the database only, never
+        libvirt -- missing provenance is left to the next full pass. With ``disk_sizes``
+        every disk's ``size_bytes`` is filled: pool volumes from one query of the host's
+        volumes, other disks from libvirt's block info in the same worker-thread call.
+        :class:`NotFoundError` if the domain does not exist.
+        """
+        domain = await self._read_one(host_id, key, disk_sizes=disk_sizes, missing_ok=False)
+        assert domain is not None  # missing_ok=False raised instead
+        return domain
+
+    async def reread_domain(self, host_id: str, domain_uuid: str) -> None:
+        """Read one domain by UUID once after a change a request made; write the database only.
+
+        A domain that is gone (a transient one destroyed) is marked missing.
+        """
+        await self._read_one(host_id, domain_uuid, disk_sizes=False, missing_ok=True)
+
+    async def _read_one(
+        self, host_id: str, key: str, *, disk_sizes: bool, missing_ok: bool
+    ) -> Domain | None:
+        host = self._host(host_id)
+        sizes = await self.database.run(repo.volume_sizes, host_id) if disk_sizes else None
+        async with self._lock(host_id):
+            self.domains_read += 1
+            domain: Domain | None = None
+            try:
+                domain = await host.get_domain(key, disk_sizes=sizes)
+            except NotFoundError:
+                if not missing_ok:
+                    raise
+            if domain is None:
+                outcome = await self._store_read(host_id, [], [key], {key: None})
+            else:
+                outcome = await self._store_read(host_id, [domain], [], {domain.uuid: None})
+        if outcome.changed:
+            self.hub.publish(VmsChanged(host_id=host_id))
+        return domain
+
+    async def _store_read(
+        self,
+        host_id: str,
+        found: Sequence[Domain],
+        missing: Sequence[str],
+        hints: Mapping[str, str | None],
+    ) -> repo.SyncOutcome:
+        """Write domains re-read one by one (caller holds the host's lock)."""
+        clean_hints = {uuid: hint for uuid, hint in hints.items() if hint is not None}
+        known = self._domains.get(host_id)
+        if known is not None:
+            known.update((domain.uuid, domain) for domain in found)
+            for uuid in missing:
+                known.pop(uuid, None)
+
+        def write(session: Session) -> repo.SyncOutcome:
+            outcome = repo.apply_domains(session, host_id, found, complete=False, hints=clean_hints)
+            for uuid in missing:
+                gone = repo.mark_domain_missing(session, host_id, uuid)
+                outcome.vms_changed |= gone.vms_changed
+                outcome.discovered_changed |= gone.discovered_changed
+            return outcome
+
+        # Only a refresh of that one domain may use a claim: a burst over several
+        # domains must not attribute the others' changes to it.
+        key = (host_id, next(iter(hints))) if len(hints) == 1 else None
+        pending = self._claimed(key) if key is not None else None
+        if current_actor.get() is not None:
+            pending = None  # the request's own actor
+        with acting_as(pending) if pending is not None else nullcontext():
+            outcome = await self.database.run(write)
+        if key is not None and outcome.vms_changed:
+            self._actors.pop(key, None)
+        return outcome
 
     # -- who caused a change that libvirt reports later ---------------------------------
 
