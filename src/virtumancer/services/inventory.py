@@ -18,15 +18,16 @@ import datetime as dt
 import logging
 import socket
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
-from sqlalchemy.orm import Session
 
-from virtumancer.db import repositories as repo
+from virtumancer.db import DbSession
+from virtumancer.db import queries as db_queries
+from virtumancer.db import sync_writes as db_sync
 from virtumancer.db.database import Database
 from virtumancer.exceptions import (
     HostUnavailableError,
@@ -45,15 +46,19 @@ from virtumancer.models.events import (
     PoolEvent,
 )
 from virtumancer.models.metadata import METADATA_NAMESPACE, VirtumancerMetadata
-from virtumancer.models.notifications import HostsChanged, VmsChanged
+from virtumancer.models.notifications import VmsChanged
 from virtumancer.models.records import ActivityType
 from virtumancer.models.tokens import acting_as, current_actor
+from virtumancer.rules import MANAGED_BY
 from virtumancer.services.notifications import NotificationHub
 
 if TYPE_CHECKING:
     from virtumancer.pool import ConnectionPool, EventSubscription, HostPool, ListedDomain
 
-__all__ = ["InventoryService"]
+__all__ = ["HostStateWriter", "InventoryService"]
+
+#: Stores a host's state change: ``(event, previous state, actor who caused it)``.
+HostStateWriter = Callable[[HostStateChanged, ConnectionState | None, str | None], Awaitable[None]]
 
 _log = logging.getLogger(__name__)
 
@@ -114,6 +119,8 @@ class InventoryService:
         #: where provenance is written in the background (set by the owner; None: inline)
         self.task_group: anyio.abc.TaskGroup | None = None
         self._pending_provenance = 0
+        #: the writer of host state changes (the host service; set by the owner)
+        self.on_host_state: HostStateWriter | None = None
         self._provenance_idle = anyio.Event()
 
     def __repr__(self) -> str:
@@ -138,7 +145,7 @@ class InventoryService:
 
     def _metadata(self) -> VirtumancerMetadata:
         return VirtumancerMetadata(
-            managed_by=repo.MANAGED_BY,
+            managed_by=MANAGED_BY,
             imported_at=_now(),
             imported_by=socket.gethostname(),
             version=self.version,
@@ -146,7 +153,7 @@ class InventoryService:
 
     # -- full pass -----------------------------------------------------------------------
 
-    async def sync_host(self, host_id: str) -> repo.SyncOutcome:
+    async def sync_host(self, host_id: str) -> db_sync.SyncOutcome:
         """Reconcile one host: pools, volumes, networks, GPUs, then every domain."""
         host = self._host(host_id)
         async with self._lock(host_id):
@@ -154,7 +161,7 @@ class InventoryService:
             await self._sync_resources(host)
             domains = await self._list_domains(host)
             outcome = await self.database.run(
-                lambda s: repo.apply_domains(s, host_id, domains, complete=True)
+                lambda s: db_sync.apply_domains(s, host_id, domains, complete=True)
             )
             self._domains[host_id] = {domain.uuid: domain for domain in domains}
             self._last_pass[host_id] = started
@@ -181,7 +188,7 @@ class InventoryService:
         except VirtumancerError as exc:
             _log.warning("cannot list storage of host %s: %s", host_id, exc)
         else:
-            await self.database.run(lambda s: repo.apply_storage(s, host_id, pools, volumes))
+            await self.database.run(lambda s: db_sync.apply_storage(s, host_id, pools, volumes))
         try:
             networks = await host.list_networks()
         except HostUnavailableError:
@@ -189,7 +196,7 @@ class InventoryService:
         except VirtumancerError as exc:
             _log.warning("cannot list networks of host %s: %s", host_id, exc)
         else:
-            await self.database.run(lambda s: repo.apply_networks(s, host_id, networks))
+            await self.database.run(lambda s: db_sync.apply_networks(s, host_id, networks))
         try:
             gpus = await host.list_gpus()
         except HostUnavailableError:
@@ -197,7 +204,7 @@ class InventoryService:
         except VirtumancerError as exc:
             _log.info("cannot list GPUs of host %s: %s", host_id, exc)
         else:
-            await self.database.run(lambda s: repo.apply_gpus(s, host_id, gpus))
+            await self.database.run(lambda s: db_sync.apply_gpus(s, host_id, gpus))
 
     async def _write_metadata(self, host: HostPool, domains: Sequence[Domain]) -> None:
         """Write our provenance into ``domains`` now, a chunk per worker-thread call.
@@ -290,7 +297,7 @@ class InventoryService:
         self, host_id: str, key: str, *, disk_sizes: bool, missing_ok: bool
     ) -> Domain | None:
         host = self._host(host_id)
-        sizes = await self.database.run(repo.volume_sizes, host_id) if disk_sizes else None
+        sizes = await self.database.run(db_queries.volume_sizes, host_id) if disk_sizes else None
         async with self._lock(host_id):
             self.domains_read += 1
             domain: Domain | None = None
@@ -313,7 +320,7 @@ class InventoryService:
         found: Sequence[Domain],
         missing: Sequence[str],
         hints: Mapping[str, str | None],
-    ) -> repo.SyncOutcome:
+    ) -> db_sync.SyncOutcome:
         """Write domains re-read one by one (caller holds the host's lock)."""
         clean_hints = {uuid: hint for uuid, hint in hints.items() if hint is not None}
         known = self._domains.get(host_id)
@@ -322,10 +329,12 @@ class InventoryService:
             for uuid in missing:
                 known.pop(uuid, None)
 
-        def write(session: Session) -> repo.SyncOutcome:
-            outcome = repo.apply_domains(session, host_id, found, complete=False, hints=clean_hints)
+        def write(session: DbSession) -> db_sync.SyncOutcome:
+            outcome = db_sync.apply_domains(
+                session, host_id, found, complete=False, hints=clean_hints
+            )
             for uuid in missing:
-                gone = repo.mark_domain_missing(session, host_id, uuid)
+                gone = db_sync.mark_domain_missing(session, host_id, uuid)
                 outcome.vms_changed |= gone.vms_changed
                 outcome.discovered_changed |= gone.discovered_changed
             return outcome
@@ -414,36 +423,8 @@ class InventoryService:
         ):
             actor = self._claimed((host_id, ""))
             self._actors.pop((host_id, ""), None)
-        activity: tuple[str, str] | None = None
-        if event.state is ConnectionState.CONNECTED:
-            activity = (ActivityType.HOST_CONNECTED, f"Host {host_id} connected")
-        elif event.state is ConnectionState.DISCONNECTED and previous is not None:
-            activity = (ActivityType.HOST_DISCONNECTED, f"Host {host_id} disconnected")
-        elif event.state is ConnectionState.ERROR and previous is ConnectionState.CONNECTED:
-            detail = f": {event.error}" if event.error else ""
-            activity = (ActivityType.HOST_LOST, f"Connection to host {host_id} lost{detail}")
-
-        def write(session: Session) -> bool:
-            try:
-                _, changed = repo.update_host(
-                    session, host_id, state=event.state.value, last_error=event.error
-                )
-            except NotFoundError:
-                return False  # removed meanwhile
-            if activity is not None:
-                repo.add_activity(
-                    session,
-                    activity[0],
-                    activity[1],
-                    host_id=host_id,
-                    timestamp=event.timestamp,
-                    actor=actor,
-                )
-                changed = True
-            return changed
-
-        if await self.database.run(write):
-            self.hub.publish(HostsChanged())
+        if self.on_host_state is not None:
+            await self.on_host_state(event, previous, actor)
 
     async def run_events(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -510,7 +491,7 @@ class InventoryService:
         unmarked: list[Domain] = []
         for start in range(0, len(domains), IMPORT_BATCH):
             batch = domains[start : start + IMPORT_BATCH]
-            outcome = await self.database.run(repo.import_domains, host_id, batch)
+            outcome = await self.database.run(db_sync.import_domains, host_id, batch)
             unmarked.extend(outcome.missing_metadata)
             imported.extend(outcome.imported)
         # After every batch is committed: a crash before this leaves VMs the next pass marks.
@@ -543,7 +524,7 @@ class InventoryService:
         host = self._host(host_id)
         async with self._lock(host_id):
             domains = await self._known_domains(host)
-            skip = await self.database.run(repo.unimportable_uuids, host_id)
+            skip = await self.database.run(db_queries.unimportable_uuids, host_id)
             return await self._import(host, [d for d in domains if d.uuid not in skip])
 
     async def import_selected(self, host_id: str, domain_uuids: Sequence[str]) -> list[str]:
@@ -568,7 +549,7 @@ class InventoryService:
         if isinstance(domain_uuids, str) or not all(isinstance(u, str) for u in domain_uuids):
             raise InvalidInputError("domain_uuids must be a list of strings", field="domain_uuids")
         wanted = [uuid.lower() for uuid in domain_uuids]
-        count = await self.database.run(lambda s: repo.dismiss_discovered(s, host_id, wanted))
+        count = await self.database.run(lambda s: db_sync.dismiss_discovered(s, host_id, wanted))
         if count:
             self.hub.publish(VmsChanged(host_id=host_id))
         return count

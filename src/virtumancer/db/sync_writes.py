@@ -1,358 +1,64 @@
-"""Repositories: synchronous functions over one session, run by :class:`Database` in threads.
+"""Applying libvirt state to the database: sync plans, imports, storage, networks, GPUs.
 
 Every writer compares before it writes: applying the same libvirt state twice writes no row.
+
+Synchronous functions over one session, run by :class:`~virtumancer.db.Database` in threads.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-import threading
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
-from sqlalchemy import Table, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from virtumancer.db import convert
+from virtumancer.db._rows import core_table, set_changed, sync_rows, utcnow
+from virtumancer.db.activity import add_activity, insert_activity
+from virtumancer.db.hosts import host_row
+from virtumancer.db.queries import volume_sizes
 from virtumancer.db.schema import (
-    ActivityRow,
-    ApiTokenRow,
-    Base,
     DiscoveredVmRow,
     DiskAttachmentRow,
-    HostRow,
     HostVideoDeviceRow,
     NetworkRow,
     PortAttachmentRow,
     PortRow,
-    SettingRow,
     StoragePoolRow,
     StorageVolumeRow,
     VideoAttachmentRow,
     VideoModelRow,
     VmRow,
 )
-from virtumancer.exceptions import ConflictError, InvalidInputError, NotFoundError
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.network import Network
 from virtumancer.models.nodedev import GpuDevice
-from virtumancer.models.records import (
-    ActivityEvent,
-    ActivityType,
-    DashboardStats,
-    DiscoveredVm,
-    DiskAttachmentRecord,
-    HostPortRecord,
-    HostRecord,
-    HostVideoDeviceRecord,
-    NetworkRecord,
-    PortAttachmentRecord,
-    PortRecord,
-    StoragePoolRecord,
-    StorageVolumeRecord,
-    VideoAttachmentRecord,
-    VideoModelRecord,
-    VmRecord,
-)
-from virtumancer.models.settings import MetricsSettings
-from virtumancer.models.status import StatusCategory
+from virtumancer.models.records import ActivityType
 from virtumancer.models.storage import StoragePool, StorageVolume
-from virtumancer.models.tokens import ApiToken, Role, current_actor
+from virtumancer.models.tokens import current_actor
+from virtumancer.rules import disk_path, is_managed_by_us, nic_names, state_activity
 
 __all__ = [
-    "MANAGED_BY",
+    "LAST_SEEN_REFRESH",
     "SyncOutcome",
-    "add_activity",
     "apply_domains",
     "apply_gpus",
     "apply_networks",
     "apply_storage",
-    "dashboard_stats",
-    "delete_host",
     "delete_orphan_ports",
     "dismiss_discovered",
-    "find_token",
-    "get_host",
-    "get_metrics_settings",
-    "get_vm",
     "import_domains",
-    "insert_host",
-    "insert_token",
-    "list_discovered",
-    "list_disk_attachments",
-    "list_host_ports",
-    "list_host_video_devices",
-    "list_hosts",
-    "list_networks",
-    "list_port_attachments",
-    "list_ports",
-    "list_storage_pools",
-    "list_storage_volumes",
-    "list_tokens",
-    "list_video_attachments",
-    "list_video_models",
-    "list_vms",
-    "managed_uuids",
     "mark_domain_missing",
-    "recent_activity",
-    "revoke_token",
-    "save_metrics_settings",
-    "token_by_hash",
-    "unimportable_uuids",
-    "update_host",
-    "volume_sizes",
 ]
 
-#: ``managed_by`` value of the provenance we write into a domain's ``<metadata>``.
-MANAGED_BY = "virtumancer"
+
 #: ``last_seen_at`` of a discovered VM is refreshed only when older than this, so a
 #: reconciliation that finds nothing changed writes nothing.
 LAST_SEEN_REFRESH = dt.timedelta(minutes=15)
-
-_UNSET: Any = object()
-
-
-def _table(row: type[Base]) -> Table:
-    """Return the Core table of a row class (bulk statements skip the ORM's bookkeeping)."""
-    return cast(Table, row.__table__)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def _set(row: object, **values: object) -> bool:
-    """Assign only the attributes that differ; return whether anything changed."""
-    changed = False
-    for name, value in values.items():
-        if getattr(row, name) != value:
-            setattr(row, name, value)
-            changed = True
-    return changed
-
-
-_Row = TypeVar("_Row", bound=Base)
-
-
-def _sync_rows(
-    session: Session,
-    existing: dict[str, _Row],
-    wanted: Mapping[str, dict[str, object]],
-    new_row: Callable[[str, dict[str, object]], _Row],
-) -> tuple[dict[str, _Row], bool]:
-    """Make ``existing`` rows (by key) hold ``wanted``: update, add the new, delete the rest.
-
-    Return the rows now wanted, by key, and whether anything changed.
-    """
-    changed = False
-    rows: dict[str, _Row] = {}
-    for key, values in wanted.items():
-        row = existing.pop(key, None)
-        if row is None:
-            row = new_row(key, values)
-            session.add(row)
-            changed = True
-        else:
-            changed |= _set(row, **values)
-        rows[key] = row
-    for row in existing.values():
-        session.delete(row)
-        changed = True
-    return rows, changed
-
-
-# --- hosts --------------------------------------------------------------------------------
-
-
-def _host_row(session: Session, host_id: str) -> HostRow:
-    row = session.get(HostRow, host_id)
-    if row is None:
-        raise NotFoundError(f"host {host_id!r} not found", host_id=host_id)
-    return row
-
-
-def list_hosts(session: Session) -> list[HostRecord]:
-    """Return every host, oldest first."""
-    rows = session.scalars(select(HostRow).order_by(HostRow.created_at, HostRow.id))
-    return [convert.host_record(row) for row in rows]
-
-
-def get_host(session: Session, host_id: str) -> HostRecord:
-    """Return one host (:class:`NotFoundError`)."""
-    return convert.host_record(_host_row(session, host_id))
-
-
-def insert_host(
-    session: Session, host_id: str, uri: str, *, state: str = "DISCONNECTED"
-) -> HostRecord:
-    """Store a new host (:class:`ConflictError` if the id exists)."""
-    if session.get(HostRow, host_id) is not None:
-        raise ConflictError(f"host {host_id!r} already exists", host_id=host_id)
-    now = _now()
-    row = HostRow(
-        id=host_id,
-        uri=uri,
-        state=state,
-        auto_reconnect_disabled=False,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return convert.host_record(row)
-
-
-def update_host(
-    session: Session,
-    host_id: str,
-    *,
-    state: str = _UNSET,
-    last_error: str | None = _UNSET,
-    auto_reconnect_disabled: bool = _UNSET,
-) -> tuple[HostRecord, bool]:
-    """Change a host's stored state; return the record and whether anything changed."""
-    row = _host_row(session, host_id)
-    values = {
-        name: value
-        for name, value in (
-            ("state", state),
-            ("last_error", last_error),
-            ("auto_reconnect_disabled", auto_reconnect_disabled),
-        )
-        if value is not _UNSET
-    }
-    changed = _set(row, **values)
-    if changed:
-        row.updated_at = _now()
-    return convert.host_record(row), changed
-
-
-def delete_host(session: Session, host_id: str) -> None:
-    """Remove a host and everything known about it (:class:`NotFoundError`)."""
-    row = _host_row(session, host_id)
-    session.delete(row)
-    session.flush()
-
-
-# --- activity -----------------------------------------------------------------------------
-
-
-class _ActivityClock:
-    """Hands out activity timestamps that never go backwards in this process.
-
-    An entry may carry the time its event happened, which can be older than an entry already
-    written (a host event is handled after a write it raced with), and two entries can share
-    a clock tick. The feed is newest first by timestamp, so each entry gets at least the
-    previous entry's time plus a microsecond. The lock is held across the INSERT too, so ids
-    (given out by the database at INSERT) follow the same order as timestamps even when
-    several PostgreSQL sessions write at once.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self._last = dt.datetime.min
-
-    def next(self, wanted: dt.datetime) -> dt.datetime:
-        """Return ``wanted`` or, if it is not after the last one, the last plus 1 µs."""
-        self._last = max(wanted, self._last + _TICK)
-        return self._last
-
-
-_TICK = dt.timedelta(microseconds=1)
-_ACTIVITY_CLOCK = _ActivityClock()
-
-
-def _insert_activity(session: Session, entries: Sequence[dict[str, Any]]) -> None:
-    """Insert feed entries (``timestamp`` is when each happened; ``None`` means now)."""
-    # Pending changes go out before the lock is taken: only this INSERT runs under it.
-    session.flush()
-    with _ACTIVITY_CLOCK.lock:
-        rows = [
-            {**entry, "timestamp": _ACTIVITY_CLOCK.next(entry["timestamp"] or _now())}
-            for entry in entries
-        ]
-        session.execute(insert(_table(ActivityRow)), rows)
-
-
-def add_activity(
-    session: Session,
-    type: str,
-    message: str,
-    *,
-    host_id: str | None = None,
-    vm_name: str | None = None,
-    timestamp: dt.datetime | None = None,
-    actor: str | None = _UNSET,
-) -> None:
-    """Append an entry to the activity feed (``timestamp`` defaults to now).
-
-    ``actor`` defaults to :data:`~virtumancer.models.tokens.current_actor` (who the running
-    request acts for).
-    """
-    _insert_activity(
-        session,
-        [
-            {
-                "timestamp": convert.naive_utc(timestamp) if timestamp is not None else None,
-                "type": type,
-                "message": message,
-                "host_id": host_id,
-                "vm_name": vm_name,
-                "actor": current_actor.get() if actor is _UNSET else actor,
-            }
-        ],
-    )
-
-
-def recent_activity(session: Session, limit: int = 10) -> list[ActivityEvent]:
-    """Return the newest ``limit`` activity entries, newest first (by timestamp, then id)."""
-    if limit < 1:
-        raise InvalidInputError("limit must be a positive integer", field="limit")
-    rows = session.scalars(
-        select(ActivityRow)
-        .order_by(ActivityRow.timestamp.desc(), ActivityRow.id.desc())
-        .limit(limit)
-    )
-    return [convert.activity_record(row) for row in rows]
-
-
-# --- VMs ----------------------------------------------------------------------------------
-
-
-def list_vms(session: Session, host_id: str) -> list[VmRecord]:
-    """Return the managed VMs of a host, by name (:class:`NotFoundError` for a bad host)."""
-    _host_row(session, host_id)
-    rows = session.scalars(select(VmRow).where(VmRow.host_id == host_id).order_by(VmRow.name))
-    return [convert.vm_record(row) for row in rows]
-
-
-def _vm_row(session: Session, host_id: str, vm_name: str) -> VmRow:
-    row = session.scalars(
-        select(VmRow)
-        .where(VmRow.host_id == host_id, VmRow.name == vm_name)
-        .order_by(VmRow.gone_at.is_not(None), VmRow.id)
-    ).first()
-    if row is None:
-        _host_row(session, host_id)
-        raise NotFoundError(f"VM {vm_name!r} not found", host_id=host_id, vm_name=vm_name)
-    return row
-
-
-def get_vm(session: Session, host_id: str, vm_name: str) -> VmRecord:
-    """Return one managed VM by name (:class:`NotFoundError`)."""
-    return convert.vm_record(_vm_row(session, host_id, vm_name))
-
-
-def managed_uuids(session: Session, host_id: str) -> set[str]:
-    """Return the domain UUIDs of the managed VMs of a host."""
-    return set(session.scalars(select(VmRow.uuid).where(VmRow.host_id == host_id)))
-
-
-# --- inventory sync -----------------------------------------------------------------------
 
 
 @attrs.define
@@ -372,10 +78,6 @@ class SyncOutcome:
         return self.vms_changed or self.discovered_changed
 
 
-def _is_ours(domain: Domain) -> bool:
-    return domain.metadata is not None and domain.metadata.managed_by == MANAGED_BY
-
-
 def _vm_values(domain: Domain) -> dict[str, object]:
     kinds = {graphics.type for graphics in domain.devices.graphics}
     return {
@@ -387,42 +89,6 @@ def _vm_values(domain: Domain) -> dict[str, object]:
         "graphics_vnc": "vnc" in kinds,
         "graphics_spice": "spice" in kinds,
     }
-
-
-_STATE_ACTIVITY = {
-    DomainState.RUNNING: (ActivityType.VM_STARTED, "started"),
-    DomainState.PAUSED: (ActivityType.VM_SUSPENDED, "suspended"),
-    DomainState.PMSUSPENDED: (ActivityType.VM_SUSPENDED, "suspended"),
-    DomainState.SHUTOFF: (ActivityType.VM_STOPPED, "stopped"),
-    DomainState.SHUTDOWN: (ActivityType.VM_STOPPED, "stopped"),
-    DomainState.CRASHED: (ActivityType.VM_CRASHED, "crashed"),
-}
-_RUNNING_LIKE = {DomainState.RUNNING, DomainState.BLOCKED}
-_SUSPENDED = {DomainState.PAUSED, DomainState.PMSUSPENDED}
-
-
-def _state_activity(old: int, new: int, hint: str | None) -> tuple[str, str] | None:
-    """Return the (type, verb) of a state change worth an activity entry."""
-    if old == new:
-        return None
-    if new in _RUNNING_LIKE and old in _RUNNING_LIKE:
-        return None
-    if new in _RUNNING_LIKE and old in _SUSPENDED:
-        return ActivityType.VM_RESUMED, "resumed"
-    if new in (DomainState.PAUSED, DomainState.PMSUSPENDED) and old in _SUSPENDED:
-        return None
-    if new in (DomainState.SHUTOFF, DomainState.SHUTDOWN) and old in (
-        DomainState.SHUTOFF,
-        DomainState.SHUTDOWN,
-    ):
-        return None
-    if hint == ActivityType.VM_CRASHED and new in (DomainState.SHUTOFF, DomainState.CRASHED):
-        return ActivityType.VM_CRASHED, "crashed"
-    key = DomainState.RUNNING if new == DomainState.BLOCKED else new
-    try:
-        return _STATE_ACTIVITY[DomainState(key)]
-    except (KeyError, ValueError):
-        return None
 
 
 class _Lookups:
@@ -474,7 +140,7 @@ class _Lookups:
         ]
         if missing:
             result = self.session.execute(
-                insert(_table(PortRow)).returning(
+                insert(core_table(PortRow)).returning(
                     PortRow.mac_address, PortRow.id, sort_by_parameter_order=True
                 ),
                 missing,
@@ -499,15 +165,9 @@ class _Lookups:
         return row
 
 
-def _disk_path(disk: Any) -> str | None:
-    if disk.source_path:
-        return str(disk.source_path)
-    if disk.source_pool and disk.source_volume:
-        return f"{disk.source_pool}/{disk.source_volume}"
-    return str(disk.source_name) if disk.source_name else None
-
-
 PortPlan = tuple[str, str | None, str, str | None]  # mac, model, interface type, source
+
+
 VideoPlan = tuple[str, int, int, bool, bool]  # model, vram KiB, heads, 3D, primary
 
 
@@ -528,7 +188,7 @@ def _plan(domain: Domain, volume_sizes: Mapping[str, int]) -> _Plan:
     values = _vm_values(domain)
     disks: dict[str, dict[str, object]] = {}
     for disk in domain.devices.disks:
-        path = _disk_path(disk)
+        path = disk_path(disk)
         # Only pool capacities are stored: a size read live (block info of a disk in no
         # pool) would differ from what a full pass, which reads none, writes next.
         size = volume_sizes.get(path) if path is not None else None
@@ -541,15 +201,15 @@ def _plan(domain: Domain, volume_sizes: Mapping[str, int]) -> _Plan:
         }
     # Ports are keyed by a stable device name (eth0, eth1 ... in XML order): the target
     # device (vnet3) changes on every start.
-    ports: dict[str, PortPlan] = {}
-    seen_macs: set[str] = set()
-    for index, interface in enumerate(domain.devices.interfaces):
-        mac = interface.mac.lower() if interface.mac else None
-        if mac is None or mac in seen_macs:
-            continue
-        seen_macs.add(mac)
-        source = interface.source_network or interface.source_bridge or interface.source_dev
-        ports[f"eth{index}"] = (mac, interface.model, interface.type, source)
+    ports: dict[str, PortPlan] = {
+        name: (
+            interface.mac.lower() if interface.mac else "",
+            interface.model,
+            interface.type,
+            interface.source_network or interface.source_bridge or interface.source_dev,
+        )
+        for name, interface in nic_names(domain.devices.interfaces).items()
+    }
     videos = tuple(
         (video.model, video.vram_kib or 0, video.heads or 1, video.accel3d, video.primary or i == 0)
         for i, video in enumerate(domain.devices.videos)
@@ -597,7 +257,7 @@ def _sync_hardware(vm: VmRow, plan: _Plan, lookups: _Lookups) -> bool:
             vm.disks.append(DiskAttachmentRow(device_name=name, **values))
             changed = True
         else:
-            changed |= _set(disk_row, **values)
+            changed |= set_changed(disk_row, **values)
     existing_ports = {row.device_name: row for row in vm.ports}
     for name, (mac, model, kind, source) in plan.ports.items():
         port = lookups.port(mac, model)
@@ -608,7 +268,7 @@ def _sync_hardware(vm: VmRow, plan: _Plan, lookups: _Lookups) -> bool:
             )
             changed = True
         else:
-            changed |= _set(found_port, interface_type=kind, source=source)
+            changed |= set_changed(found_port, interface_type=kind, source=source)
     existing_videos = {row.monitor_index: row for row in vm.videos}
     for index, (model_name, vram, heads, accel, primary) in enumerate(plan.videos):
         video_model = lookups.video_model(model_name, vram, heads, accel)
@@ -621,7 +281,7 @@ def _sync_hardware(vm: VmRow, plan: _Plan, lookups: _Lookups) -> bool:
             )
             changed = True
         else:
-            changed |= _set(found_video, video_model_id=video_model.id, primary=primary)
+            changed |= set_changed(found_video, video_model_id=video_model.id, primary=primary)
     return changed
 
 
@@ -632,7 +292,7 @@ def _insert_vms(
     if not plans:
         return
     result = session.execute(
-        insert(_table(VmRow)).returning(VmRow.uuid, VmRow.id, sort_by_parameter_order=True),
+        insert(core_table(VmRow)).returning(VmRow.uuid, VmRow.id, sort_by_parameter_order=True),
         [
             {
                 "host_id": host_id,
@@ -652,12 +312,12 @@ def _insert_vms(
         for name, values in plan.disks.items()
     ]
     if disks:
-        session.execute(insert(_table(DiskAttachmentRow)), disks)
+        session.execute(insert(core_table(DiskAttachmentRow)), disks)
     models = {mac: model for plan in plans for mac, model, _, _ in plan.ports.values()}
     if models:
         port_ids = lookups.port_ids(models)
         session.execute(
-            insert(_table(PortAttachmentRow)),
+            insert(core_table(PortAttachmentRow)),
             [
                 {
                     "vm_id": vm_ids[plan.uuid],
@@ -681,7 +341,7 @@ def _insert_vms(
         for index, (model_name, vram, heads, accel, primary) in enumerate(plan.videos)
     ]
     if videos:
-        session.execute(insert(_table(VideoAttachmentRow)), videos)
+        session.execute(insert(core_table(VideoAttachmentRow)), videos)
 
 
 def _update_vm(
@@ -693,12 +353,12 @@ def _update_vm(
     hint: str | None,
 ) -> bool:
     old_state = vm.state
-    changed = _set(vm, **plan.values)
+    changed = set_changed(vm, **plan.values)
     if vm.gone_at is not None:
         vm.gone_at = None
         changed = True
     changed |= _sync_hardware(vm, plan, lookups)
-    changed |= _set(vm, fingerprint=plan.fingerprint)
+    changed |= set_changed(vm, fingerprint=plan.fingerprint)
     if hint == ActivityType.VM_REBOOTED:
         add_activity(
             session,
@@ -708,7 +368,7 @@ def _update_vm(
             vm_name=vm.name,
             timestamp=now,
         )
-    transition = _state_activity(old_state, vm.state, hint)
+    transition = state_activity(old_state, vm.state, hint)
     if transition is not None:
         kind, verb = transition
         add_activity(
@@ -783,7 +443,7 @@ def apply_domains(
     Unchanged VMs cost one indexed read: each row keeps a fingerprint of what it was
     written from, and only VMs whose fingerprint differs are loaded and compared.
     """
-    now = convert.naive_utc(now) if now is not None else _now()
+    now = convert.naive_utc(now) if now is not None else utcnow()
     hints = hints or {}
     outcome = SyncOutcome()
     lookups = _Lookups(session, host_id)
@@ -795,11 +455,11 @@ def apply_domains(
     for domain in domains:
         row = index.get(domain.uuid)
         if row is None:
-            if _is_ours(domain):
+            if is_managed_by_us(domain):
                 # Provenance in the domain's metadata: a fresh database re-learns the VM.
                 to_adopt.append(domain)
             continue
-        if not _is_ours(domain):
+        if not is_managed_by_us(domain):
             outcome.missing_metadata.append(domain)
         if (
             row.fingerprint != plans[domain.uuid].fingerprint
@@ -853,7 +513,7 @@ def apply_domains(
             )
             outcome.discovered_changed = True
     if new_rows:
-        session.execute(insert(_table(DiscoveredVmRow)), new_rows)
+        session.execute(insert(core_table(DiscoveredVmRow)), new_rows)
         outcome.discovered_changed = True
     if complete:
         seen = set(plans)
@@ -898,7 +558,7 @@ def mark_domain_missing(
     session: Session, host_id: str, domain_uuid: str, *, now: dt.datetime | None = None
 ) -> SyncOutcome:
     """Record that libvirt no longer has a domain (the event path): mark, don't remove."""
-    now = convert.naive_utc(now) if now is not None else _now()
+    now = convert.naive_utc(now) if now is not None else utcnow()
     outcome = SyncOutcome()
     vm = session.scalars(
         select(VmRow).where(VmRow.host_id == host_id, VmRow.uuid == domain_uuid)
@@ -928,8 +588,8 @@ def import_domains(
     ``outcome.imported``, and in ``outcome.missing_metadata`` the domains whose
     ``<metadata>`` lacks our provenance (the caller writes it after the commit).
     """
-    now = convert.naive_utc(now) if now is not None else _now()
-    _host_row(session, host_id)
+    now = convert.naive_utc(now) if now is not None else utcnow()
+    host_row(session, host_id)
     outcome = SyncOutcome()
     lookups = _Lookups(session, host_id)
     uuids = [domain.uuid for domain in domains]
@@ -942,7 +602,7 @@ def import_domains(
             new.append(domain)
         elif row.gone_at is not None:
             revive.append(domain)
-        if not _is_ours(domain):
+        if not is_managed_by_us(domain):
             outcome.missing_metadata.append(domain)
     _insert_vms(session, host_id, [lookups.plan(d) for d in new], lookups, now)
     if revive:
@@ -970,8 +630,8 @@ def import_domains(
             if d.uuid not in known
         ]
         if unknown:
-            session.execute(insert(_table(DiscoveredVmRow)), unknown)
-        _insert_activity(
+            session.execute(insert(core_table(DiscoveredVmRow)), unknown)
+        insert_activity(
             session,
             [
                 {
@@ -991,41 +651,9 @@ def import_domains(
     return outcome
 
 
-def list_discovered(session: Session, host_id: str) -> list[DiscoveredVm]:
-    """Return the discovered VMs of a host not imported and not dismissed, by name."""
-    _host_row(session, host_id)
-    rows = session.scalars(
-        select(DiscoveredVmRow)
-        .where(
-            DiscoveredVmRow.host_id == host_id,
-            DiscoveredVmRow.imported.is_(False),
-            DiscoveredVmRow.dismissed.is_(False),
-        )
-        .order_by(DiscoveredVmRow.name)
-    )
-    return [convert.discovered_record(row) for row in rows]
-
-
-def discovered_uuids(session: Session, host_id: str) -> dict[str, str]:
-    """Return ``{uuid: name}`` of the importable discovered VMs of a host."""
-    return {vm.domain_uuid: vm.name for vm in list_discovered(session, host_id)}
-
-
-def unimportable_uuids(session: Session, host_id: str) -> set[str]:
-    """Return the UUIDs "import all" leaves alone: managed or dismissed domains."""
-    _host_row(session, host_id)
-    managed = session.scalars(select(VmRow.uuid).where(VmRow.host_id == host_id))
-    dismissed = session.scalars(
-        select(DiscoveredVmRow.domain_uuid).where(
-            DiscoveredVmRow.host_id == host_id, DiscoveredVmRow.dismissed.is_(True)
-        )
-    )
-    return set(managed) | set(dismissed)
-
-
 def dismiss_discovered(session: Session, host_id: str, domain_uuids: Iterable[str]) -> int:
     """Hide discovered VMs while the same domains exist; return how many were dismissed."""
-    _host_row(session, host_id)
+    host_row(session, host_id)
     wanted = list(set(domain_uuids))
     result = session.execute(
         update(DiscoveredVmRow)
@@ -1039,9 +667,6 @@ def dismiss_discovered(session: Session, host_id: str, domain_uuids: Iterable[st
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-# --- storage, networks, GPUs --------------------------------------------------------------
 
 
 def apply_storage(
@@ -1065,7 +690,7 @@ def apply_storage(
         row.volumes = []
         return row
 
-    rows, changed = _sync_rows(
+    rows, changed = sync_rows(
         session,
         existing,
         {
@@ -1106,7 +731,7 @@ def apply_storage(
                 pool_row.volumes.append(StorageVolumeRow(name=name, **volume_values))
                 changed = True
             else:
-                changed |= _set(found_volume, **volume_values)
+                changed |= set_changed(found_volume, **volume_values)
     session.flush()
     return changed
 
@@ -1117,7 +742,7 @@ def apply_networks(session: Session, host_id: str, networks: Sequence[Network]) 
         row.uuid: row
         for row in session.scalars(select(NetworkRow).where(NetworkRow.host_id == host_id))
     }
-    _, changed = _sync_rows(
+    _, changed = sync_rows(
         session,
         existing,
         {
@@ -1143,7 +768,7 @@ def apply_gpus(session: Session, host_id: str, gpus: Sequence[GpuDevice]) -> boo
             select(HostVideoDeviceRow).where(HostVideoDeviceRow.host_id == host_id)
         )
     }
-    _, changed = _sync_rows(
+    _, changed = sync_rows(
         session,
         existing,
         {
@@ -1161,288 +786,7 @@ def apply_gpus(session: Session, host_id: str, gpus: Sequence[GpuDevice]) -> boo
     return changed
 
 
-# --- listings -----------------------------------------------------------------------------
-
-
-def list_storage_pools(session: Session, host_id: str | None = None) -> list[StoragePoolRecord]:
-    """Return the storage pools of one host or of all hosts."""
-    query = select(StoragePoolRow).order_by(StoragePoolRow.host_id, StoragePoolRow.name)
-    if host_id is not None:
-        _host_row(session, host_id)
-        query = query.where(StoragePoolRow.host_id == host_id)
-    return [convert.storage_pool_record(row) for row in session.scalars(query)]
-
-
-def list_storage_volumes(session: Session, host_id: str | None = None) -> list[StorageVolumeRecord]:
-    """Return every volume of every pool of one host or of all hosts."""
-    query = (
-        select(StorageVolumeRow, StoragePoolRow)
-        .join(StoragePoolRow)
-        .order_by(StoragePoolRow.host_id, StoragePoolRow.name, StorageVolumeRow.name)
-    )
-    if host_id is not None:
-        _host_row(session, host_id)
-        query = query.where(StoragePoolRow.host_id == host_id)
-    return [convert.storage_volume_record(volume, pool) for volume, pool in session.execute(query)]
-
-
-def volume_sizes(session: Session, host_id: str) -> dict[str, int]:
-    """Return the capacity of every pool volume of a host by path (one query)."""
-    rows = session.execute(
-        select(StorageVolumeRow.path, StorageVolumeRow.capacity_bytes)
-        .join(StoragePoolRow)
-        .where(StoragePoolRow.host_id == host_id, StorageVolumeRow.path.is_not(None))
-    )
-    return {row.path: row.capacity_bytes for row in rows}
-
-
-def list_disk_attachments(session: Session) -> list[DiskAttachmentRecord]:
-    """Return the disks of every managed VM."""
-    query = (
-        select(DiskAttachmentRow, VmRow)
-        .join(VmRow)
-        .order_by(VmRow.host_id, VmRow.name, DiskAttachmentRow.device_name)
-    )
-    return [convert.disk_attachment_record(disk, vm) for disk, vm in session.execute(query)]
-
-
-def list_networks(session: Session, host_id: str | None = None) -> list[NetworkRecord]:
-    """Return the networks of one host or of all hosts."""
-    query = select(NetworkRow).order_by(NetworkRow.host_id, NetworkRow.name)
-    if host_id is not None:
-        _host_row(session, host_id)
-        query = query.where(NetworkRow.host_id == host_id)
-    return [convert.network_record(row) for row in session.scalars(query)]
-
-
-def list_ports(session: Session) -> list[PortRecord]:
-    """Return every port of every host."""
-    query = select(PortRow).order_by(PortRow.host_id, PortRow.mac_address)
-    return [convert.port_record(row) for row in session.scalars(query)]
-
-
-def list_host_ports(session: Session, host_id: str) -> list[HostPortRecord]:
-    """Return the ports of a host with the VMs they are attached to."""
-    _host_row(session, host_id)
-    query = (
-        select(PortAttachmentRow, VmRow, PortRow)
-        .join(VmRow, PortAttachmentRow.vm_id == VmRow.id)
-        .join(PortRow, PortAttachmentRow.port_id == PortRow.id)
-        .where(VmRow.host_id == host_id)
-        .order_by(VmRow.name, PortAttachmentRow.device_name)
-    )
-    return [convert.host_port_record(a, vm, port) for a, vm, port in session.execute(query)]
-
-
-def list_port_attachments(
-    session: Session, host_id: str | None = None, vm_name: str | None = None
-) -> list[PortAttachmentRecord]:
-    """Return port attachments of every VM, of a host's VMs, or of one VM."""
-    query = (
-        select(PortAttachmentRow, VmRow)
-        .join(VmRow, PortAttachmentRow.vm_id == VmRow.id)
-        .order_by(VmRow.host_id, VmRow.name, PortAttachmentRow.device_name)
-    )
-    if host_id is not None:
-        _host_row(session, host_id)
-        query = query.where(VmRow.host_id == host_id)
-        if vm_name is not None:
-            query = query.where(VmRow.id == _vm_row(session, host_id, vm_name).id)
-    return [convert.port_attachment_record(a, vm) for a, vm in session.execute(query)]
-
-
-def list_video_models(session: Session) -> list[VideoModelRecord]:
-    """Return every video model template seen on a VM."""
-    query = select(VideoModelRow).order_by(VideoModelRow.id)
-    return [convert.video_model_record(row) for row in session.scalars(query)]
-
-
-def list_host_video_devices(session: Session, host_id: str) -> list[HostVideoDeviceRecord]:
-    """Return the GPUs of a host."""
-    _host_row(session, host_id)
-    query = (
-        select(HostVideoDeviceRow)
-        .where(HostVideoDeviceRow.host_id == host_id)
-        .order_by(HostVideoDeviceRow.pci_address)
-    )
-    return [convert.host_video_device_record(row) for row in session.scalars(query)]
-
-
-def list_video_attachments(
-    session: Session, host_id: str, vm_name: str
-) -> list[VideoAttachmentRecord]:
-    """Return the video adapters of one VM."""
-    vm = _vm_row(session, host_id, vm_name)
-    query = (
-        select(VideoAttachmentRow)
-        .where(VideoAttachmentRow.vm_id == vm.id)
-        .order_by(VideoAttachmentRow.monitor_index)
-    )
-    return [convert.video_attachment_record(row, vm) for row in session.scalars(query)]
-
-
-def dashboard_stats(session: Session) -> DashboardStats:
-    """Return system-wide counters; storage figures are decimal GB, rounded."""
-    total_hosts = session.scalar(select(func.count()).select_from(HostRow)) or 0
-    connected = (
-        session.scalar(
-            select(func.count()).select_from(HostRow).where(HostRow.state == "CONNECTED")
-        )
-        or 0
-    )
-    total_vms = (
-        session.scalar(select(func.count()).select_from(VmRow).where(VmRow.gone_at.is_(None))) or 0
-    )
-    active = (
-        session.scalar(
-            select(func.count())
-            .select_from(VmRow)
-            .where(
-                VmRow.gone_at.is_(None),
-                VmRow.state.in_([int(s) for s in DomainState if s.status is StatusCategory.ACTIVE]),
-            )
-        )
-        or 0
-    )
-    capacity, allocation = session.execute(
-        select(
-            func.coalesce(func.sum(StoragePoolRow.capacity_bytes), 0),
-            func.coalesce(func.sum(StoragePoolRow.allocation_bytes), 0),
-        )
-    ).one()
-    return DashboardStats(
-        total_hosts=int(total_hosts),
-        connected_hosts=int(connected),
-        total_vms=int(total_vms),
-        active_vms=int(active),
-        total_storage_gb=round(int(capacity) / 1e9),
-        used_storage_gb=round(int(allocation) / 1e9),
-    )
-
-
-# --- settings -----------------------------------------------------------------------------
-
-_METRICS_KEY = "metrics"
-
-
-def get_metrics_settings(session: Session) -> MetricsSettings:
-    """Return the stored metrics settings (defaults for anything never stored)."""
-    row = session.get(SettingRow, _METRICS_KEY)
-    if row is None:
-        return MetricsSettings()
-    stored = json.loads(row.value)
-    known = {field.name for field in attrs.fields(MetricsSettings)}
-    try:
-        return MetricsSettings().merged({k: v for k, v in stored.items() if k in known})
-    except InvalidInputError:
-        # A value stored by an older version that is no longer valid: fall back to defaults.
-        return MetricsSettings()
-
-
-def save_metrics_settings(session: Session, settings: MetricsSettings) -> bool:
-    """Store the metrics settings; return whether anything changed."""
-    value = json.dumps(attrs.asdict(settings), sort_keys=True)
-    row = session.get(SettingRow, _METRICS_KEY)
-    if row is None:
-        session.add(SettingRow(key=_METRICS_KEY, value=value))
-        return True
-    return _set(row, value=value)
-
-
 def delete_orphan_ports(session: Session, host_id: str) -> None:
     """Forget ports no VM uses any more."""
     used = select(PortAttachmentRow.port_id)
     session.execute(delete(PortRow).where(PortRow.host_id == host_id, PortRow.id.not_in(used)))
-
-
-# --- API tokens ---------------------------------------------------------------------------
-
-#: ``last_used_at`` is written at most this often per token (a write per request is waste).
-TOKEN_USE_RESOLUTION = dt.timedelta(minutes=1)
-
-
-def _token_record(row: ApiTokenRow) -> ApiToken:
-    return ApiToken(
-        id=row.id,
-        name=row.name,
-        role=Role(row.role),
-        created_at=convert.aware(row.created_at),
-        expires_at=convert.aware(row.expires_at) if row.expires_at is not None else None,
-        last_used_at=convert.aware(row.last_used_at) if row.last_used_at is not None else None,
-        revoked_at=convert.aware(row.revoked_at) if row.revoked_at is not None else None,
-    )
-
-
-def insert_token(
-    session: Session,
-    *,
-    token_id: str,
-    name: str,
-    role: Role,
-    token_hash: str,
-    expires_at: dt.datetime | None,
-) -> ApiToken:
-    """Store a new token (:class:`ConflictError` if the name is taken)."""
-    if session.scalar(select(ApiTokenRow.id).where(ApiTokenRow.name == name)) is not None:
-        raise ConflictError(f"a token named {name!r} already exists", code="token_exists")
-    row = ApiTokenRow(
-        id=token_id,
-        name=name,
-        role=role.value,
-        token_hash=token_hash,
-        created_at=_now(),
-        expires_at=convert.naive_utc(expires_at) if expires_at is not None else None,
-    )
-    session.add(row)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:  # a concurrent insert of the same name won the race
-        raise ConflictError(f"a token named {name!r} already exists", code="token_exists") from None
-    return _token_record(row)
-
-
-def list_tokens(session: Session, *, include_revoked: bool = True) -> list[ApiToken]:
-    """Return every token, oldest first."""
-    query = select(ApiTokenRow).order_by(ApiTokenRow.created_at, ApiTokenRow.name)
-    if not include_revoked:
-        query = query.where(ApiTokenRow.revoked_at.is_(None))
-    return [_token_record(row) for row in session.scalars(query)]
-
-
-def find_token(session: Session, id_or_name: str, by_name: bool = True) -> ApiToken:
-    """Return the token with this id, else (``by_name``) this name (:class:`NotFoundError`)."""
-    row = session.get(ApiTokenRow, id_or_name)
-    if row is None and by_name:
-        row = session.scalar(select(ApiTokenRow).where(ApiTokenRow.name == id_or_name))
-    if row is None:
-        raise NotFoundError(f"no token {id_or_name[:80]!r}")
-    return _token_record(row)
-
-
-def token_by_hash(session: Session, token_hash: str, now: dt.datetime) -> ApiToken | None:
-    """Return the token whose secret hashes to ``token_hash``, noting its use (or ``None``).
-
-    ``last_used_at`` is refreshed when older than :data:`TOKEN_USE_RESOLUTION`.
-    """
-    row = session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == token_hash))
-    if row is None:
-        return None
-    naive_now = convert.naive_utc(now)
-    if row.revoked_at is None and (
-        row.last_used_at is None or naive_now - row.last_used_at >= TOKEN_USE_RESOLUTION
-    ):
-        row.last_used_at = naive_now
-        session.flush()
-    return _token_record(row)
-
-
-def revoke_token(session: Session, token_id: str) -> ApiToken:
-    """Mark a token revoked (again is harmless); :class:`NotFoundError` for an unknown id."""
-    row = session.get(ApiTokenRow, token_id)
-    if row is None:
-        raise NotFoundError(f"no token {token_id[:80]!r}")
-    if row.revoked_at is None:
-        row.revoked_at = _now()
-        session.flush()
-    return _token_record(row)
