@@ -513,7 +513,9 @@ class LibvirtConnection:
             return {}  # callers ask each domain instead
         return {dom.UUIDString(): record.get("state.state", 0) for dom, record in records}
 
-    def get_domain(self, key: str, *, disk_sizes: Mapping[str, int] | None = None) -> Domain:
+    def get_domain(
+        self, name_or_uuid: str, *, disk_sizes: Mapping[str, int] | None = None
+    ) -> Domain:
         """Return one domain by name or UUID, with state, autostart and persistence.
 
         Five RPCs. With ``disk_sizes`` (capacity by source path, e.g. of the host's pool
@@ -523,7 +525,7 @@ class LibvirtConnection:
         """
 
         def work(raw: Any) -> Domain:
-            dom = self._lookup(key)
+            dom = self._lookup(name_or_uuid)
             xml = dom.XMLDesc(_DOMAIN_XML_FLAGS)
             domain = attrs.evolve(
                 parse_domain(xml),
@@ -535,12 +537,15 @@ class LibvirtConnection:
                 return domain
             return _with_disk_sizes(dom, domain, disk_sizes)
 
-        return self.call(work, vm_name=key)
+        return self.call(work, vm_name=name_or_uuid)
 
-    def domain_xml(self, key: str, *, inactive: bool = False) -> bytes:
+    def domain_xml(self, name_or_uuid: str, *, inactive: bool = False) -> bytes:
         """Return a domain's XML (the persistent definition if ``inactive``)."""
         flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
-        return self.call(lambda raw: str(self._lookup(key).XMLDesc(flags)).encode(), vm_name=key)
+        return self.call(
+            lambda raw: str(self._lookup(name_or_uuid).XMLDesc(flags)).encode(),
+            vm_name=name_or_uuid,
+        )
 
     def power(self, key: str, action: PowerAction) -> None:
         """Apply a power action; ``ConflictError`` when the domain's state does not allow it."""
@@ -569,10 +574,16 @@ class LibvirtConnection:
 
         self.call(work, vm_name=key)
 
-    def set_metadata(self, key: str, metadata: VirtumancerMetadata | None) -> None:
-        """Write (or, with ``None``, remove) our ``<metadata>`` element, live and persistent."""
+    def set_metadata(self, name_or_uuid: str, metadata: VirtumancerMetadata | None) -> None:
+        """Write our ``<metadata>`` element into a domain (``None`` removes it).
+
+        Written into the live domain if it runs and into its persistent definition if it has
+        one. Raises :class:`NotFoundError` if there is no such domain.
+        """
         xml = _metadata_xml(metadata)
-        self.call(lambda raw: self._write_metadata(self._lookup(key), xml), vm_name=key)
+        self.call(
+            lambda raw: self._write_metadata(self._lookup(name_or_uuid), xml), vm_name=name_or_uuid
+        )
 
     def set_metadata_many(
         self, items: Iterable[tuple[str | Domain, VirtumancerMetadata | None]]
@@ -731,7 +742,7 @@ class LibvirtConnection:
         return self.call(work)
 
     def list_storage_volumes(self, pool_name: str | None = None) -> list[StorageVolume]:
-        """List volumes of every active pool, or of the pool named ``pool_name``."""
+        """List the volumes of every active pool, or of the pool named ``pool_name``."""
 
         def work(raw: Any) -> list[StorageVolume]:
             if pool_name is not None:
