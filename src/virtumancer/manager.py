@@ -15,26 +15,9 @@ import anyio.abc
 from virtumancer._version import __version__
 from virtumancer.db.database import Database
 from virtumancer.exceptions import ConflictError
+from virtumancer.models import records
 from virtumancer.models.domain import DomainDevices
 from virtumancer.models.host import HostInfo
-from virtumancer.models.records import (
-    ActivityEvent,
-    DashboardOverview,
-    DashboardStats,
-    DiscoveredVm,
-    DiskAttachmentRecord,
-    HostPortRecord,
-    HostRecord,
-    HostVideoDeviceRecord,
-    NetworkRecord,
-    PortAttachmentRecord,
-    PortRecord,
-    StoragePoolRecord,
-    StorageVolumeRecord,
-    VideoAttachmentRecord,
-    VideoModelRecord,
-    VmRecord,
-)
 from virtumancer.models.settings import MetricsSettings
 from virtumancer.models.tokens import ApiToken, CreatedToken, Role
 from virtumancer.pool import ConnectionPool
@@ -197,11 +180,11 @@ class Virtumancer:
 
     # -- hosts ---------------------------------------------------------------------------
 
-    async def list_hosts(self) -> list[HostRecord]:
+    async def list_hosts(self) -> list[records.HostRecord]:
         """Return every configured host with its live connection state."""
         return await self._open.hosts.list_hosts()
 
-    async def add_host(self, host_id: str, uri: str) -> HostRecord:
+    async def add_host(self, host_id: str, uri: str) -> records.HostRecord:
         """Add a host, connect to it, store it and sync its inventory.
 
         :class:`ConflictError` if the id exists, :class:`UriPolicyError` for a refused URI,
@@ -209,11 +192,11 @@ class Virtumancer:
         """
         return await self._open.hosts.add_host(host_id, uri)
 
-    async def connect_host(self, host_id: str) -> HostRecord:
+    async def connect_host(self, host_id: str) -> records.HostRecord:
         """Connect a host now, even one a user disconnected (re-enables auto-reconnect)."""
         return await self._open.hosts.connect_host(host_id)
 
-    async def disconnect_host(self, host_id: str) -> HostRecord:
+    async def disconnect_host(self, host_id: str) -> records.HostRecord:
         """Disconnect a host and keep it disconnected until :meth:`connect_host`."""
         return await self._open.hosts.disconnect_host(host_id)
 
@@ -227,7 +210,7 @@ class Virtumancer:
 
     # -- VMs -----------------------------------------------------------------------------
 
-    async def list_vms(self, host_id: str) -> list[VmRecord]:
+    async def list_vms(self, host_id: str) -> list[records.VmRecord]:
         """Return the managed VMs of a host, from the database."""
         return await self._open.views.list_vms(host_id)
 
@@ -249,7 +232,7 @@ class Virtumancer:
 
     # -- discovered ----------------------------------------------------------------------
 
-    async def list_discovered_vms(self, host_id: str) -> list[DiscoveredVm]:
+    async def list_discovered_vms(self, host_id: str) -> list[records.DiscoveredVm]:
         """Return the domains of a host that are neither managed nor dismissed."""
         return await self._open.views.list_discovered_vms(host_id)
 
@@ -279,53 +262,57 @@ class Virtumancer:
 
     # -- storage / network / video -------------------------------------------------------
 
-    async def list_storage_pools(self, host_id: str | None = None) -> list[StoragePoolRecord]:
+    async def list_storage_pools(
+        self, host_id: str | None = None
+    ) -> list[records.StoragePoolRecord]:
         """Return the storage pools of one host or of every host."""
         return await self._open.views.list_storage_pools(host_id)
 
-    async def list_storage_volumes(self, host_id: str | None = None) -> list[StorageVolumeRecord]:
+    async def list_storage_volumes(
+        self, host_id: str | None = None
+    ) -> list[records.StorageVolumeRecord]:
         """Return every volume of every pool of one host or of every host."""
         return await self._open.views.list_storage_volumes(host_id)
 
-    async def list_disk_attachments(self) -> list[DiskAttachmentRecord]:
+    async def list_disk_attachments(self) -> list[records.DiskAttachmentRecord]:
         """Return the disks of every managed VM."""
         return await self._open.views.list_disk_attachments()
 
-    async def list_networks(self, host_id: str | None = None) -> list[NetworkRecord]:
+    async def list_networks(self, host_id: str | None = None) -> list[records.NetworkRecord]:
         """Return the networks of one host or of every host."""
         return await self._open.views.list_networks(host_id)
 
-    async def list_ports(self) -> list[PortRecord]:
+    async def list_ports(self) -> list[records.PortRecord]:
         """Return every port (virtual NIC) of every host."""
         return await self._open.views.list_ports()
 
-    async def list_host_ports(self, host_id: str) -> list[HostPortRecord]:
+    async def list_host_ports(self, host_id: str) -> list[records.HostPortRecord]:
         """Return the ports of a host with the VMs they are attached to."""
         return await self._open.views.list_host_ports(host_id)
 
     async def list_port_attachments(
         self, host_id: str | None = None, vm_name: str | None = None
-    ) -> list[PortAttachmentRecord]:
+    ) -> list[records.PortAttachmentRecord]:
         """Return port attachments of every VM, of a host, or of one VM."""
         return await self._open.views.list_port_attachments(host_id, vm_name)
 
-    async def list_video_models(self) -> list[VideoModelRecord]:
+    async def list_video_models(self) -> list[records.VideoModelRecord]:
         """Return the video model templates seen on managed VMs."""
         return await self._open.views.list_video_models()
 
-    async def list_host_video_devices(self, host_id: str) -> list[HostVideoDeviceRecord]:
+    async def list_host_video_devices(self, host_id: str) -> list[records.HostVideoDeviceRecord]:
         """Return the GPUs of a host."""
         return await self._open.views.list_host_video_devices(host_id)
 
     async def list_video_attachments(
         self, host_id: str, vm_name: str
-    ) -> list[VideoAttachmentRecord]:
+    ) -> list[records.VideoAttachmentRecord]:
         """Return the video adapters of one managed VM."""
         return await self._open.views.list_video_attachments(host_id, vm_name)
 
     # -- dashboard -----------------------------------------------------------------------
 
-    async def dashboard_stats(self) -> DashboardStats:
+    async def dashboard_stats(self) -> records.DashboardStats:
         """Return system-wide counters (connected hosts are counted live)."""
         return await self._open.views.dashboard_stats()
 
@@ -333,11 +320,11 @@ class Virtumancer:
         """Return the placed picture of every host (live state) and its managed VMs."""
         return await self._open.views.topology()
 
-    async def recent_activity(self, limit: int = 10) -> list[ActivityEvent]:
+    async def recent_activity(self, limit: int = 10) -> list[records.ActivityEvent]:
         """Return the newest ``limit`` activity entries, newest first."""
         return await self._open.views.recent_activity(limit)
 
-    async def dashboard_overview(self, limit: int = 10) -> DashboardOverview:
+    async def dashboard_overview(self, limit: int = 10) -> records.DashboardOverview:
         """Return the dashboard counters and the recent activity."""
         return await self._open.views.dashboard_overview(limit)
 

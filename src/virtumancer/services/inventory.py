@@ -20,7 +20,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import anyio.abc
@@ -48,6 +48,7 @@ from virtumancer.models.events import (
 from virtumancer.models.metadata import METADATA_NAMESPACE, VirtumancerMetadata
 from virtumancer.models.notifications import VmsChanged
 from virtumancer.models.records import ActivityType
+from virtumancer.models.storage import StoragePool, StorageVolume
 from virtumancer.models.tokens import acting_as, current_actor
 from virtumancer.rules import MANAGED_BY
 from virtumancer.services.notifications import NotificationHub
@@ -80,6 +81,26 @@ def _lifecycle_hint(event: DomainLifecycleEvent) -> str | None:
     if event.event is LifecycleEventType.CRASHED or event.detail == "crashed":
         return ActivityType.VM_CRASHED
     return None
+
+
+T = TypeVar("T")
+
+
+async def _listed(
+    host_id: str, what: str, read: Callable[[], Awaitable[T]], level: int = logging.WARNING
+) -> T | None:
+    """Return what ``read`` lists, or ``None`` (logged) if libvirt cannot list it.
+
+    A host without a driver (no storage, no node devices) still syncs the rest; a lost
+    connection ends the pass.
+    """
+    try:
+        return await read()
+    except HostUnavailableError:
+        raise
+    except VirtumancerError as exc:
+        _log.log(level, "cannot list %s of host %s: %s", what, host_id, exc)
+        return None
 
 
 class InventoryService:
@@ -180,30 +201,17 @@ class InventoryService:
 
     async def _sync_resources(self, host: HostPool) -> None:
         host_id = host.host_id
-        try:
-            pools = await host.list_storage_pools()
-            volumes = await host.list_storage_volumes()
-        except HostUnavailableError:
-            raise
-        except VirtumancerError as exc:
-            _log.warning("cannot list storage of host %s: %s", host_id, exc)
-        else:
+
+        async def storage() -> tuple[list[StoragePool], list[StorageVolume]]:
+            return await host.list_storage_pools(), await host.list_storage_volumes()
+
+        if (found := await _listed(host_id, "storage", storage)) is not None:
+            pools, volumes = found
             await self.database.run(lambda s: db_sync.apply_storage(s, host_id, pools, volumes))
-        try:
-            networks = await host.list_networks()
-        except HostUnavailableError:
-            raise
-        except VirtumancerError as exc:
-            _log.warning("cannot list networks of host %s: %s", host_id, exc)
-        else:
+        if (networks := await _listed(host_id, "networks", host.list_networks)) is not None:
             await self.database.run(lambda s: db_sync.apply_networks(s, host_id, networks))
-        try:
-            gpus = await host.list_gpus()
-        except HostUnavailableError:
-            raise
-        except VirtumancerError as exc:
-            _log.info("cannot list GPUs of host %s: %s", host_id, exc)
-        else:
+        # Many hosts have no GPU, or no node device driver: not worth a warning.
+        if (gpus := await _listed(host_id, "GPUs", host.list_gpus, logging.INFO)) is not None:
             await self.database.run(lambda s: db_sync.apply_gpus(s, host_id, gpus))
 
     async def _write_metadata(self, host: HostPool, domains: Sequence[Domain]) -> None:
