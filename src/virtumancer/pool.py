@@ -186,10 +186,13 @@ class _Operation(Generic[P, T]):
     ) -> Self | Callable[P, Coroutine[Any, Any, T]]:
         if host is None:
             return self
-        method = self.method
+        # Looked up on each call, not bound now: a subclass or a test's spy of the
+        # connection method is what runs.
+        name = self.method.__name__
 
         async def operation(*args: P.args, **kwargs: P.kwargs) -> T:
-            return await host._call(lambda conn: method(conn, *args, **kwargs))
+            result: T = await host._call(lambda conn: getattr(conn, name)(*args, **kwargs))
+            return result
 
         operation.__name__ = operation.__qualname__ = self.name
         operation.__doc__ = self.__doc__
