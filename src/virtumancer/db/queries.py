@@ -11,22 +11,8 @@ from sqlalchemy.orm import Session
 from virtumancer.db import convert, schema
 from virtumancer.db.hosts import host_row
 from virtumancer.exceptions import NotFoundError
+from virtumancer.models import records
 from virtumancer.models.domain import DomainState
-from virtumancer.models.records import (
-    DashboardStats,
-    DiscoveredVm,
-    DiskAttachmentRecord,
-    HostPortRecord,
-    HostVideoDeviceRecord,
-    NetworkRecord,
-    PortAttachmentRecord,
-    PortRecord,
-    StoragePoolRecord,
-    StorageVolumeRecord,
-    VideoAttachmentRecord,
-    VideoModelRecord,
-    VmRecord,
-)
 from virtumancer.models.status import StatusCategory
 
 __all__ = [
@@ -51,7 +37,7 @@ __all__ = [
 ]
 
 
-def list_vms(session: Session, host_id: str) -> list[VmRecord]:
+def list_vms(session: Session, host_id: str) -> list[records.VmRecord]:
     """Return the managed VMs of a host, by name (:class:`NotFoundError` for a bad host)."""
     host_row(session, host_id)
     rows = session.scalars(
@@ -72,7 +58,7 @@ def _vm_row(session: Session, host_id: str, vm_name: str) -> schema.VmRow:
     return row
 
 
-def get_vm(session: Session, host_id: str, vm_name: str) -> VmRecord:
+def get_vm(session: Session, host_id: str, vm_name: str) -> records.VmRecord:
     """Return one managed VM by name (:class:`NotFoundError`)."""
     return convert.vm_record(_vm_row(session, host_id, vm_name))
 
@@ -82,7 +68,7 @@ def managed_uuids(session: Session, host_id: str) -> set[str]:
     return set(session.scalars(select(schema.VmRow.uuid).where(schema.VmRow.host_id == host_id)))
 
 
-def list_discovered(session: Session, host_id: str) -> list[DiscoveredVm]:
+def list_discovered(session: Session, host_id: str) -> list[records.DiscoveredVm]:
     """Return the discovered VMs of a host not imported and not dismissed, by name."""
     host_row(session, host_id)
     rows = session.scalars(
@@ -114,7 +100,9 @@ def unimportable_uuids(session: Session, host_id: str) -> set[str]:
     return set(managed) | set(dismissed)
 
 
-def list_storage_pools(session: Session, host_id: str | None = None) -> list[StoragePoolRecord]:
+def list_storage_pools(
+    session: Session, host_id: str | None = None
+) -> list[records.StoragePoolRecord]:
     """Return the storage pools of one host or of all hosts."""
     query = select(schema.StoragePoolRow).order_by(
         schema.StoragePoolRow.host_id, schema.StoragePoolRow.name
@@ -125,7 +113,9 @@ def list_storage_pools(session: Session, host_id: str | None = None) -> list[Sto
     return [convert.storage_pool_record(row) for row in session.scalars(query)]
 
 
-def list_storage_volumes(session: Session, host_id: str | None = None) -> list[StorageVolumeRecord]:
+def list_storage_volumes(
+    session: Session, host_id: str | None = None
+) -> list[records.StorageVolumeRecord]:
     """Return every volume of every pool of one host or of all hosts."""
     query = (
         select(schema.StorageVolumeRow, schema.StoragePoolRow)
@@ -150,7 +140,7 @@ def volume_sizes(session: Session, host_id: str) -> dict[str, int]:
     return {row.path: row.capacity_bytes for row in rows}
 
 
-def list_disk_attachments(session: Session) -> list[DiskAttachmentRecord]:
+def list_disk_attachments(session: Session) -> list[records.DiskAttachmentRecord]:
     """Return the disks of every managed VM."""
     query = (
         select(schema.DiskAttachmentRow, schema.VmRow)
@@ -160,7 +150,7 @@ def list_disk_attachments(session: Session) -> list[DiskAttachmentRecord]:
     return [convert.disk_attachment_record(disk, vm) for disk, vm in session.execute(query)]
 
 
-def list_networks(session: Session, host_id: str | None = None) -> list[NetworkRecord]:
+def list_networks(session: Session, host_id: str | None = None) -> list[records.NetworkRecord]:
     """Return the networks of one host or of all hosts."""
     query = select(schema.NetworkRow).order_by(schema.NetworkRow.host_id, schema.NetworkRow.name)
     if host_id is not None:
@@ -169,13 +159,13 @@ def list_networks(session: Session, host_id: str | None = None) -> list[NetworkR
     return [convert.network_record(row) for row in session.scalars(query)]
 
 
-def list_ports(session: Session) -> list[PortRecord]:
+def list_ports(session: Session) -> list[records.PortRecord]:
     """Return every port of every host."""
     query = select(schema.PortRow).order_by(schema.PortRow.host_id, schema.PortRow.mac_address)
     return [convert.port_record(row) for row in session.scalars(query)]
 
 
-def list_host_ports(session: Session, host_id: str) -> list[HostPortRecord]:
+def list_host_ports(session: Session, host_id: str) -> list[records.HostPortRecord]:
     """Return the ports of a host with the VMs they are attached to."""
     host_row(session, host_id)
     query = (
@@ -190,7 +180,7 @@ def list_host_ports(session: Session, host_id: str) -> list[HostPortRecord]:
 
 def list_port_attachments(
     session: Session, host_id: str | None = None, vm_name: str | None = None
-) -> list[PortAttachmentRecord]:
+) -> list[records.PortAttachmentRecord]:
     """Return port attachments of every VM, of a host's VMs, or of one VM."""
     query = (
         select(schema.PortAttachmentRow, schema.VmRow)
@@ -205,13 +195,13 @@ def list_port_attachments(
     return [convert.port_attachment_record(a, vm) for a, vm in session.execute(query)]
 
 
-def list_video_models(session: Session) -> list[VideoModelRecord]:
+def list_video_models(session: Session) -> list[records.VideoModelRecord]:
     """Return every video model template seen on a VM."""
     query = select(schema.VideoModelRow).order_by(schema.VideoModelRow.id)
     return [convert.video_model_record(row) for row in session.scalars(query)]
 
 
-def list_host_video_devices(session: Session, host_id: str) -> list[HostVideoDeviceRecord]:
+def list_host_video_devices(session: Session, host_id: str) -> list[records.HostVideoDeviceRecord]:
     """Return the GPUs of a host."""
     host_row(session, host_id)
     query = (
@@ -224,7 +214,7 @@ def list_host_video_devices(session: Session, host_id: str) -> list[HostVideoDev
 
 def list_video_attachments(
     session: Session, host_id: str, vm_name: str
-) -> list[VideoAttachmentRecord]:
+) -> list[records.VideoAttachmentRecord]:
     """Return the video adapters of one VM."""
     vm = _vm_row(session, host_id, vm_name)
     query = (
@@ -235,7 +225,7 @@ def list_video_attachments(
     return [convert.video_attachment_record(row, vm) for row in session.scalars(query)]
 
 
-def dashboard_stats(session: Session) -> DashboardStats:
+def dashboard_stats(session: Session) -> records.DashboardStats:
     """Return system-wide counters; storage figures are decimal GB, rounded."""
     total_hosts = session.scalar(select(func.count()).select_from(schema.HostRow)) or 0
     connected = (
@@ -271,7 +261,7 @@ def dashboard_stats(session: Session) -> DashboardStats:
             func.coalesce(func.sum(schema.StoragePoolRow.allocation_bytes), 0),
         )
     ).one()
-    return DashboardStats(
+    return records.DashboardStats(
         total_hosts=int(total_hosts),
         connected_hosts=int(connected),
         total_vms=int(total_vms),

@@ -16,24 +16,11 @@ import attrs
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from virtumancer.db import convert
+from virtumancer.db import convert, schema
 from virtumancer.db._rows import core_table, set_changed, sync_rows, utcnow
 from virtumancer.db.activity import add_activity, insert_activity
 from virtumancer.db.hosts import host_row
 from virtumancer.db.queries import volume_sizes
-from virtumancer.db.schema import (
-    DiscoveredVmRow,
-    DiskAttachmentRow,
-    HostVideoDeviceRow,
-    NetworkRow,
-    PortAttachmentRow,
-    PortRow,
-    StoragePoolRow,
-    StorageVolumeRow,
-    VideoAttachmentRow,
-    VideoModelRow,
-    VmRow,
-)
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.network import Network
 from virtumancer.models.nodedev import GpuDevice
@@ -98,8 +85,8 @@ class _Lookups:
         self.session = session
         self.host_id = host_id
         self._volume_sizes: dict[str, int] | None = None
-        self._ports: dict[str, PortRow] | None = None
-        self._video_models: dict[tuple[str, int, int, bool], VideoModelRow] | None = None
+        self._ports: dict[str, schema.PortRow] | None = None
+        self._video_models: dict[tuple[str, int, int, bool], schema.VideoModelRow] | None = None
 
     @property
     def volume_sizes(self) -> dict[str, int]:
@@ -110,14 +97,16 @@ class _Lookups:
     def plan(self, domain: Domain) -> _Plan:
         return _plan(domain, self.volume_sizes)
 
-    def port(self, mac: str, model: str | None) -> PortRow:
+    def port(self, mac: str, model: str | None) -> schema.PortRow:
         """Return the ORM row of a port, adding it if new."""
         if self._ports is None:
-            rows = self.session.scalars(select(PortRow).where(PortRow.host_id == self.host_id))
+            rows = self.session.scalars(
+                select(schema.PortRow).where(schema.PortRow.host_id == self.host_id)
+            )
             self._ports = {row.mac_address: row for row in rows}
         row = self._ports.get(mac)
         if row is None:
-            row = PortRow(host_id=self.host_id, mac_address=mac, model_name=model)
+            row = schema.PortRow(host_id=self.host_id, mac_address=mac, model_name=model)
             self.session.add(row)
             self._ports[mac] = row
         elif model is not None and row.model_name != model:
@@ -130,7 +119,9 @@ class _Lookups:
         ids = {
             row.mac_address: row.id
             for row in self.session.execute(
-                select(PortRow.mac_address, PortRow.id).where(PortRow.host_id == self.host_id)
+                select(schema.PortRow.mac_address, schema.PortRow.id).where(
+                    schema.PortRow.host_id == self.host_id
+                )
             )
         }
         missing = [
@@ -140,8 +131,8 @@ class _Lookups:
         ]
         if missing:
             result = self.session.execute(
-                insert(core_table(PortRow)).returning(
-                    PortRow.mac_address, PortRow.id, sort_by_parameter_order=True
+                insert(core_table(schema.PortRow)).returning(
+                    schema.PortRow.mac_address, schema.PortRow.id, sort_by_parameter_order=True
                 ),
                 missing,
             )
@@ -149,16 +140,16 @@ class _Lookups:
             self._ports = None  # the ORM map no longer knows every port
         return ids
 
-    def video_model(self, name: str, vram: int, heads: int, accel: bool) -> VideoModelRow:
+    def video_model(self, name: str, vram: int, heads: int, accel: bool) -> schema.VideoModelRow:
         if self._video_models is None:
-            rows = self.session.scalars(select(VideoModelRow))
+            rows = self.session.scalars(select(schema.VideoModelRow))
             self._video_models = {
                 (row.model_name, row.vram, row.heads, row.accel_3d): row for row in rows
             }
         key = (name, vram, heads, accel)
         row = self._video_models.get(key)
         if row is None:
-            row = VideoModelRow(model_name=name, vram=vram, heads=heads, accel_3d=accel)
+            row = schema.VideoModelRow(model_name=name, vram=vram, heads=heads, accel_3d=accel)
             self.session.add(row)
             self.session.flush()
             self._video_models[key] = row
@@ -226,7 +217,7 @@ def _plan(domain: Domain, volume_sizes: Mapping[str, int]) -> _Plan:
     )
 
 
-def _sync_hardware(vm: VmRow, plan: _Plan, lookups: _Lookups) -> bool:
+def _sync_hardware(vm: schema.VmRow, plan: _Plan, lookups: _Lookups) -> bool:
     """Make a VM's attachments match its plan (ORM path); return whether anything changed."""
     changed = False
     removed = False
@@ -254,7 +245,7 @@ def _sync_hardware(vm: VmRow, plan: _Plan, lookups: _Lookups) -> bool:
     for name, values in plan.disks.items():
         disk_row = existing_disks.get(name)
         if disk_row is None:
-            vm.disks.append(DiskAttachmentRow(device_name=name, **values))
+            vm.disks.append(schema.DiskAttachmentRow(device_name=name, **values))
             changed = True
         else:
             changed |= set_changed(disk_row, **values)
@@ -264,7 +255,9 @@ def _sync_hardware(vm: VmRow, plan: _Plan, lookups: _Lookups) -> bool:
         found_port = existing_ports.get(name)
         if found_port is None:
             vm.ports.append(
-                PortAttachmentRow(port=port, device_name=name, interface_type=kind, source=source)
+                schema.PortAttachmentRow(
+                    port=port, device_name=name, interface_type=kind, source=source
+                )
             )
             changed = True
         else:
@@ -275,7 +268,7 @@ def _sync_hardware(vm: VmRow, plan: _Plan, lookups: _Lookups) -> bool:
         found_video = existing_videos.get(index)
         if found_video is None:
             vm.videos.append(
-                VideoAttachmentRow(
+                schema.VideoAttachmentRow(
                     video_model_id=video_model.id, monitor_index=index, primary=primary
                 )
             )
@@ -292,7 +285,9 @@ def _insert_vms(
     if not plans:
         return
     result = session.execute(
-        insert(core_table(VmRow)).returning(VmRow.uuid, VmRow.id, sort_by_parameter_order=True),
+        insert(core_table(schema.VmRow)).returning(
+            schema.VmRow.uuid, schema.VmRow.id, sort_by_parameter_order=True
+        ),
         [
             {
                 "host_id": host_id,
@@ -312,12 +307,12 @@ def _insert_vms(
         for name, values in plan.disks.items()
     ]
     if disks:
-        session.execute(insert(core_table(DiskAttachmentRow)), disks)
+        session.execute(insert(core_table(schema.DiskAttachmentRow)), disks)
     models = {mac: model for plan in plans for mac, model, _, _ in plan.ports.values()}
     if models:
         port_ids = lookups.port_ids(models)
         session.execute(
-            insert(core_table(PortAttachmentRow)),
+            insert(core_table(schema.PortAttachmentRow)),
             [
                 {
                     "vm_id": vm_ids[plan.uuid],
@@ -341,12 +336,12 @@ def _insert_vms(
         for index, (model_name, vram, heads, accel, primary) in enumerate(plan.videos)
     ]
     if videos:
-        session.execute(insert(core_table(VideoAttachmentRow)), videos)
+        session.execute(insert(core_table(schema.VideoAttachmentRow)), videos)
 
 
 def _update_vm(
     session: Session,
-    vm: VmRow,
+    vm: schema.VmRow,
     plan: _Plan,
     lookups: _Lookups,
     now: dt.datetime,
@@ -384,28 +379,30 @@ def _update_vm(
     return changed
 
 
-def _vm_rows(session: Session, host_id: str, uuids: Collection[str] | None) -> dict[str, VmRow]:
+def _vm_rows(
+    session: Session, host_id: str, uuids: Collection[str] | None
+) -> dict[str, schema.VmRow]:
     query = (
-        select(VmRow)
-        .where(VmRow.host_id == host_id)
+        select(schema.VmRow)
+        .where(schema.VmRow.host_id == host_id)
         .options(
-            selectinload(VmRow.disks),
-            selectinload(VmRow.ports).selectinload(PortAttachmentRow.port),
-            selectinload(VmRow.videos),
+            selectinload(schema.VmRow.disks),
+            selectinload(schema.VmRow.ports).selectinload(schema.PortAttachmentRow.port),
+            selectinload(schema.VmRow.videos),
         )
     )
     if uuids is not None:
-        query = query.where(VmRow.uuid.in_(list(uuids)))
+        query = query.where(schema.VmRow.uuid.in_(list(uuids)))
     return {row.uuid: row for row in session.scalars(query)}
 
 
 def _vm_index(session: Session, host_id: str, uuids: Collection[str] | None) -> dict[str, Any]:
     """Return ``{uuid: (id, uuid, fingerprint, gone_at)}`` of a host's VMs, without the ORM."""
-    query = select(VmRow.id, VmRow.uuid, VmRow.fingerprint, VmRow.gone_at).where(
-        VmRow.host_id == host_id
-    )
+    query = select(
+        schema.VmRow.id, schema.VmRow.uuid, schema.VmRow.fingerprint, schema.VmRow.gone_at
+    ).where(schema.VmRow.host_id == host_id)
     if uuids is not None:
-        query = query.where(VmRow.uuid.in_(list(uuids)))
+        query = query.where(schema.VmRow.uuid.in_(list(uuids)))
     return {row.uuid: row for row in session.execute(query)}
 
 
@@ -413,13 +410,13 @@ def _discovered_index(
     session: Session, host_id: str, uuids: Collection[str] | None
 ) -> dict[str, Any]:
     query = select(
-        DiscoveredVmRow.domain_uuid,
-        DiscoveredVmRow.name,
-        DiscoveredVmRow.imported,
-        DiscoveredVmRow.last_seen_at,
-    ).where(DiscoveredVmRow.host_id == host_id)
+        schema.DiscoveredVmRow.domain_uuid,
+        schema.DiscoveredVmRow.name,
+        schema.DiscoveredVmRow.imported,
+        schema.DiscoveredVmRow.last_seen_at,
+    ).where(schema.DiscoveredVmRow.host_id == host_id)
     if uuids is not None:
-        query = query.where(DiscoveredVmRow.domain_uuid.in_(list(uuids)))
+        query = query.where(schema.DiscoveredVmRow.domain_uuid.in_(list(uuids)))
     return {row.domain_uuid: row for row in session.execute(query)}
 
 
@@ -504,16 +501,16 @@ def apply_domains(
             changes["last_seen_at"] = now
         if changes:
             session.execute(
-                update(DiscoveredVmRow)
+                update(schema.DiscoveredVmRow)
                 .where(
-                    DiscoveredVmRow.host_id == host_id,
-                    DiscoveredVmRow.domain_uuid == domain.uuid,
+                    schema.DiscoveredVmRow.host_id == host_id,
+                    schema.DiscoveredVmRow.domain_uuid == domain.uuid,
                 )
                 .values(**changes)
             )
             outcome.discovered_changed = True
     if new_rows:
-        session.execute(insert(core_table(DiscoveredVmRow)), new_rows)
+        session.execute(insert(core_table(schema.DiscoveredVmRow)), new_rows)
         outcome.discovered_changed = True
     if complete:
         seen = set(plans)
@@ -527,9 +524,9 @@ def apply_domains(
         missing_discovered = [uuid for uuid in discovered if uuid not in seen]
         if missing_discovered:
             session.execute(
-                delete(DiscoveredVmRow).where(
-                    DiscoveredVmRow.host_id == host_id,
-                    DiscoveredVmRow.domain_uuid.in_(missing_discovered),
+                delete(schema.DiscoveredVmRow).where(
+                    schema.DiscoveredVmRow.host_id == host_id,
+                    schema.DiscoveredVmRow.domain_uuid.in_(missing_discovered),
                 )
             )
             outcome.discovered_changed = True
@@ -537,7 +534,7 @@ def apply_domains(
     return outcome
 
 
-def _vm_missing(session: Session, vm: VmRow, now: dt.datetime) -> bool:
+def _vm_missing(session: Session, vm: schema.VmRow, now: dt.datetime) -> bool:
     if vm.gone_at is None:
         vm.gone_at = now
         vm.updated_at = now
@@ -561,13 +558,15 @@ def mark_domain_missing(
     now = convert.naive_utc(now) if now is not None else utcnow()
     outcome = SyncOutcome()
     vm = session.scalars(
-        select(VmRow).where(VmRow.host_id == host_id, VmRow.uuid == domain_uuid)
+        select(schema.VmRow).where(
+            schema.VmRow.host_id == host_id, schema.VmRow.uuid == domain_uuid
+        )
     ).first()
     if vm is not None and vm.gone_at is None:
         vm.gone_at = now
         vm.updated_at = now
         outcome.vms_changed = True
-    row = session.get(DiscoveredVmRow, (host_id, domain_uuid))
+    row = session.get(schema.DiscoveredVmRow, (host_id, domain_uuid))
     if row is not None:
         session.delete(row)
         outcome.discovered_changed = True
@@ -613,8 +612,11 @@ def import_domains(
         new_uuids = [d.uuid for d in new]
         known = set(_discovered_index(session, host_id, new_uuids))
         session.execute(
-            update(DiscoveredVmRow)
-            .where(DiscoveredVmRow.host_id == host_id, DiscoveredVmRow.domain_uuid.in_(known))
+            update(schema.DiscoveredVmRow)
+            .where(
+                schema.DiscoveredVmRow.host_id == host_id,
+                schema.DiscoveredVmRow.domain_uuid.in_(known),
+            )
             .values(imported=True, dismissed=False)
         )
         unknown = [
@@ -630,7 +632,7 @@ def import_domains(
             if d.uuid not in known
         ]
         if unknown:
-            session.execute(insert(core_table(DiscoveredVmRow)), unknown)
+            session.execute(insert(core_table(schema.DiscoveredVmRow)), unknown)
         insert_activity(
             session,
             [
@@ -656,12 +658,12 @@ def dismiss_discovered(session: Session, host_id: str, domain_uuids: Iterable[st
     host_row(session, host_id)
     wanted = list(set(domain_uuids))
     result = session.execute(
-        update(DiscoveredVmRow)
+        update(schema.DiscoveredVmRow)
         .where(
-            DiscoveredVmRow.host_id == host_id,
-            DiscoveredVmRow.domain_uuid.in_(wanted),
-            DiscoveredVmRow.imported.is_(False),
-            DiscoveredVmRow.dismissed.is_(False),
+            schema.DiscoveredVmRow.host_id == host_id,
+            schema.DiscoveredVmRow.domain_uuid.in_(wanted),
+            schema.DiscoveredVmRow.imported.is_(False),
+            schema.DiscoveredVmRow.dismissed.is_(False),
         )
         .values(dismissed=True)
         .execution_options(synchronize_session=False)
@@ -679,14 +681,14 @@ def apply_storage(
     existing = {
         row.uuid: row
         for row in session.scalars(
-            select(StoragePoolRow)
-            .where(StoragePoolRow.host_id == host_id)
-            .options(selectinload(StoragePoolRow.volumes))
+            select(schema.StoragePoolRow)
+            .where(schema.StoragePoolRow.host_id == host_id)
+            .options(selectinload(schema.StoragePoolRow.volumes))
         )
     }
 
-    def new_pool(uuid: str, values: dict[str, object]) -> StoragePoolRow:
-        row = StoragePoolRow(host_id=host_id, uuid=uuid, **values)
+    def new_pool(uuid: str, values: dict[str, object]) -> schema.StoragePoolRow:
+        row = schema.StoragePoolRow(host_id=host_id, uuid=uuid, **values)
         row.volumes = []
         return row
 
@@ -728,7 +730,7 @@ def apply_storage(
         for name, volume_values in wanted[pool_name].items():
             found_volume = current.get(name)
             if found_volume is None:
-                pool_row.volumes.append(StorageVolumeRow(name=name, **volume_values))
+                pool_row.volumes.append(schema.StorageVolumeRow(name=name, **volume_values))
                 changed = True
             else:
                 changed |= set_changed(found_volume, **volume_values)
@@ -740,7 +742,9 @@ def apply_networks(session: Session, host_id: str, networks: Sequence[Network]) 
     """Make a host's networks match libvirt; return whether anything changed."""
     existing = {
         row.uuid: row
-        for row in session.scalars(select(NetworkRow).where(NetworkRow.host_id == host_id))
+        for row in session.scalars(
+            select(schema.NetworkRow).where(schema.NetworkRow.host_id == host_id)
+        )
     }
     _, changed = sync_rows(
         session,
@@ -754,7 +758,7 @@ def apply_networks(session: Session, host_id: str, networks: Sequence[Network]) 
             }
             for network in networks
         },
-        lambda uuid, values: NetworkRow(host_id=host_id, uuid=uuid, **values),
+        lambda uuid, values: schema.NetworkRow(host_id=host_id, uuid=uuid, **values),
     )
     session.flush()
     return changed
@@ -765,7 +769,7 @@ def apply_gpus(session: Session, host_id: str, gpus: Sequence[GpuDevice]) -> boo
     existing = {
         row.name: row
         for row in session.scalars(
-            select(HostVideoDeviceRow).where(HostVideoDeviceRow.host_id == host_id)
+            select(schema.HostVideoDeviceRow).where(schema.HostVideoDeviceRow.host_id == host_id)
         )
     }
     _, changed = sync_rows(
@@ -780,7 +784,7 @@ def apply_gpus(session: Session, host_id: str, gpus: Sequence[GpuDevice]) -> boo
             }
             for gpu in gpus
         },
-        lambda name, values: HostVideoDeviceRow(host_id=host_id, name=name, **values),
+        lambda name, values: schema.HostVideoDeviceRow(host_id=host_id, name=name, **values),
     )
     session.flush()
     return changed
@@ -788,5 +792,9 @@ def apply_gpus(session: Session, host_id: str, gpus: Sequence[GpuDevice]) -> boo
 
 def delete_orphan_ports(session: Session, host_id: str) -> None:
     """Forget ports no VM uses any more."""
-    used = select(PortAttachmentRow.port_id)
-    session.execute(delete(PortRow).where(PortRow.host_id == host_id, PortRow.id.not_in(used)))
+    used = select(schema.PortAttachmentRow.port_id)
+    session.execute(
+        delete(schema.PortRow).where(
+            schema.PortRow.host_id == host_id, schema.PortRow.id.not_in(used)
+        )
+    )
