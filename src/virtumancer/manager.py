@@ -5,55 +5,30 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, suppress
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Self
 
 import anyio
 import anyio.abc
-import attrs
-from sqlalchemy.orm import Session
 
 from virtumancer._version import __version__
-from virtumancer.db import repositories as repo
 from virtumancer.db.database import Database
-from virtumancer.db.schema import HostRow
-from virtumancer.exceptions import (
-    ConflictError,
-    InvalidInputError,
-    NotFoundError,
-    VirtumancerError,
-)
+from virtumancer.exceptions import ConflictError
+from virtumancer.models import records
 from virtumancer.models.domain import DomainDevices
-from virtumancer.models.events import ConnectionState, PowerAction
 from virtumancer.models.host import HostInfo
-from virtumancer.models.notifications import HostsChanged, VmsChanged
-from virtumancer.models.records import (
-    ActivityEvent,
-    ActivityType,
-    DashboardOverview,
-    DashboardStats,
-    DiscoveredVm,
-    DiskAttachmentRecord,
-    HostPortRecord,
-    HostRecord,
-    HostVideoDeviceRecord,
-    NetworkRecord,
-    PortAttachmentRecord,
-    PortRecord,
-    StoragePoolRecord,
-    StorageVolumeRecord,
-    VideoAttachmentRecord,
-    VideoModelRecord,
-    VmRecord,
-)
 from virtumancer.models.settings import MetricsSettings
 from virtumancer.models.tokens import ApiToken, CreatedToken, Role
 from virtumancer.pool import ConnectionPool
+from virtumancer.services.hosts import HostService
 from virtumancer.services.inventory import InventoryService
 from virtumancer.services.notifications import NotificationHub, NotificationSubscription
+from virtumancer.services.settings import SettingsService
 from virtumancer.services.tokens import TokenService
-from virtumancer.topology import TopologyLayout, build_topology, layout_topology
+from virtumancer.services.views import InventoryViews
+from virtumancer.services.vms import VmService
+from virtumancer.topology import TopologyLayout
 from virtumancer.uri import UriPolicy
 
 if TYPE_CHECKING:
@@ -64,8 +39,6 @@ __all__ = ["Virtumancer"]
 
 _log = logging.getLogger(__name__)
 
-#: The power actions the API offers (``suspend``/``resume`` are extras of the SDK).
-VM_ACTIONS = tuple(action.value for action in PowerAction)
 #: Seconds :meth:`Virtumancer.aclose` waits for background provenance writes.
 PROVENANCE_GRACE = 30.0
 
@@ -97,27 +70,19 @@ class Virtumancer:
         reconcile_interval: float = 60.0,
         pool: ConnectionPool | None = None,
     ) -> None:
-        if stats_interval is not None:
-            MetricsSettings(stats_interval_seconds=stats_interval)  # InvalidInputError early
         self._database_url = database_url
-        self._stats_interval = stats_interval
         self.reconcile_interval = reconcile_interval
         self._pool = pool or ConnectionPool(allow_test_uris=allow_test_uris, uri_policy=uri_policy)
-        self._database: Database | None = None
-        self._inventory: InventoryService | None = None
-        self._tokens: TokenService | None = None
+        self._settings = SettingsService(stats_interval=stats_interval)
         self._hub = NotificationHub()
+        self._services: _Services | None = None
         self._stats: StatsSampler | None = None
-        self._settings = MetricsSettings()
         self._exit_stack: AsyncExitStack | None = None
-        self._task_group: anyio.abc.TaskGroup | None = None
-        # Saved hosts whose background connect has not started/finished yet.
-        self._restoring: set[str] = set()
-        self._restore_idle = anyio.Event()
 
     def __repr__(self) -> str:
         state = "open" if self._exit_stack is not None else "closed"
-        return f"<Virtumancer {state} {self._pool!r} {self._database!r}>"
+        database = self._services.database if self._services is not None else None
+        return f"<Virtumancer {state} {self._pool!r} {database!r}>"
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -128,22 +93,21 @@ class Virtumancer:
             database = Database(self._database_url)
             stack.push_async_callback(database.aclose)
             await database.migrate()
-            self._database = database
-            self._tokens = TokenService(database)
-            self._settings = await database.run(repo.get_metrics_settings)
+            await self._settings.load(database)
             await stack.enter_async_context(self._pool)
-            self._inventory = InventoryService(self._pool, database, self._hub, version=__version__)
+            services = _Services.wire(self._pool, database, self._hub)
             stack.callback(self._hub.close)
             self._stats = await stack.enter_async_context(self._make_sampler())
             group = await stack.enter_async_context(anyio.create_task_group())
             # Cancel our tasks before the pool closes, so its shutdown is not recorded as
             # hosts being disconnected by the user.
             stack.callback(group.cancel_scope.cancel)
-            self._task_group = group
-            self._inventory.task_group = group
-            await group.start(self._inventory.run_events)
-            await self._restore_hosts()
-            group.start_soon(self._inventory.run_reconciliation, self.reconcile_interval)
+            services.inventory.task_group = group
+            services.hosts.task_group = group
+            self._services = services
+            await group.start(services.inventory.run_events)
+            await services.hosts.restore()
+            group.start_soon(services.inventory.run_reconciliation, self.reconcile_interval)
             self._exit_stack = stack.pop_all()
         return self
 
@@ -158,16 +122,15 @@ class Virtumancer:
     async def aclose(self) -> None:
         """Stop background work and close the pool and the database."""
         stack, self._exit_stack = self._exit_stack, None
-        self._task_group = None
-        self._restoring.clear()
-        self._restore_idle.set()  # wake waiters of wait_restored
-        self._restore_idle = anyio.Event()
+        services = self._services
+        if services is not None:
+            services.hosts.stop_restoring()  # wake waiters of wait_restored
         if stack is None:
             return
-        if self._inventory is not None:
+        if services is not None:
             # Let provenance writes of a just-finished import land (bounded).
             with anyio.move_on_after(PROVENANCE_GRACE, shield=True):
-                await self._inventory.settle()
+                await services.inventory.settle()
         await stack.aclose()
 
     def _make_sampler(self) -> StatsSampler:
@@ -175,87 +138,40 @@ class Virtumancer:
 
         return StatsSampler(self._pool, self.runtime_metrics_settings)
 
-    async def _restore_hosts(self) -> None:
-        """Add the saved hosts to the pool; connect (then sync) in the background.
-
-        Adding is quick; connecting is not (a silent host holds an open for the open
-        timeout), so it runs in the manager's task group and startup never waits for it.
-        Hosts a user disconnected stay disconnected; the others reconnect on their own.
-        """
-        hosts = await self._db.run(repo.list_hosts)
-        for record in hosts:
-            try:
-                await self._pool.add_host(
-                    record.id,
-                    record.uri,
-                    connect=False,
-                    auto_reconnect_disabled=record.auto_reconnect_disabled,
-                )
-            except VirtumancerError as exc:
-                _log.warning("cannot restore host %s: %s", record.id, exc)
-                continue
-            if not record.auto_reconnect_disabled:
-                self._restoring.add(record.id)
-                self._group.start_soon(self._connect_restored, record.id)
-
-    async def _connect_restored(self, host_id: str) -> None:
-        try:
-            host = self._pool.get(host_id)
-            await host.connect()  # on failure the pool keeps retrying with backoff
-            await self._inv.sync_host(host_id)
-        except VirtumancerError as exc:
-            _log.info("host %s not reachable on start: %s", host_id, exc)
-        except Exception:  # one bad host must not end the manager's task group
-            _log.exception("restoring host %s failed", host_id)
-        finally:
-            self._restoring.discard(host_id)
-            if not self._restoring:
-                self._restore_idle.set()
-                self._restore_idle = anyio.Event()
-
     async def wait_restored(self) -> None:
         """Wait until every saved host's startup connect (and first sync) was tried.
 
         Startup does not wait for them; scripts that need the hosts at once can. A host
         that could not connect keeps retrying in the background after this returns.
         """
-        while self._restoring:
-            await self._restore_idle.wait()
+        if self._services is not None:
+            await self._services.hosts.wait_restored()
 
     @property
-    def _group(self) -> anyio.abc.TaskGroup:
-        if self._task_group is None:
+    def _open(self) -> _Services:
+        if self._services is None:
             raise ConflictError("Virtumancer is not open (use `async with`)")
-        return self._task_group
-
-    @property
-    def _db(self) -> Database:
-        if self._database is None:
-            raise ConflictError("Virtumancer is not open (use `async with`)")
-        return self._database
-
-    @property
-    def _inv(self) -> InventoryService:
-        if self._inventory is None:
-            raise ConflictError("Virtumancer is not open (use `async with`)")
-        return self._inventory
+        return self._services
 
     @property
     def database(self) -> Database:
         """The database (for tests and scripts)."""
-        return self._db
+        return self._open.database
 
     @property
     def inventory(self) -> InventoryService:
         """The inventory service (for tests and scripts)."""
-        return self._inv
+        return self._open.inventory
+
+    @property
+    def hosts(self) -> HostService:
+        """The host service (for tests and scripts)."""
+        return self._open.hosts
 
     @property
     def tokens(self) -> TokenService:
         """The API token service (for tests and scripts)."""
-        if self._tokens is None:
-            raise ConflictError("Virtumancer is not open (use `async with`)")
-        return self._tokens
+        return self._open.tokens
 
     @property
     def pool(self) -> ConnectionPool:
@@ -264,144 +180,47 @@ class Virtumancer:
 
     # -- hosts ---------------------------------------------------------------------------
 
-    def _live(self, record: HostRecord) -> HostRecord:
-        try:
-            host = self._pool.get(record.id)
-        except NotFoundError:
-            return record
-        state = host.state
-        if state is ConnectionState.DISCONNECTED and record.id in self._restoring:
-            state = ConnectionState.CONNECTING  # its background connect is about to start
-        return attrs.evolve(
-            record,
-            state=state.value,
-            last_error=host.last_error,
-            auto_reconnect_disabled=host.auto_reconnect_disabled,
-        )
-
-    async def _store_host_state(
-        self, host_id: str, *, activity: tuple[str, str] | None = None
-    ) -> HostRecord:
-        host = self._pool.get(host_id)
-
-        def write(session: Session) -> HostRecord:
-            record, _ = repo.update_host(
-                session,
-                host_id,
-                state=host.state.value,
-                last_error=host.last_error,
-                auto_reconnect_disabled=host.auto_reconnect_disabled,
-            )
-            if activity is not None:
-                repo.add_activity(session, activity[0], activity[1], host_id=host_id)
-            return record
-
-        record = await self._db.run(write)
-        self._hub.publish(HostsChanged())
-        return self._live(record)
-
-    async def list_hosts(self) -> list[HostRecord]:
+    async def list_hosts(self) -> list[records.HostRecord]:
         """Return every configured host with its live connection state."""
-        return [self._live(record) for record in await self._db.run(repo.list_hosts)]
+        return await self._open.hosts.list_hosts()
 
-    async def add_host(self, host_id: str, uri: str) -> HostRecord:
+    async def add_host(self, host_id: str, uri: str) -> records.HostRecord:
         """Add a host, connect to it, store it and sync its inventory.
 
         :class:`ConflictError` if the id exists, :class:`UriPolicyError` for a refused URI,
         :class:`HostUnavailableError` if it cannot connect (nothing is stored then).
         """
-        if not isinstance(host_id, str) or not host_id.strip():
-            raise InvalidInputError("host id must be a non-empty string", field="id")
-        if not isinstance(uri, str) or not uri:
-            raise InvalidInputError("uri must be a non-empty string", field="uri")
-        existing = await self._db.run(lambda s: s.get(HostRow, host_id))
-        if existing is not None:
-            raise ConflictError("a host with this id already exists", host_id=host_id)
-        await self._pool.add_host(host_id, uri, connect=True)
-        try:
+        return await self._open.hosts.add_host(host_id, uri)
 
-            def write(session: Session) -> HostRecord:
-                record = repo.insert_host(session, host_id, uri, state="CONNECTED")
-                repo.add_activity(
-                    session, ActivityType.HOST_ADDED, f"Host {host_id} added", host_id=host_id
-                )
-                return record
-
-            record = await self._db.run(write)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._pool.remove_host(host_id)
-            raise
-        self._hub.publish(HostsChanged())
-        try:
-            await self._inv.sync_host(host_id)
-        except VirtumancerError as exc:
-            _log.warning("first sync of host %s failed: %s", host_id, exc)
-        return self._live(record)
-
-    async def connect_host(self, host_id: str) -> HostRecord:
+    async def connect_host(self, host_id: str) -> records.HostRecord:
         """Connect a host now, even one a user disconnected (re-enables auto-reconnect)."""
-        await self._db.run(lambda s: repo.get_host(s, host_id))
-        host = self._pool.get(host_id)
-        self._inv.expect_change(host_id, None)
-        try:
-            await host.connect()
-        finally:
-            await self._store_host_state(host_id)
-        await self._inv.sync_host(host_id)
-        return self._live(await self._db.run(lambda s: repo.get_host(s, host_id)))
+        return await self._open.hosts.connect_host(host_id)
 
-    async def disconnect_host(self, host_id: str) -> HostRecord:
+    async def disconnect_host(self, host_id: str) -> records.HostRecord:
         """Disconnect a host and keep it disconnected until :meth:`connect_host`."""
-        await self._db.run(lambda s: repo.get_host(s, host_id))
-        self._inv.expect_change(host_id, None)
-        await self._pool.get(host_id).disconnect()
-        return await self._store_host_state(host_id)
+        return await self._open.hosts.disconnect_host(host_id)
 
     async def remove_host(self, host_id: str) -> None:
         """Disconnect a host and forget it and its inventory (:class:`NotFoundError`)."""
-        await self._db.run(lambda s: repo.get_host(s, host_id))
-
-        def write(session: Session) -> None:
-            repo.delete_host(session, host_id)
-            repo.add_activity(
-                session, ActivityType.HOST_REMOVED, f"Host {host_id} removed", host_id=host_id
-            )
-
-        # The database first: if it fails, the host stays both stored and in the pool.
-        await self._db.run(write)
-        with suppress(NotFoundError):
-            await self._pool.remove_host(host_id)
-        self._inv.forget_host(host_id)
-        self._hub.publish(HostsChanged())
+        await self._open.hosts.remove_host(host_id)
 
     async def host_info(self, host_id: str) -> HostInfo:
         """Return live node information of a host."""
-        return await self._pool.get(host_id).host_info()
+        return await self._open.hosts.host_info(host_id)
 
     # -- VMs -----------------------------------------------------------------------------
 
-    async def list_vms(self, host_id: str) -> list[VmRecord]:
+    async def list_vms(self, host_id: str) -> list[records.VmRecord]:
         """Return the managed VMs of a host, from the database."""
-        return await self._db.run(lambda s: repo.list_vms(s, host_id))
+        return await self._open.views.list_vms(host_id)
 
     async def vm_hardware(self, host_id: str, vm_name: str) -> DomainDevices:
-        """Re-read a VM from libvirt, write it, and return its devices (disk sizes filled)."""
-        host = self._pool.get(host_id)
-        domain = await host.get_domain(vm_name)
-        await self._inv.refresh_domains(host_id, {domain.uuid: None})
-        sizes = {
-            disk.device_name: disk.size_bytes
-            for disk in await self._db.run(repo.list_disk_attachments)
-            if disk.vm_uuid == domain.uuid and disk.host_id == host_id
-        }
-        disks = tuple(
-            attrs.evolve(disk, size_bytes=sizes[disk.target_dev])
-            if disk.size_bytes is None and sizes.get(disk.target_dev) is not None
-            else disk
-            for disk in domain.devices.disks
-        )
-        return attrs.evolve(domain.devices, disks=disks)
+        """Re-read a VM from libvirt once, write it, and return its devices (disk sizes filled).
+
+        Writes only the database, never libvirt. ``size_bytes`` comes from the host's pool
+        volumes, else from libvirt's block info (a file or block device in no pool).
+        """
+        return await self._open.vms.hardware(host_id, vm_name)
 
     async def vm_action(self, host_id: str, vm_name: str, action: str) -> None:
         """Apply a power action (start, shutdown, reboot, destroy, reset, suspend, resume).
@@ -409,155 +228,119 @@ class Virtumancer:
         :class:`InvalidInputError` (``field="action"``) for anything else,
         :class:`ConflictError` when the VM's state does not allow it.
         """
-        if action not in VM_ACTIONS:
-            raise InvalidInputError(
-                f"unknown action {action!r} (one of {', '.join(VM_ACTIONS)})",
-                field="action",
-                host_id=host_id,
-                vm_name=vm_name,
-            )
-        host = self._pool.get(host_id)
-        domain = await host.get_domain(vm_name)
-        self._inv.expect_change(host_id, domain.uuid)
-        try:
-            await host.power(domain.uuid, PowerAction(action))
-        except BaseException:
-            self._inv.drop_claim(host_id, domain.uuid)
-            raise
-        # The event will follow; write the new state now so the caller's next read sees it.
-        # (A reboot keeps the state: its activity entry comes from libvirt's reboot event.)
-        await self._inv.refresh_domains(host_id, {domain.uuid: None})
-        self._hub.publish(VmsChanged(host_id=host_id))
+        await self._open.vms.action(host_id, vm_name, action)
 
     # -- discovered ----------------------------------------------------------------------
 
-    async def list_discovered_vms(self, host_id: str) -> list[DiscoveredVm]:
+    async def list_discovered_vms(self, host_id: str) -> list[records.DiscoveredVm]:
         """Return the domains of a host that are neither managed nor dismissed."""
-        return await self._db.run(lambda s: repo.list_discovered(s, host_id))
+        return await self._open.views.list_discovered_vms(host_id)
 
     async def import_vm(self, host_id: str, vm_name: str) -> None:
         """Import one domain by name; importing a managed VM again does nothing."""
-        await self._inv.import_vm(host_id, vm_name)
+        await self._open.inventory.import_vm(host_id, vm_name)
 
     async def import_all_vms(self, host_id: str) -> None:
         """Import every discovered (not dismissed) domain of a host."""
-        await self._inv.import_all(host_id)
+        await self._open.inventory.import_all(host_id)
 
     async def import_selected_vms(self, host_id: str, domain_uuids: Sequence[str]) -> None:
         """Import the domains with these UUIDs (:class:`NotFoundError` if one is unknown)."""
-        await self._inv.import_selected(host_id, domain_uuids)
+        await self._open.inventory.import_selected(host_id, domain_uuids)
 
     async def dismiss_discovered_vms(self, host_id: str, domain_uuids: Sequence[str]) -> None:
         """Hide discovered VMs; they stay hidden while the same domains exist."""
-        await self._inv.dismiss(host_id, domain_uuids)
+        await self._open.inventory.dismiss(host_id, domain_uuids)
 
     async def settle(self) -> None:
         """Wait until background work started by imports (provenance writes) is done."""
-        await self._inv.settle()
+        await self._open.inventory.settle()
 
     async def sync_host(self, host_id: str) -> None:
         """Reconcile a host with libvirt now (what the periodic pass does)."""
-        await self._inv.sync_host(host_id)
+        await self._open.inventory.sync_host(host_id)
 
     # -- storage / network / video -------------------------------------------------------
 
-    async def list_storage_pools(self, host_id: str | None = None) -> list[StoragePoolRecord]:
+    async def list_storage_pools(
+        self, host_id: str | None = None
+    ) -> list[records.StoragePoolRecord]:
         """Return the storage pools of one host or of every host."""
-        return await self._db.run(lambda s: repo.list_storage_pools(s, host_id))
+        return await self._open.views.list_storage_pools(host_id)
 
-    async def list_storage_volumes(self, host_id: str | None = None) -> list[StorageVolumeRecord]:
+    async def list_storage_volumes(
+        self, host_id: str | None = None
+    ) -> list[records.StorageVolumeRecord]:
         """Return every volume of every pool of one host or of every host."""
-        return await self._db.run(lambda s: repo.list_storage_volumes(s, host_id))
+        return await self._open.views.list_storage_volumes(host_id)
 
-    async def list_disk_attachments(self) -> list[DiskAttachmentRecord]:
+    async def list_disk_attachments(self) -> list[records.DiskAttachmentRecord]:
         """Return the disks of every managed VM."""
-        return await self._db.run(repo.list_disk_attachments)
+        return await self._open.views.list_disk_attachments()
 
-    async def list_networks(self, host_id: str | None = None) -> list[NetworkRecord]:
+    async def list_networks(self, host_id: str | None = None) -> list[records.NetworkRecord]:
         """Return the networks of one host or of every host."""
-        return await self._db.run(lambda s: repo.list_networks(s, host_id))
+        return await self._open.views.list_networks(host_id)
 
-    async def list_ports(self) -> list[PortRecord]:
+    async def list_ports(self) -> list[records.PortRecord]:
         """Return every port (virtual NIC) of every host."""
-        return await self._db.run(repo.list_ports)
+        return await self._open.views.list_ports()
 
-    async def list_host_ports(self, host_id: str) -> list[HostPortRecord]:
+    async def list_host_ports(self, host_id: str) -> list[records.HostPortRecord]:
         """Return the ports of a host with the VMs they are attached to."""
-        return await self._db.run(lambda s: repo.list_host_ports(s, host_id))
+        return await self._open.views.list_host_ports(host_id)
 
     async def list_port_attachments(
         self, host_id: str | None = None, vm_name: str | None = None
-    ) -> list[PortAttachmentRecord]:
+    ) -> list[records.PortAttachmentRecord]:
         """Return port attachments of every VM, of a host, or of one VM."""
-        if vm_name is not None and host_id is None:
-            raise InvalidInputError("vm_name needs a host_id", field="host_id")
-        return await self._db.run(lambda s: repo.list_port_attachments(s, host_id, vm_name))
+        return await self._open.views.list_port_attachments(host_id, vm_name)
 
-    async def list_video_models(self) -> list[VideoModelRecord]:
+    async def list_video_models(self) -> list[records.VideoModelRecord]:
         """Return the video model templates seen on managed VMs."""
-        return await self._db.run(repo.list_video_models)
+        return await self._open.views.list_video_models()
 
-    async def list_host_video_devices(self, host_id: str) -> list[HostVideoDeviceRecord]:
+    async def list_host_video_devices(self, host_id: str) -> list[records.HostVideoDeviceRecord]:
         """Return the GPUs of a host."""
-        return await self._db.run(lambda s: repo.list_host_video_devices(s, host_id))
+        return await self._open.views.list_host_video_devices(host_id)
 
     async def list_video_attachments(
         self, host_id: str, vm_name: str
-    ) -> list[VideoAttachmentRecord]:
+    ) -> list[records.VideoAttachmentRecord]:
         """Return the video adapters of one managed VM."""
-        return await self._db.run(lambda s: repo.list_video_attachments(s, host_id, vm_name))
+        return await self._open.views.list_video_attachments(host_id, vm_name)
 
     # -- dashboard -----------------------------------------------------------------------
 
-    async def dashboard_stats(self) -> DashboardStats:
+    async def dashboard_stats(self) -> records.DashboardStats:
         """Return system-wide counters (connected hosts are counted live)."""
-        stats = await self._db.run(repo.dashboard_stats)
-        connected = sum(h.state is ConnectionState.CONNECTED for h in self._pool.hosts())
-        return attrs.evolve(stats, connected_hosts=connected)
+        return await self._open.views.dashboard_stats()
 
     async def topology(self) -> TopologyLayout:
         """Return the placed picture of every host (live state) and its managed VMs."""
-        hosts = await self.list_hosts()
-        vms = await self._db.run(lambda s: {h.id: repo.list_vms(s, h.id) for h in hosts})
-        return layout_topology(build_topology(hosts, vms))
+        return await self._open.views.topology()
 
-    async def recent_activity(self, limit: int = 10) -> list[ActivityEvent]:
+    async def recent_activity(self, limit: int = 10) -> list[records.ActivityEvent]:
         """Return the newest ``limit`` activity entries, newest first."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise InvalidInputError("limit must be an integer from 1 to 1000", field="limit")
-        return await self._db.run(lambda s: repo.recent_activity(s, limit))
+        return await self._open.views.recent_activity(limit)
 
-    async def dashboard_overview(self, limit: int = 10) -> DashboardOverview:
+    async def dashboard_overview(self, limit: int = 10) -> records.DashboardOverview:
         """Return the dashboard counters and the recent activity."""
-        return DashboardOverview(
-            stats=await self.dashboard_stats(),
-            recent_activity=tuple(await self.recent_activity(limit)),
-        )
+        return await self._open.views.dashboard_overview(limit)
 
     # -- settings ------------------------------------------------------------------------
 
     async def get_metrics_settings(self) -> MetricsSettings:
         """Return the persisted metrics settings."""
-        return await self._db.run(repo.get_metrics_settings)
+        return await self._settings.get_metrics_settings()
 
     async def update_metrics_settings(self, changes: Mapping[str, object]) -> MetricsSettings:
         """Merge ``changes`` into the persisted settings (:class:`InvalidInputError`)."""
-
-        def write(session: Session) -> MetricsSettings:
-            merged = repo.get_metrics_settings(session).merged(changes)
-            repo.save_metrics_settings(session, merged)
-            return merged
-
-        merged = await self._db.run(write)
-        self._settings = merged
-        return merged
+        return await self._settings.update_metrics_settings(changes)
 
     async def runtime_metrics_settings(self) -> MetricsSettings:
         """Return the settings the running services use (with ``stats_interval`` applied)."""
-        settings = self._settings
-        if self._stats_interval is not None:
-            settings = attrs.evolve(settings, stats_interval_seconds=self._stats_interval)
-        return settings
+        return await self._settings.runtime_metrics_settings()
 
     # -- API tokens ----------------------------------------------------------------------
 
@@ -623,4 +406,40 @@ class Virtumancer:
 
         return open_console_stream(
             self._pool.get(target.host_id), target, events=self._pool.subscribe
+        )
+
+
+class _Services:
+    """The services of one open :class:`Virtumancer`, wired to each other."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        inventory: InventoryService,
+        hosts: HostService,
+        views: InventoryViews,
+        vms: VmService,
+        tokens: TokenService,
+    ) -> None:
+        self.database = database
+        self.inventory = inventory
+        self.hosts = hosts
+        self.views = views
+        self.vms = vms
+        self.tokens = tokens
+
+    @classmethod
+    def wire(cls, pool: ConnectionPool, database: Database, hub: NotificationHub) -> _Services:
+        """Make every service and connect them (the host service writes host state)."""
+        inventory = InventoryService(pool, database, hub, version=__version__)
+        hosts = HostService(pool, database, hub, inventory)
+        inventory.on_host_state = hosts.record_state_change
+        return cls(
+            database=database,
+            inventory=inventory,
+            hosts=hosts,
+            views=InventoryViews(database, hosts),
+            vms=VmService(pool, inventory, hub),
+            tokens=TokenService(database),
         )

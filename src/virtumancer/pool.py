@@ -30,10 +30,10 @@ import logging
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 import anyio
 import anyio.abc
@@ -61,17 +61,13 @@ from virtumancer.models.events import (
     PoolEvent,
     PowerAction,
 )
-from virtumancer.models.host import HostInfo
 from virtumancer.models.metadata import VirtumancerMetadata
-from virtumancer.models.network import Network
-from virtumancer.models.nodedev import GpuDevice
-from virtumancer.models.stats import DomainStatsSample
-from virtumancer.models.storage import StoragePool, StorageVolume
 from virtumancer.uri import UriPolicy, redact_uri
 
 __all__ = ["ConnectionPool", "EventSubscription", "HostPool", "ListedDomain", "PowerAction"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 _log = logging.getLogger(__name__)
 
 
@@ -161,6 +157,53 @@ class EventSubscription(Subscription[PoolEvent]):
     def dropped(self) -> int:
         """Events dropped because this subscriber fell behind."""
         return self._ring.dropped
+
+
+class _Operation(Generic[P, T]):
+    """A host operation: ``HostPool.<name>(...)`` awaits ``LibvirtConnection.<name>(...)``.
+
+    The method runs in a worker thread on one of the host's connections (``HostPool._call``:
+    one call at a time per connection, timeouts, loss handling). Its signature and docstring
+    are the connection method's, so an operation is declared once, where it talks to libvirt.
+    """
+
+    def __init__(self, method: Callable[Concatenate[LibvirtConnection, P], T]) -> None:
+        self.method = method
+        self.name = method.__name__
+        self.__doc__ = method.__doc__
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, host: None, owner: type[Any]) -> Self: ...
+
+    @overload
+    def __get__(self, host: HostPool, owner: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+    def __get__(
+        self, host: HostPool | None, owner: type[Any]
+    ) -> Self | Callable[P, Coroutine[Any, Any, T]]:
+        if host is None:
+            return self
+        # Looked up on each call, not bound now: a subclass or a test's spy of the
+        # connection method is what runs.
+        name = self.method.__name__
+
+        async def operation(*args: P.args, **kwargs: P.kwargs) -> T:
+            result: T = await host._call(lambda conn: getattr(conn, name)(*args, **kwargs))
+            return result
+
+        operation.__name__ = operation.__qualname__ = self.name
+        operation.__doc__ = self.__doc__
+        return operation
+
+
+def _operation(
+    method: Callable[Concatenate[LibvirtConnection, P], T],
+) -> _Operation[P, T]:
+    """Declare ``method`` of :class:`LibvirtConnection` as an async operation of a host pool."""
+    return _Operation(method)
 
 
 class HostPool:
@@ -543,41 +586,19 @@ class HostPool:
         """
         return await self._call(lambda conn: conn.call(fn))
 
-    async def host_info(self) -> HostInfo:
-        """Return node info, hostname, capabilities and versions of the host."""
-        return await self._call(LibvirtConnection.host_info)
-
-    async def list_domains(self) -> list[Domain]:
-        """List every domain with its XML parsed and ``state``/``autostart``/``persistent``."""
-        return await self._call(LibvirtConnection.list_domains)
-
-    async def list_domains_with_xml(
-        self,
-        previous: Mapping[str, ListedDomain] | None = None,
-        *,
-        autostart: bool = True,
-    ) -> list[ListedDomain]:
-        """List every domain with its raw XML, reusing parses of XML that did not change.
-
-        For callers that list a host again and again (inventory reconciliation): pass the
-        previous listing's entries keyed by UUID as ``previous``, and a domain whose XML is
-        byte-for-byte the same is not parsed again -- the parse is most of a listing's cost
-        in this process. Each :class:`ListedDomain` holds ``xml``, its pure parse ``parsed``
-        and ``domain`` (the parse with ``state``/``persistent``, and ``autostart`` unless
-        ``autostart=False``, which saves one RPC). One worker-thread call: three or four RPCs
-        for the host plus one ``XMLDesc`` per domain; domains undefined meanwhile are skipped.
-        """
-        return await self._call(
-            lambda conn: conn.list_domains_with_xml(previous, autostart=autostart)
-        )
-
-    async def get_domain(self, name_or_uuid: str) -> Domain:
-        """Return one domain by name or UUID; :class:`NotFoundError` if there is none."""
-        return await self._call(lambda conn: conn.get_domain(name_or_uuid))
-
-    async def domain_xml(self, name_or_uuid: str, *, inactive: bool = False) -> bytes:
-        """Return a domain's XML; ``inactive`` gives the persistent definition."""
-        return await self._call(lambda conn: conn.domain_xml(name_or_uuid, inactive=inactive))
+    # Each operation is declared once, on LibvirtConnection: a line here runs it in a
+    # worker thread on one of the host's connections (and SyncHost's line blocks on that).
+    host_info = _operation(LibvirtConnection.host_info)
+    list_domains = _operation(LibvirtConnection.list_domains)
+    list_domains_with_xml = _operation(LibvirtConnection.list_domains_with_xml)
+    get_domain = _operation(LibvirtConnection.get_domain)
+    domain_xml = _operation(LibvirtConnection.domain_xml)
+    list_storage_pools = _operation(LibvirtConnection.list_storage_pools)
+    list_storage_volumes = _operation(LibvirtConnection.list_storage_volumes)
+    list_networks = _operation(LibvirtConnection.list_networks)
+    list_gpus = _operation(LibvirtConnection.list_gpus)
+    bulk_stats = _operation(LibvirtConnection.bulk_stats)
+    set_metadata = _operation(LibvirtConnection.set_metadata)
 
     async def power(self, name_or_uuid: str, action: PowerAction | str) -> None:
         """Start, shut down (ACPI), reboot, destroy (force off), reset, suspend or resume.
@@ -596,41 +617,6 @@ class HostPool:
                 host_id=self.host_id,
             ) from None
         await self._call(lambda conn: conn.power(name_or_uuid, power_action))
-
-    async def list_storage_pools(self) -> list[StoragePool]:
-        """List storage pools with state, sizes, autostart and persistence."""
-        return await self._call(LibvirtConnection.list_storage_pools)
-
-    async def list_storage_volumes(self, pool_name: str | None = None) -> list[StorageVolume]:
-        """List the volumes of every active pool, or of ``pool_name``."""
-        return await self._call(lambda conn: conn.list_storage_volumes(pool_name))
-
-    async def list_networks(self) -> list[Network]:
-        """List virtual networks."""
-        return await self._call(LibvirtConnection.list_networks)
-
-    async def list_gpus(self) -> list[GpuDevice]:
-        """List the host's PCI display controllers."""
-        return await self._call(LibvirtConnection.list_gpus)
-
-    async def bulk_stats(
-        self, domain_uuids: Collection[str] | None = None
-    ) -> list[DomainStatsSample]:
-        """Return one stats sample per domain (all, or those in ``domain_uuids``).
-
-        Exactly one libvirt call (``getAllDomainStats`` or ``domainListGetStats``, with
-        ``VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT`` where the daemon supports it, so a busy
-        domain does not stall the sample). Unknown UUIDs are ignored.
-        """
-        return await self._call(lambda conn: conn.bulk_stats(domain_uuids))
-
-    async def set_metadata(self, name_or_uuid: str, metadata: VirtumancerMetadata | None) -> None:
-        """Write our ``<metadata>`` element into a domain (``None`` removes it).
-
-        Written into the live domain if it runs and into its persistent definition if it has
-        one. Raises :class:`NotFoundError` if there is no such domain.
-        """
-        await self._call(lambda conn: conn.set_metadata(name_or_uuid, metadata))
 
     async def set_metadata_many(
         self, items: Iterable[tuple[str | Domain, VirtumancerMetadata | None]]

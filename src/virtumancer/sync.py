@@ -13,28 +13,54 @@ loop is already running. It is not a second copy of the logic: every method is o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Generic, ParamSpec, Self, TypeVar, overload
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from virtumancer.exceptions import ConflictError
-from virtumancer.models.domain import Domain
 from virtumancer.models.events import ConnectionState, PowerAction
-from virtumancer.models.host import HostInfo
-from virtumancer.models.metadata import VirtumancerMetadata
-from virtumancer.models.network import Network
-from virtumancer.models.nodedev import GpuDevice
-from virtumancer.models.stats import DomainStatsSample
-from virtumancer.models.storage import StoragePool, StorageVolume
-from virtumancer.pool import ConnectionPool, HostPool
+from virtumancer.pool import ConnectionPool, HostPool, _Operation
 from virtumancer.uri import UriPolicy, redact_uri
 
 __all__ = ["SyncHost", "connect"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class _Blocking(Generic[P, T]):
+    """``SyncHost.<name>(...)`` blocks on the host pool's operation of the same declaration."""
+
+    def __init__(self, operation: _Operation[P, T]) -> None:
+        self.operation = operation
+        self.__doc__ = operation.__doc__
+
+    @overload
+    def __get__(self, host: None, owner: type[Any]) -> Self: ...
+
+    @overload
+    def __get__(self, host: SyncHost, owner: type[Any]) -> Callable[P, T]: ...
+
+    def __get__(self, host: SyncHost | None, owner: type[Any]) -> Self | Callable[P, T]:
+        if host is None:
+            return self
+        name = self.operation.name
+
+        def operation(*args: P.args, **kwargs: P.kwargs) -> T:
+            result: T = host._call(lambda pool: getattr(pool, name)(*args, **kwargs))
+            return result
+
+        operation.__name__ = operation.__qualname__ = name
+        operation.__doc__ = self.__doc__
+        return operation
+
+
+def _blocking(operation: _Operation[P, T]) -> _Blocking[P, T]:
+    """Declare a host pool operation as a blocking method of :class:`SyncHost`."""
+    return _Blocking(operation)
 
 
 class SyncHost(AbstractContextManager["SyncHost"]):
@@ -102,25 +128,17 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         """The connection state (``CLOSED`` hosts report ``DISCONNECTED``)."""
         return self._host.state if self._host is not None else ConnectionState.DISCONNECTED
 
-    def info(self) -> HostInfo:
-        """Return node info, hostname, capabilities and versions."""
-        result: HostInfo = self._call(lambda host: host.host_info())
-        return result
-
-    def domains(self) -> list[Domain]:
-        """List every domain."""
-        result: list[Domain] = self._call(lambda host: host.list_domains())
-        return result
-
-    def domain(self, name_or_uuid: str) -> Domain:
-        """Return one domain by name or UUID (``NotFoundError`` if there is none)."""
-        result: Domain = self._call(lambda host: host.get_domain(name_or_uuid))
-        return result
-
-    def domain_xml(self, name_or_uuid: str, *, inactive: bool = False) -> bytes:
-        """Return a domain's XML."""
-        result: bytes = self._call(lambda host: host.domain_xml(name_or_uuid, inactive=inactive))
-        return result
+    # One line per operation, declared on LibvirtConnection (see HostPool).
+    info = _blocking(HostPool.host_info)
+    domains = _blocking(HostPool.list_domains)
+    domain = _blocking(HostPool.get_domain)
+    domain_xml = _blocking(HostPool.domain_xml)
+    set_metadata = _blocking(HostPool.set_metadata)
+    storage_pools = _blocking(HostPool.list_storage_pools)
+    storage_volumes = _blocking(HostPool.list_storage_volumes)
+    networks = _blocking(HostPool.list_networks)
+    gpus = _blocking(HostPool.list_gpus)
+    stats = _blocking(HostPool.bulk_stats)
 
     def power(self, name_or_uuid: str, action: PowerAction | str) -> None:
         """Apply a power action (``ConflictError`` on an invalid transition)."""
@@ -153,35 +171,6 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     def resume(self, name_or_uuid: str) -> None:
         """Resume a paused domain."""
         self.power(name_or_uuid, PowerAction.RESUME)
-
-    def set_metadata(self, name_or_uuid: str, metadata: VirtumancerMetadata | None) -> None:
-        """Write (or remove) Virtumancer's ``<metadata>`` element."""
-        self._call(lambda host: host.set_metadata(name_or_uuid, metadata))
-
-    def storage_pools(self) -> list[StoragePool]:
-        """List storage pools."""
-        result: list[StoragePool] = self._call(lambda host: host.list_storage_pools())
-        return result
-
-    def storage_volumes(self, pool_name: str | None = None) -> list[StorageVolume]:
-        """List volumes of every active pool, or of ``pool_name``."""
-        result: list[StorageVolume] = self._call(lambda host: host.list_storage_volumes(pool_name))
-        return result
-
-    def networks(self) -> list[Network]:
-        """List virtual networks."""
-        result: list[Network] = self._call(lambda host: host.list_networks())
-        return result
-
-    def gpus(self) -> list[GpuDevice]:
-        """List the host's GPUs."""
-        result: list[GpuDevice] = self._call(lambda host: host.list_gpus())
-        return result
-
-    def stats(self, domain_uuids: Collection[str] | None = None) -> list[DomainStatsSample]:
-        """Return one stats sample per domain, in one libvirt call."""
-        result: list[DomainStatsSample] = self._call(lambda host: host.bulk_stats(domain_uuids))
-        return result
 
 
 def connect(

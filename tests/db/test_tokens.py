@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 
 from virtumancer import ConflictError, InvalidInputError, NotFoundError, Role, acting_as
 from virtumancer.db import Database, migrate
-from virtumancer.db import repositories as repo
+from virtumancer.db import activity as db_activity
 from virtumancer.services.tokens import TokenService
 
 pytestmark = pytest.mark.anyio
@@ -47,7 +47,7 @@ async def test_create_authenticate_revoke(database: Database) -> None:
     assert await tokens.authenticate_id(created.id) is None
     with pytest.raises(NotFoundError):
         await tokens.revoke("nobody")
-    activity = database.run_sync(lambda s: repo.recent_activity(s, 5))
+    activity = database.run_sync(lambda s: db_activity.recent_activity(s, 5))
     assert [(a.type, a.actor) for a in activity] == [
         ("token_revoked", None),
         ("token_created", "cli"),
@@ -67,7 +67,7 @@ def test_upgrade_from_0001_keeps_activity(tmp_path: Path) -> None:
     assert "api_tokens" not in inspect(database.engine).get_table_names()
     database.migrate_sync()
     assert "api_tokens" in inspect(database.engine).get_table_names()
-    (entry,) = database.run_sync(lambda s: repo.recent_activity(s, 10))
+    (entry,) = database.run_sync(lambda s: db_activity.recent_activity(s, 10))
     assert entry.message == "Host old added"
     assert entry.actor is None
     database.engine.dispose()

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tests.services.conftest import eventually
-from virtumancer.db import repositories as repo
+from virtumancer.db import hosts as db_hosts
 from virtumancer.manager import Virtumancer
 from virtumancer.models import DomainState
 from virtumancer.models.events import ConnectionState
@@ -41,7 +41,7 @@ async def test_silent_saved_host_does_not_hold_up_startup(
         await vm.add_host("good", f"test://{node}")
         await vm.import_all_vms("good")
         await vm.database.run(
-            lambda s: repo.insert_host(s, "silent", silent_uri, state="DISCONNECTED")
+            lambda s: db_hosts.insert_host(s, "silent", silent_uri, state="DISCONNECTED")
         )
     # An open timeout far beyond the test: were startup to wait for the silent host, it
     # would never return.

@@ -101,6 +101,9 @@ STATS_GROUPS = (
     | libvirt.VIR_DOMAIN_STATS_INTERFACE
     | libvirt.VIR_DOMAIN_STATS_BLOCK
 )
+# Disks whose capacity virDomainGetBlockInfo reads from the host (a network disk would make
+# the daemon talk to a remote store on a read).
+_BLOCK_INFO_TYPES = frozenset({"file", "block"})
 _CLOSE_REASONS = {0: "error", 1: "end of file", 2: "keepalive timeout", 3: "closed by client"}
 
 
@@ -510,25 +513,39 @@ class LibvirtConnection:
             return {}  # callers ask each domain instead
         return {dom.UUIDString(): record.get("state.state", 0) for dom, record in records}
 
-    def get_domain(self, key: str) -> Domain:
-        """Return one domain by name or UUID, with state, autostart and persistence."""
+    def get_domain(
+        self, name_or_uuid: str, *, disk_sizes: Mapping[str, int] | None = None
+    ) -> Domain:
+        """Return one domain by name or UUID, with state, autostart and persistence.
+
+        Five RPCs. With ``disk_sizes`` (capacity by source path, e.g. of the host's pool
+        volumes) each disk's ``size_bytes`` is filled: from ``disk_sizes`` when its path is
+        there, else from ``virDomainGetBlockInfo`` (one RPC per such disk) -- a file or block
+        device in no pool. A disk whose block info libvirt cannot give keeps ``None``.
+        """
 
         def work(raw: Any) -> Domain:
-            dom = self._lookup(key)
+            dom = self._lookup(name_or_uuid)
             xml = dom.XMLDesc(_DOMAIN_XML_FLAGS)
-            return attrs.evolve(
+            domain = attrs.evolve(
                 parse_domain(xml),
                 state=_domain_state(dom.state()[0]),
                 autostart=bool(dom.autostart()),
                 persistent=bool(dom.isPersistent()),
             )
+            if disk_sizes is None:
+                return domain
+            return _with_disk_sizes(dom, domain, disk_sizes)
 
-        return self.call(work, vm_name=key)
+        return self.call(work, vm_name=name_or_uuid)
 
-    def domain_xml(self, key: str, *, inactive: bool = False) -> bytes:
+    def domain_xml(self, name_or_uuid: str, *, inactive: bool = False) -> bytes:
         """Return a domain's XML (the persistent definition if ``inactive``)."""
         flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
-        return self.call(lambda raw: str(self._lookup(key).XMLDesc(flags)).encode(), vm_name=key)
+        return self.call(
+            lambda raw: str(self._lookup(name_or_uuid).XMLDesc(flags)).encode(),
+            vm_name=name_or_uuid,
+        )
 
     def power(self, key: str, action: PowerAction) -> None:
         """Apply a power action; ``ConflictError`` when the domain's state does not allow it."""
@@ -557,10 +574,16 @@ class LibvirtConnection:
 
         self.call(work, vm_name=key)
 
-    def set_metadata(self, key: str, metadata: VirtumancerMetadata | None) -> None:
-        """Write (or, with ``None``, remove) our ``<metadata>`` element, live and persistent."""
+    def set_metadata(self, name_or_uuid: str, metadata: VirtumancerMetadata | None) -> None:
+        """Write our ``<metadata>`` element into a domain (``None`` removes it).
+
+        Written into the live domain if it runs and into its persistent definition if it has
+        one. Raises :class:`NotFoundError` if there is no such domain.
+        """
         xml = _metadata_xml(metadata)
-        self.call(lambda raw: self._write_metadata(self._lookup(key), xml), vm_name=key)
+        self.call(
+            lambda raw: self._write_metadata(self._lookup(name_or_uuid), xml), vm_name=name_or_uuid
+        )
 
     def set_metadata_many(
         self, items: Iterable[tuple[str | Domain, VirtumancerMetadata | None]]
@@ -719,7 +742,7 @@ class LibvirtConnection:
         return self.call(work)
 
     def list_storage_volumes(self, pool_name: str | None = None) -> list[StorageVolume]:
-        """List volumes of every active pool, or of the pool named ``pool_name``."""
+        """List the volumes of every active pool, or of the pool named ``pool_name``."""
 
         def work(raw: Any) -> list[StorageVolume]:
             if pool_name is not None:
@@ -762,6 +785,25 @@ class LibvirtConnection:
             return [gpu for gpu in parsed if gpu is not None]
 
         return self.call(work)
+
+
+def _with_disk_sizes(dom: Any, domain: Domain, known: Mapping[str, int]) -> Domain:
+    """Fill ``size_bytes`` of a domain's disks from ``known`` paths, else from block info."""
+    disks = []
+    for disk in domain.devices.disks:
+        size = disk.size_bytes
+        path = disk.source_path
+        if size is None and path is not None:
+            size = known.get(path)
+            if size is None and disk.type in _BLOCK_INFO_TYPES:
+                try:
+                    size = int(dom.blockInfo(disk.target_dev, 0)[0])
+                except libvirt.libvirtError as exc:
+                    if isinstance(translate_error(exc), HostUnavailableError):
+                        raise  # the connection is gone, not this disk's block info
+                    size = None  # a missing file, an empty drive ...: unknown, not an error
+        disks.append(disk if size == disk.size_bytes else attrs.evolve(disk, size_bytes=size))
+    return attrs.evolve(domain, devices=attrs.evolve(domain.devices, disks=tuple(disks)))
 
 
 def _affect_flags(dom: Any, persistent: bool | None = None, active: bool | None = None) -> int:

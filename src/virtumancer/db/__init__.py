@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from virtumancer.db.database import Database
+from virtumancer.db.database import Database, DbSession
 from virtumancer.db.engine import create_database_engine, default_database_url, migrate
 
-__all__ = ["Database", "create_database_engine", "default_database_url", "migrate"]
+__all__ = ["Database", "DbSession", "create_database_engine", "default_database_url", "migrate"]

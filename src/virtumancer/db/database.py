@@ -13,7 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from virtumancer.db.engine import create_database_engine, make_sessionmaker, migrate
 
-__all__ = ["Database"]
+__all__ = ["Database", "DbSession"]
+
+#: The session a function given to :meth:`Database.run` receives. Services compose repository
+#: calls into one transaction with it and never touch SQLAlchemy themselves.
+DbSession = Session
 
 logger = logging.getLogger(__name__)
 

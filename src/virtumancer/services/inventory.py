@@ -18,15 +18,16 @@ import datetime as dt
 import logging
 import socket
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import anyio.abc
-from sqlalchemy.orm import Session
 
-from virtumancer.db import repositories as repo
+from virtumancer.db import DbSession
+from virtumancer.db import queries as db_queries
+from virtumancer.db import sync_writes as db_sync
 from virtumancer.db.database import Database
 from virtumancer.exceptions import (
     HostUnavailableError,
@@ -45,15 +46,20 @@ from virtumancer.models.events import (
     PoolEvent,
 )
 from virtumancer.models.metadata import METADATA_NAMESPACE, VirtumancerMetadata
-from virtumancer.models.notifications import HostsChanged, VmsChanged
+from virtumancer.models.notifications import VmsChanged
 from virtumancer.models.records import ActivityType
+from virtumancer.models.storage import StoragePool, StorageVolume
 from virtumancer.models.tokens import acting_as, current_actor
+from virtumancer.rules import MANAGED_BY
 from virtumancer.services.notifications import NotificationHub
 
 if TYPE_CHECKING:
     from virtumancer.pool import ConnectionPool, EventSubscription, HostPool, ListedDomain
 
-__all__ = ["InventoryService"]
+__all__ = ["HostStateWriter", "InventoryService"]
+
+#: Stores a host's state change: ``(event, previous state, actor who caused it)``.
+HostStateWriter = Callable[[HostStateChanged, ConnectionState | None, str | None], Awaitable[None]]
 
 _log = logging.getLogger(__name__)
 
@@ -75,6 +81,26 @@ def _lifecycle_hint(event: DomainLifecycleEvent) -> str | None:
     if event.event is LifecycleEventType.CRASHED or event.detail == "crashed":
         return ActivityType.VM_CRASHED
     return None
+
+
+T = TypeVar("T")
+
+
+async def _listed(
+    host_id: str, what: str, read: Callable[[], Awaitable[T]], level: int = logging.WARNING
+) -> T | None:
+    """Return what ``read`` lists, or ``None`` (logged) if libvirt cannot list it.
+
+    A host without a driver (no storage, no node devices) still syncs the rest; a lost
+    connection ends the pass.
+    """
+    try:
+        return await read()
+    except HostUnavailableError:
+        raise
+    except VirtumancerError as exc:
+        _log.log(level, "cannot list %s of host %s: %s", what, host_id, exc)
+        return None
 
 
 class InventoryService:
@@ -114,6 +140,8 @@ class InventoryService:
         #: where provenance is written in the background (set by the owner; None: inline)
         self.task_group: anyio.abc.TaskGroup | None = None
         self._pending_provenance = 0
+        #: the writer of host state changes (the host service; set by the owner)
+        self.on_host_state: HostStateWriter | None = None
         self._provenance_idle = anyio.Event()
 
     def __repr__(self) -> str:
@@ -138,7 +166,7 @@ class InventoryService:
 
     def _metadata(self) -> VirtumancerMetadata:
         return VirtumancerMetadata(
-            managed_by=repo.MANAGED_BY,
+            managed_by=MANAGED_BY,
             imported_at=_now(),
             imported_by=socket.gethostname(),
             version=self.version,
@@ -146,7 +174,7 @@ class InventoryService:
 
     # -- full pass -----------------------------------------------------------------------
 
-    async def sync_host(self, host_id: str) -> repo.SyncOutcome:
+    async def sync_host(self, host_id: str) -> db_sync.SyncOutcome:
         """Reconcile one host: pools, volumes, networks, GPUs, then every domain."""
         host = self._host(host_id)
         async with self._lock(host_id):
@@ -154,7 +182,7 @@ class InventoryService:
             await self._sync_resources(host)
             domains = await self._list_domains(host)
             outcome = await self.database.run(
-                lambda s: repo.apply_domains(s, host_id, domains, complete=True)
+                lambda s: db_sync.apply_domains(s, host_id, domains, complete=True)
             )
             self._domains[host_id] = {domain.uuid: domain for domain in domains}
             self._last_pass[host_id] = started
@@ -173,31 +201,18 @@ class InventoryService:
 
     async def _sync_resources(self, host: HostPool) -> None:
         host_id = host.host_id
-        try:
-            pools = await host.list_storage_pools()
-            volumes = await host.list_storage_volumes()
-        except HostUnavailableError:
-            raise
-        except VirtumancerError as exc:
-            _log.warning("cannot list storage of host %s: %s", host_id, exc)
-        else:
-            await self.database.run(lambda s: repo.apply_storage(s, host_id, pools, volumes))
-        try:
-            networks = await host.list_networks()
-        except HostUnavailableError:
-            raise
-        except VirtumancerError as exc:
-            _log.warning("cannot list networks of host %s: %s", host_id, exc)
-        else:
-            await self.database.run(lambda s: repo.apply_networks(s, host_id, networks))
-        try:
-            gpus = await host.list_gpus()
-        except HostUnavailableError:
-            raise
-        except VirtumancerError as exc:
-            _log.info("cannot list GPUs of host %s: %s", host_id, exc)
-        else:
-            await self.database.run(lambda s: repo.apply_gpus(s, host_id, gpus))
+
+        async def storage() -> tuple[list[StoragePool], list[StorageVolume]]:
+            return await host.list_storage_pools(), await host.list_storage_volumes()
+
+        if (found := await _listed(host_id, "storage", storage)) is not None:
+            pools, volumes = found
+            await self.database.run(lambda s: db_sync.apply_storage(s, host_id, pools, volumes))
+        if (networks := await _listed(host_id, "networks", host.list_networks)) is not None:
+            await self.database.run(lambda s: db_sync.apply_networks(s, host_id, networks))
+        # Many hosts have no GPU, or no node device driver: not worth a warning.
+        if (gpus := await _listed(host_id, "GPUs", host.list_gpus, logging.INFO)) is not None:
+            await self.database.run(lambda s: db_sync.apply_gpus(s, host_id, gpus))
 
     async def _write_metadata(self, host: HostPool, domains: Sequence[Domain]) -> None:
         """Write our provenance into ``domains`` now, a chunk per worker-thread call.
@@ -261,36 +276,88 @@ class InventoryService:
                 except NotFoundError:
                     missing.append(uuid)
                 self.domains_read += 1
-            clean_hints = {uuid: hint for uuid, hint in hints.items() if hint is not None}
-            known = self._domains.get(host_id)
-            if known is not None:
-                known.update((domain.uuid, domain) for domain in found)
-                for uuid in missing:
-                    known.pop(uuid, None)
-
-            def write(session: Session) -> repo.SyncOutcome:
-                outcome = repo.apply_domains(
-                    session, host_id, found, complete=False, hints=clean_hints
-                )
-                for uuid in missing:
-                    gone = repo.mark_domain_missing(session, host_id, uuid)
-                    outcome.vms_changed |= gone.vms_changed
-                    outcome.discovered_changed |= gone.discovered_changed
-                return outcome
-
-            # Only a refresh of that one domain may use a claim: a burst over several
-            # domains must not attribute the others' changes to it.
-            key = (host_id, next(iter(hints))) if len(hints) == 1 else None
-            pending = self._claimed(key) if key is not None else None
-            if current_actor.get() is not None:
-                pending = None  # the request's own actor
-            with acting_as(pending) if pending is not None else nullcontext():
-                outcome = await self.database.run(write)
-            if key is not None and outcome.vms_changed:
-                self._actors.pop(key, None)
+            outcome = await self._store_read(host_id, found, missing, hints)
         await self._provenance(host, outcome.missing_metadata)
         if outcome.changed:
             self.hub.publish(VmsChanged(host_id=host_id))
+
+    async def read_domain(self, host_id: str, key: str, *, disk_sizes: bool = False) -> Domain:
+        """Read one domain (name or UUID) from libvirt once and write what changed.
+
+        For reads a request makes (the hardware view): it writes the database only, never
+        libvirt -- missing provenance is left to the next full pass. With ``disk_sizes``
+        every disk's ``size_bytes`` is filled: pool volumes from one query of the host's
+        volumes, other disks from libvirt's block info in the same worker-thread call.
+        :class:`NotFoundError` if the domain does not exist.
+        """
+        domain = await self._read_one(host_id, key, disk_sizes=disk_sizes, missing_ok=False)
+        assert domain is not None  # missing_ok=False raised instead
+        return domain
+
+    async def reread_domain(self, host_id: str, domain_uuid: str) -> None:
+        """Read one domain by UUID once after a change a request made; write the database only.
+
+        A domain that is gone (a transient one destroyed) is marked missing.
+        """
+        await self._read_one(host_id, domain_uuid, disk_sizes=False, missing_ok=True)
+
+    async def _read_one(
+        self, host_id: str, key: str, *, disk_sizes: bool, missing_ok: bool
+    ) -> Domain | None:
+        host = self._host(host_id)
+        sizes = await self.database.run(db_queries.volume_sizes, host_id) if disk_sizes else None
+        async with self._lock(host_id):
+            self.domains_read += 1
+            domain: Domain | None = None
+            try:
+                domain = await host.get_domain(key, disk_sizes=sizes)
+            except NotFoundError:
+                if not missing_ok:
+                    raise
+            if domain is None:
+                outcome = await self._store_read(host_id, [], [key], {key: None})
+            else:
+                outcome = await self._store_read(host_id, [domain], [], {domain.uuid: None})
+        if outcome.changed:
+            self.hub.publish(VmsChanged(host_id=host_id))
+        return domain
+
+    async def _store_read(
+        self,
+        host_id: str,
+        found: Sequence[Domain],
+        missing: Sequence[str],
+        hints: Mapping[str, str | None],
+    ) -> db_sync.SyncOutcome:
+        """Write domains re-read one by one (caller holds the host's lock)."""
+        clean_hints = {uuid: hint for uuid, hint in hints.items() if hint is not None}
+        known = self._domains.get(host_id)
+        if known is not None:
+            known.update((domain.uuid, domain) for domain in found)
+            for uuid in missing:
+                known.pop(uuid, None)
+
+        def write(session: DbSession) -> db_sync.SyncOutcome:
+            outcome = db_sync.apply_domains(
+                session, host_id, found, complete=False, hints=clean_hints
+            )
+            for uuid in missing:
+                gone = db_sync.mark_domain_missing(session, host_id, uuid)
+                outcome.vms_changed |= gone.vms_changed
+                outcome.discovered_changed |= gone.discovered_changed
+            return outcome
+
+        # Only a refresh of that one domain may use a claim: a burst over several
+        # domains must not attribute the others' changes to it.
+        key = (host_id, next(iter(hints))) if len(hints) == 1 else None
+        pending = self._claimed(key) if key is not None else None
+        if current_actor.get() is not None:
+            pending = None  # the request's own actor
+        with acting_as(pending) if pending is not None else nullcontext():
+            outcome = await self.database.run(write)
+        if key is not None and outcome.vms_changed:
+            self._actors.pop(key, None)
+        return outcome
 
     # -- who caused a change that libvirt reports later ---------------------------------
 
@@ -364,36 +431,8 @@ class InventoryService:
         ):
             actor = self._claimed((host_id, ""))
             self._actors.pop((host_id, ""), None)
-        activity: tuple[str, str] | None = None
-        if event.state is ConnectionState.CONNECTED:
-            activity = (ActivityType.HOST_CONNECTED, f"Host {host_id} connected")
-        elif event.state is ConnectionState.DISCONNECTED and previous is not None:
-            activity = (ActivityType.HOST_DISCONNECTED, f"Host {host_id} disconnected")
-        elif event.state is ConnectionState.ERROR and previous is ConnectionState.CONNECTED:
-            detail = f": {event.error}" if event.error else ""
-            activity = (ActivityType.HOST_LOST, f"Connection to host {host_id} lost{detail}")
-
-        def write(session: Session) -> bool:
-            try:
-                _, changed = repo.update_host(
-                    session, host_id, state=event.state.value, last_error=event.error
-                )
-            except NotFoundError:
-                return False  # removed meanwhile
-            if activity is not None:
-                repo.add_activity(
-                    session,
-                    activity[0],
-                    activity[1],
-                    host_id=host_id,
-                    timestamp=event.timestamp,
-                    actor=actor,
-                )
-                changed = True
-            return changed
-
-        if await self.database.run(write):
-            self.hub.publish(HostsChanged())
+        if self.on_host_state is not None:
+            await self.on_host_state(event, previous, actor)
 
     async def run_events(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -460,7 +499,7 @@ class InventoryService:
         unmarked: list[Domain] = []
         for start in range(0, len(domains), IMPORT_BATCH):
             batch = domains[start : start + IMPORT_BATCH]
-            outcome = await self.database.run(repo.import_domains, host_id, batch)
+            outcome = await self.database.run(db_sync.import_domains, host_id, batch)
             unmarked.extend(outcome.missing_metadata)
             imported.extend(outcome.imported)
         # After every batch is committed: a crash before this leaves VMs the next pass marks.
@@ -493,7 +532,7 @@ class InventoryService:
         host = self._host(host_id)
         async with self._lock(host_id):
             domains = await self._known_domains(host)
-            skip = await self.database.run(repo.unimportable_uuids, host_id)
+            skip = await self.database.run(db_queries.unimportable_uuids, host_id)
             return await self._import(host, [d for d in domains if d.uuid not in skip])
 
     async def import_selected(self, host_id: str, domain_uuids: Sequence[str]) -> list[str]:
@@ -518,7 +557,7 @@ class InventoryService:
         if isinstance(domain_uuids, str) or not all(isinstance(u, str) for u in domain_uuids):
             raise InvalidInputError("domain_uuids must be a list of strings", field="domain_uuids")
         wanted = [uuid.lower() for uuid in domain_uuids]
-        count = await self.database.run(lambda s: repo.dismiss_discovered(s, host_id, wanted))
+        count = await self.database.run(lambda s: db_sync.dismiss_discovered(s, host_id, wanted))
         if count:
             self.hub.publish(VmsChanged(host_id=host_id))
         return count

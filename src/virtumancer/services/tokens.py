@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Final
 
-from sqlalchemy.orm import Session
-
-from virtumancer.db import repositories as repo
+from virtumancer.db import DbSession
+from virtumancer.db import activity as db_activity
+from virtumancer.db import tokens as db_tokens
 from virtumancer.db.database import Database
 from virtumancer.exceptions import NotFoundError
 from virtumancer.models.records import ActivityType
@@ -97,8 +97,8 @@ class TokenService:
         secret = generate_token_secret()
         token_id = secrets.token_hex(8)
 
-        def write(session: Session) -> ApiToken:
-            token = repo.insert_token(
+        def write(session: DbSession) -> ApiToken:
+            token = db_tokens.insert_token(
                 session,
                 token_id=token_id,
                 name=name,
@@ -106,7 +106,7 @@ class TokenService:
                 token_hash=hash_token_secret(secret),
                 expires_at=expiry,
             )
-            repo.add_activity(
+            db_activity.add_activity(
                 session, ActivityType.TOKEN_CREATED, f"Token {name} ({checked_role}) created"
             )
             return token
@@ -123,11 +123,11 @@ class TokenService:
 
     async def list(self) -> list[ApiToken]:
         """Return every token (revoked ones too), oldest first; never a secret."""
-        return await self._db.run(repo.list_tokens)
+        return await self._db.run(db_tokens.list_tokens)
 
     async def get(self, id_or_name: str, *, by_name: bool = True) -> ApiToken:
         """Return the token with this id (or name, with ``by_name``); :class:`NotFoundError`."""
-        return await self._db.run(repo.find_token, id_or_name, by_name)
+        return await self._db.run(db_tokens.find_token, id_or_name, by_name)
 
     async def revoke(self, id_or_name: str, *, by_name: bool = True) -> ApiToken:
         """Revoke a token by id (or name, with ``by_name``); it stops working at once here.
@@ -135,12 +135,14 @@ class TokenService:
         :class:`NotFoundError` for an unknown token. Revoking twice is harmless.
         """
 
-        def write(session: Session) -> ApiToken:
-            found = repo.find_token(session, id_or_name, by_name)
+        def write(session: DbSession) -> ApiToken:
+            found = db_tokens.find_token(session, id_or_name, by_name)
             if found.revoked_at is not None:
                 return found
-            token = repo.revoke_token(session, found.id)
-            repo.add_activity(session, ActivityType.TOKEN_REVOKED, f"Token {token.name} revoked")
+            token = db_tokens.revoke_token(session, found.id)
+            db_activity.add_activity(
+                session, ActivityType.TOKEN_REVOKED, f"Token {token.name} revoked"
+            )
             return token
 
         try:
@@ -163,7 +165,7 @@ class TokenService:
             return None  # not one of ours: no hash, no lookup
         digest = hash_token_secret(secret)
         return await self._cached(
-            digest, lambda: self._db.run(repo.token_by_hash, digest, _utcnow())
+            digest, lambda: self._db.run(db_tokens.token_by_hash, digest, _utcnow())
         )
 
     async def authenticate_id(self, token_id: str) -> ApiToken | None:
@@ -171,7 +173,7 @@ class TokenService:
 
         async def load() -> ApiToken | None:
             try:
-                return await self._db.run(repo.find_token, token_id, False)
+                return await self._db.run(db_tokens.find_token, token_id, False)
             except NotFoundError:
                 return None
 
