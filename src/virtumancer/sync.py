@@ -21,6 +21,7 @@ from typing import Any, Self, TypeVar
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from virtumancer.exceptions import ConflictError
+from virtumancer.models.console import ConsoleKind, ConsoleTarget
 from virtumancer.models.domain import Domain
 from virtumancer.models.events import ConnectionState, PowerAction
 from virtumancer.models.host import HostInfo
@@ -176,6 +177,24 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     def gpus(self) -> list[GpuDevice]:
         """List the host's GPUs."""
         result: list[GpuDevice] = self._call(lambda host: host.list_gpus())
+        return result
+
+    def console_target(
+        self, name_or_uuid: str, kind: ConsoleKind | str | None = None
+    ) -> ConsoleTarget:
+        """Return where a running domain's graphics server (VNC first, or ``kind``) listens.
+
+        Raises what :func:`~virtumancer.services.console.resolve_console_target` raises:
+        ``NotFoundError`` (no such VM, no graphics), ``ConflictError`` (not running, or not
+        reachable from here).
+        """
+        # The console service pulls in asyncssh: only callers that want a console pay for it.
+        from virtumancer.services.console import resolve_console_target
+
+        wanted = ConsoleKind(kind) if kind is not None else None
+        result: ConsoleTarget = self._call(
+            lambda host: resolve_console_target(host, name_or_uuid, wanted)
+        )
         return result
 
     def stats(self, domain_uuids: Collection[str] | None = None) -> list[DomainStatsSample]:
