@@ -38,6 +38,7 @@ from typing import Any, Self, TypeVar
 import anyio
 import anyio.abc
 
+from virtumancer import _metrics
 from virtumancer._fanout import DropOldestBuffer, Hub, Subscription
 from virtumancer._libvirt import (
     LibvirtConnection,
@@ -428,6 +429,7 @@ class HostPool:
                         except VirtumancerError as exc:
                             _log.debug("reconnect to %s failed: %s", self.host_id, exc)
                         else:
+                            _metrics.HOST_RECONNECTS.inc(host=self.host_id)
                             return
                     delay = min(delay * 2, owner.reconnect_max_delay)
         finally:
@@ -622,6 +624,7 @@ class HostPool:
         ``VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT`` where the daemon supports it, so a busy
         domain does not stall the sample). Unknown UUIDs are ignored.
         """
+        _metrics.BULK_STATS_CALLS.inc(host=self.host_id)
         return await self._call(lambda conn: conn.bulk_stats(domain_uuids))
 
     async def set_metadata(self, name_or_uuid: str, metadata: VirtumancerMetadata | None) -> None:

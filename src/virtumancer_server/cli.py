@@ -35,6 +35,7 @@ from virtumancer_server.config import (
     configured_token,
     generate_token,
     is_loopback,
+    read_token_file,
 )
 from virtumancer_server.token_cli import token
 
@@ -167,6 +168,16 @@ def _exclusive(params: Mapping[str, Any], *names: str) -> None:
     help="a directory URI keyfile=/known_hosts=/pkipath= may name (repeatable; replaces "
     "the default ~/.ssh, ~/.pki/libvirt, /etc/pki/libvirt, /etc/pki/CA)",
 )
+@click.option(
+    "--metrics-token-file",
+    metavar="PATH",
+    help="a token, read from this file, that may read /metrics and nothing else",
+)
+@click.option(
+    "--metrics-open",
+    is_flag=True,
+    help="serve /metrics without any token (loopback addresses only)",
+)
 @click.option("--log-level", default="info", show_default=True, help="uvicorn log level")
 @click.option(
     "--header-timeout",
@@ -266,6 +277,8 @@ def build_config(args: Any) -> tuple[ServerConfig, bool]:
         allow_test_uris=args.allow_test_uris or args.demo,
         test_uri_dirs=tuple(args.test_uri_dir),
         key_dirs=tuple(args.key_dir),
+        metrics_token=read_token_file(args.metrics_token_file) if args.metrics_token_file else None,
+        metrics_open=args.metrics_open,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         max_connections=args.max_connections,

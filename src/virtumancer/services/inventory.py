@@ -26,6 +26,7 @@ import anyio
 import anyio.abc
 from sqlalchemy.orm import Session
 
+from virtumancer import _metrics
 from virtumancer.db import repositories as repo
 from virtumancer.db.database import Database
 from virtumancer.exceptions import (
@@ -151,6 +152,7 @@ class InventoryService:
         host = self._host(host_id)
         async with self._lock(host_id):
             started = _now()
+            clock = time.monotonic()
             await self._sync_resources(host)
             domains = await self._list_domains(host)
             outcome = await self.database.run(
@@ -159,6 +161,7 @@ class InventoryService:
             self._domains[host_id] = {domain.uuid: domain for domain in domains}
             self._last_pass[host_id] = started
             self.full_passes += 1
+            _metrics.SYNC_DURATION.observe(time.monotonic() - clock, host=host_id)
         await self._provenance(host, outcome.missing_metadata)
         if outcome.changed:
             self.hub.publish(VmsChanged(host_id=host_id))
