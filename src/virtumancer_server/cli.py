@@ -19,13 +19,13 @@ from typing import Any, Final
 
 import click
 
-from virtumancer._version import __version__
-from virtumancer.exceptions import (
+from virtumancer import (
     ConflictError,
     HostUnavailableError,
     InvalidInputError,
     NotFoundError,
     VirtumancerError,
+    __version__,
 )
 from virtumancer_server.cli_libvirt import COMMANDS as HOST_COMMANDS
 from virtumancer_server.config import (

@@ -137,8 +137,10 @@ def test_metrics_open_on_loopback(server_factory: ServerFactory) -> None:
 def test_metrics_open_is_refused_off_loopback(tmp_path: Path) -> None:
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "virtumancer_server.cli", "serve", "--metrics-open"]
-        + ["--host", "0.0.0.0", "--port", "1", "--token", TOKEN],
+        [
+            *(sys.executable, "-m", "virtumancer_server.cli", "serve", "--metrics-open"),
+            *("--host", "0.0.0.0", "--port", "1", "--token", TOKEN),
+        ],
         capture_output=True,
         text=True,
         env=env,
