@@ -161,6 +161,7 @@ if TYPE_CHECKING:
     )
     from virtumancer.pool import ConnectionPool, EventSubscription, HostPool, ListedDomain
     from virtumancer.rates import compute_rates
+    from virtumancer.services.metrics import MetricFamily, MetricSample, collect_metrics
     from virtumancer.services.stats import StatsSampler, StatsSubscription, StatsUpdate
     from virtumancer.services.tokens import TokenService
     from virtumancer.spec_json import structure_spec, unstructure_spec
@@ -335,6 +336,7 @@ if not TYPE_CHECKING:
                 "ListedDomain",
             ),
             "virtumancer.rates": ("compute_rates",),
+            "virtumancer.services.metrics": ("MetricFamily", "MetricSample", "collect_metrics"),
             "virtumancer.services.stats": (
                 "StatsSampler",
                 "StatsSubscription",
@@ -444,6 +446,8 @@ __all__ = [
     "KernelBoot",
     "LifecycleEventType",
     "ListedDomain",
+    "MetricFamily",
+    "MetricSample",
     "MetricsSettings",
     "Network",
     "NetworkRecord",
@@ -497,6 +501,7 @@ __all__ = [
     "build_nocloud_iso",
     "build_topology",
     "check_uri",
+    "collect_metrics",
     "compute_rates",
     "connect",
     "current_actor",

@@ -10,12 +10,15 @@ connection pool's events and the facade's notifications.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 import anyio
+
+from virtumancer import _metrics
 
 T = TypeVar("T")
 H = TypeVar("H", bound=Hashable)
@@ -44,6 +47,8 @@ class DropOldestBuffer(Generic[T]):
         #: items dropped because the reader fell behind
         self.dropped = 0
         self._items: deque[T] = deque()
+        # When each item was put, for the event lag metric.
+        self._put_at: deque[float] = deque()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -51,10 +56,14 @@ class DropOldestBuffer(Generic[T]):
     def put(self, item: T) -> None:
         if len(self._items) >= self.size:
             self._items.popleft()
+            self._put_at.popleft()
             self.dropped += 1
+            _metrics.EVENTS_DROPPED.inc()
         self._items.append(item)
+        self._put_at.append(time.monotonic())
 
     def take(self) -> T:
+        _metrics.EVENT_LAG.observe(time.monotonic() - self._put_at.popleft())
         return self._items.popleft()
 
 

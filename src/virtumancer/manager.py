@@ -33,6 +33,7 @@ from virtumancer.uri import UriPolicy
 
 if TYPE_CHECKING:
     from virtumancer.models.console import ConsoleTarget
+    from virtumancer.services.metrics import MetricFamily
     from virtumancer.services.stats import StatsSampler
 
 __all__ = ["Virtumancer"]
@@ -177,6 +178,12 @@ class Virtumancer:
     def pool(self) -> ConnectionPool:
         """The connection pool, for tests and advanced scripts."""
         return self._pool
+
+    async def metrics_snapshot(self) -> list[MetricFamily]:
+        """Return every metric now, for a ``/metrics`` scrape (one libvirt call per host)."""
+        from virtumancer.services.metrics import collect_metrics
+
+        return await collect_metrics(self._pool)
 
     # -- hosts ---------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 import anyio
 import anyio.abc
 
+from virtumancer import _metrics
 from virtumancer._fanout import DropOldestBuffer, Hub, Subscription
 from virtumancer._libvirt import (
     LibvirtConnection,
@@ -167,8 +168,13 @@ class _Operation(Generic[P, T]):
     are the connection method's, so an operation is declared once, where it talks to libvirt.
     """
 
-    def __init__(self, method: Callable[Concatenate[LibvirtConnection, P], T]) -> None:
+    def __init__(
+        self,
+        method: Callable[Concatenate[LibvirtConnection, P], T],
+        on_call: Callable[[HostPool], object] | None = None,
+    ) -> None:
         self.method = method
+        self.on_call = on_call
         self.name = method.__name__
         self.__doc__ = method.__doc__
 
@@ -190,7 +196,11 @@ class _Operation(Generic[P, T]):
         # connection method is what runs.
         name = self.method.__name__
 
+        on_call = self.on_call
+
         async def operation(*args: P.args, **kwargs: P.kwargs) -> T:
+            if on_call is not None:
+                on_call(host)
             result: T = await host._call(lambda conn: getattr(conn, name)(*args, **kwargs))
             return result
 
@@ -201,9 +211,14 @@ class _Operation(Generic[P, T]):
 
 def _operation(
     method: Callable[Concatenate[LibvirtConnection, P], T],
+    *,
+    on_call: Callable[[HostPool], object] | None = None,
 ) -> _Operation[P, T]:
-    """Declare ``method`` of :class:`LibvirtConnection` as an async operation of a host pool."""
-    return _Operation(method)
+    """Declare ``method`` of :class:`LibvirtConnection` as an async operation of a host pool.
+
+    ``on_call(host)`` runs before each call (a metric to count it, say).
+    """
+    return _Operation(method, on_call)
 
 
 class HostPool:
@@ -471,6 +486,7 @@ class HostPool:
                         except VirtumancerError as exc:
                             _log.debug("reconnect to %s failed: %s", self.host_id, exc)
                         else:
+                            _metrics.HOST_RECONNECTS.inc(host=self.host_id)
                             return
                     delay = min(delay * 2, owner.reconnect_max_delay)
         finally:
@@ -597,7 +613,10 @@ class HostPool:
     list_storage_volumes = _operation(LibvirtConnection.list_storage_volumes)
     list_networks = _operation(LibvirtConnection.list_networks)
     list_gpus = _operation(LibvirtConnection.list_gpus)
-    bulk_stats = _operation(LibvirtConnection.bulk_stats)
+    bulk_stats = _operation(
+        LibvirtConnection.bulk_stats,
+        on_call=lambda host: _metrics.BULK_STATS_CALLS.inc(host=host.host_id),
+    )
     set_metadata = _operation(LibvirtConnection.set_metadata)
 
     async def power(self, name_or_uuid: str, action: PowerAction | str) -> None:

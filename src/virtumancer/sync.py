@@ -21,6 +21,7 @@ from typing import Any, Generic, ParamSpec, Self, TypeVar, overload
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from virtumancer.exceptions import ConflictError
+from virtumancer.models.console import ConsoleKind, ConsoleTarget
 from virtumancer.models.events import ConnectionState, PowerAction
 from virtumancer.pool import ConnectionPool, HostPool, _Operation
 from virtumancer.uri import UriPolicy, redact_uri
@@ -171,6 +172,24 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     def resume(self, name_or_uuid: str) -> None:
         """Resume a paused domain."""
         self.power(name_or_uuid, PowerAction.RESUME)
+
+    def console_target(
+        self, name_or_uuid: str, kind: ConsoleKind | str | None = None
+    ) -> ConsoleTarget:
+        """Return where a running domain's graphics server (VNC first, or ``kind``) listens.
+
+        Raises what :func:`~virtumancer.services.console.resolve_console_target` raises:
+        ``NotFoundError`` (no such VM, no graphics), ``ConflictError`` (not running, or not
+        reachable from here).
+        """
+        # The console service pulls in asyncssh: only callers that want a console pay for it.
+        from virtumancer.services.console import resolve_console_target
+
+        wanted = ConsoleKind(kind) if kind is not None else None
+        result: ConsoleTarget = self._call(
+            lambda host: resolve_console_target(host, name_or_uuid, wanted)
+        )
+        return result
 
 
 def connect(

@@ -21,6 +21,7 @@ from virtumancer_server.demo import ensure_demo_host
 from virtumancer_server.errors import install_error_handlers
 from virtumancer_server.guard import HostOriginGuard
 from virtumancer_server.inputs import PathParamsMiddleware
+from virtumancer_server.metrics import LatencyMiddleware
 from virtumancer_server.openapi import openapi_document
 from virtumancer_server.resources._common import Json
 from virtumancer_server.resources.endpoint import Context, Endpoint
@@ -143,6 +144,7 @@ def create_app(
         )
     cache = ResponseCache()
     middleware: list[Any] = [
+        LatencyMiddleware(),
         LifespanMiddleware(manager, config, cache, owned=owned),
         BodyLimitMiddleware(config.max_body_bytes),
         AuthMiddleware(config, manager),

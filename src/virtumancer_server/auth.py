@@ -57,6 +57,9 @@ PUBLIC_PATHS: Final = frozenset(
     {route.template for route in ROUTES if route.public} | {"/", "/index.html", "/favicon.ico"}
 )
 _PUBLIC_PREFIXES: Final = ("/static/",)
+#: Where the read-only metrics token (and ``--metrics-open``) apply; nowhere else.
+METRICS_PATH: Final = "/metrics"
+
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
@@ -90,6 +93,8 @@ class Principal:
 
 
 BOOTSTRAP: Final = Principal(actor=BOOTSTRAP_ACTOR, role=Role.ADMIN, subject=BOOTSTRAP_ACTOR)
+#: Who a request made with the metrics token acts for.
+METRICS_PRINCIPAL: Final = Principal(actor="metrics", role=Role.VIEWER, subject="metrics")
 
 
 def _principal(token: ApiToken) -> Principal:
@@ -197,11 +202,19 @@ class AuthMiddleware:
 
     def __init__(self, config: ServerConfig, tokens: TokenVerifier | None = None) -> None:
         self._auth = Authenticator(config, tokens)
+        self._config = config
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         if not self._auth.enabled or is_public(req.path):
             return
         presented = _bearer(req)
+        if req.path == METRICS_PATH:
+            if self._config.metrics_open:
+                return
+            metrics_token = self._config.metrics_token
+            if presented and metrics_token and _equal(presented, metrics_token):
+                req.context.principal = METRICS_PRINCIPAL
+                return
         if presented is None:
             raise _unauthorized("missing Authorization: Bearer <token> header")
         principal = await self._auth.from_secret(presented)

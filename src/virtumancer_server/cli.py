@@ -1,16 +1,33 @@
-"""``virtumancer``: the command line (``virtumancer serve ...``)."""
+"""``virtumancer``: the command line (``serve``, ``token ...``, and the host commands).
+
+Built on Click (docs/adr/0014-cli-library.md). A CLI call is a new process, so this module
+imports only Click and the library's light parts: the web stack (uvicorn, Falcon) is imported
+inside ``serve``, the database inside ``token``, Rich and PyYAML only when they print.
+
+Exit codes (docs/cli.md) come from one table, :data:`EXIT_BY_ERROR`.
+"""
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import logging
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
+from typing import Any, Final
 
-import uvicorn
+import click
 
+from virtumancer import (
+    ConflictError,
+    HostUnavailableError,
+    InvalidInputError,
+    NotFoundError,
+    VirtumancerError,
+    __version__,
+)
+from virtumancer_server.cli_libvirt import COMMANDS as HOST_COMMANDS
 from virtumancer_server.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -18,15 +35,49 @@ from virtumancer_server.config import (
     configured_token,
     generate_token,
     is_loopback,
+    read_token_file,
 )
-from virtumancer_server.protocol import (
-    RESERVED_DESCRIPTORS,
-    guarded_http_protocol,
-    raise_open_files_limit,
-)
-from virtumancer_server.token_cli import add_token_parser, run_token_command
+from virtumancer_server.token_cli import token
 
-__all__ = ["DeniedHandshakeFilter", "RedactSecretsFilter", "browser_url", "build_config", "main"]
+__all__ = [
+    "EXIT_BY_ERROR",
+    "EXIT_OK",
+    "EXIT_OTHER",
+    "EXIT_USAGE",
+    "DeniedHandshakeFilter",
+    "RedactSecretsFilter",
+    "browser_url",
+    "build_config",
+    "cli",
+    "exit_code_for",
+    "main",
+    "run_server",
+]
+
+EXIT_OK: Final = 0
+#: Any error not in the table below.
+EXIT_OTHER: Final = 1
+#: Bad input or usage (Click's own usage errors exit with 2 as well).
+EXIT_USAGE: Final = 2
+
+#: The one table from the library's exception tree to exit codes: the most specific class in
+#: an exception's MRO decides (a timeout is a kind of unavailability: 5).
+EXIT_BY_ERROR: Final[Mapping[type[VirtumancerError], int]] = {
+    InvalidInputError: EXIT_USAGE,
+    NotFoundError: 3,
+    ConflictError: 4,
+    HostUnavailableError: 5,
+    VirtumancerError: EXIT_OTHER,
+}
+
+
+def exit_code_for(exc: VirtumancerError) -> int:
+    """Return the exit code of ``exc`` from :data:`EXIT_BY_ERROR`."""
+    for cls in type(exc).__mro__:
+        if cls in EXIT_BY_ERROR:
+            return EXIT_BY_ERROR[cls]
+    return EXIT_OTHER
+
 
 _SECRET_QUERY = re.compile(r"((?:^|[?&])(?:token|ticket)=)[^&\s\"]*", re.IGNORECASE)
 #: How long in-flight requests may take to finish after SIGINT/SIGTERM.
@@ -57,100 +108,150 @@ class DeniedHandshakeFilter(logging.Filter):
         return "without completing handshake" not in record.getMessage()
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="virtumancer", description="Manage libvirt/KVM hosts.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the web service (REST, WebSocket, dashboard)")
-    serve.add_argument("--host", default=DEFAULT_HOST, help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8890)")
-    serve.add_argument(
-        "--database",
-        metavar="URL",
-        help="SQLAlchemy database URL (env VIRTUMANCER_DATABASE_URL; "
-        "default: a SQLite file in the user's data directory)",
-    )
-    auth = serve.add_mutually_exclusive_group()
-    auth.add_argument(
-        "--token",
-        help="API token, for tests only: a command line is visible to every local user "
-        "in ps; use --token-file or env VIRTUMANCER_TOKEN_FILE / VIRTUMANCER_TOKEN "
-        "(default: generated)",
-    )
-    auth.add_argument(
-        "--token-file",
-        metavar="PATH",
-        help="read the API token from this file (env VIRTUMANCER_TOKEN_FILE)",
-    )
-    auth.add_argument(
-        "--no-auth", action="store_true", help="no token at all (loopback addresses only)"
-    )
-    serve.add_argument(
-        "--allow-origin",
-        action="append",
-        default=[],
-        metavar="ORIGIN",
-        help="extra Origin accepted on WebSockets (repeatable)",
-    )
-    serve.add_argument(
-        "--demo", action="store_true", help="add a demo host (libvirt's test driver) once"
-    )
-    serve.add_argument(
-        "--allow-test-uris",
-        action="store_true",
-        help="accept test:/// URIs for new hosts (implied by --demo)",
-    )
-    serve.add_argument(
-        "--test-uri-dir",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="a directory test:///PATH.xml node files may be in (repeatable)",
-    )
-    serve.add_argument(
-        "--key-dir",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="a directory URI keyfile=/known_hosts=/pkipath= may name (repeatable; replaces "
-        "the default ~/.ssh, ~/.pki/libvirt, /etc/pki/libvirt, /etc/pki/CA)",
-    )
-    serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
-    limits = serve.add_argument_group("limits")
-    limits.add_argument(
-        "--header-timeout",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="seconds a request head may take to arrive (default 10)",
-    )
-    limits.add_argument(
-        "--body-timeout",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="seconds a request body may take after its head (default 30)",
-    )
-    limits.add_argument(
-        "--max-connections",
-        type=int,
-        default=4096,
-        metavar="N",
-        help="open connections beyond which new ones get a 503 (default 4096, "
-        "capped by the open files limit)",
-    )
-    limits.add_argument(
-        "--max-connections-per-client",
-        type=int,
-        default=256,
-        metavar="N",
-        help="open HTTP connections per non-loopback client address (default 256)",
-    )
-    add_token_parser(commands)
-    return parser
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="virtumancer")
+def cli() -> None:
+    """Manage libvirt/KVM hosts: serve the web service, or drive a host directly."""
 
 
-def build_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
-    """Return the config for ``serve`` and whether its token was generated.
+def _exclusive(params: Mapping[str, Any], *names: str) -> None:
+    given = [name for name in names if params.get(name)]
+    if len(given) > 1:
+        first, second = (f"--{name.replace('_', '-')}" for name in given[:2])
+        # argparse's wording, which scripts and tests already match.
+        raise click.UsageError(f"argument {second}: not allowed with argument {first}")
+
+
+@cli.command()
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="bind address")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="port")
+@click.option(
+    "--database",
+    metavar="URL",
+    help="SQLAlchemy database URL (env VIRTUMANCER_DATABASE_URL; "
+    "default: a SQLite file in the user's data directory)",
+)
+@click.option(
+    "--token",
+    help="API token, for tests only: a command line is visible to every local user "
+    "in ps; use --token-file or env VIRTUMANCER_TOKEN_FILE / VIRTUMANCER_TOKEN "
+    "(default: generated)",
+)
+@click.option(
+    "--token-file",
+    metavar="PATH",
+    help="read the API token from this file (env VIRTUMANCER_TOKEN_FILE)",
+)
+@click.option("--no-auth", is_flag=True, help="no token at all (loopback addresses only)")
+@click.option(
+    "--allow-origin",
+    multiple=True,
+    metavar="ORIGIN",
+    help="extra Origin accepted on WebSockets (repeatable)",
+)
+@click.option("--demo", is_flag=True, help="add a demo host (libvirt's test driver) once")
+@click.option(
+    "--allow-test-uris",
+    is_flag=True,
+    help="accept test:/// URIs for new hosts (implied by --demo)",
+)
+@click.option(
+    "--test-uri-dir",
+    multiple=True,
+    metavar="DIR",
+    help="a directory test:///PATH.xml node files may be in (repeatable)",
+)
+@click.option(
+    "--key-dir",
+    multiple=True,
+    metavar="DIR",
+    help="a directory URI keyfile=/known_hosts=/pkipath= may name (repeatable; replaces "
+    "the default ~/.ssh, ~/.pki/libvirt, /etc/pki/libvirt, /etc/pki/CA)",
+)
+@click.option(
+    "--metrics-token-file",
+    metavar="PATH",
+    help="a token, read from this file, that may read /metrics and nothing else",
+)
+@click.option(
+    "--metrics-open",
+    is_flag=True,
+    help="serve /metrics without any token (loopback addresses only)",
+)
+@click.option("--log-level", default="info", show_default=True, help="uvicorn log level")
+@click.option(
+    "--header-timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    metavar="S",
+    help="seconds a request head may take to arrive",
+)
+@click.option(
+    "--body-timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    metavar="S",
+    help="seconds a request body may take after its head",
+)
+@click.option(
+    "--max-connections",
+    type=int,
+    default=4096,
+    show_default=True,
+    metavar="N",
+    help="open connections beyond which new ones get a 503 (capped by the open files limit)",
+)
+@click.option(
+    "--max-connections-per-client",
+    type=int,
+    default=256,
+    show_default=True,
+    metavar="N",
+    help="open HTTP connections per non-loopback client address",
+)
+def serve(**params: Any) -> int:
+    """Run the web service (REST, WebSocket, dashboard)."""
+    _exclusive(params, "token", "token_file", "no_auth")
+    args = SimpleNamespace(**params)
+    try:
+        config, generated = build_config(args)
+    except ValueError as exc:
+        click.echo(f"virtumancer: {exc}", err=True)
+        return EXIT_USAGE
+    if generated:
+        # Printed once, to the terminal only; never logged.
+        print(f"API token (generated for this run): {config.token}", flush=True)
+    elif config.no_auth:
+        print("Authentication is OFF (loopback only).", flush=True)
+    print(f"Virtumancer: {browser_url(config.host, config.port)}", flush=True)
+    run_server(config, log_level=args.log_level)
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL.
+
+    bash: ``eval "$(virtumancer completion bash)"`` in ~/.bashrc; zsh likewise in ~/.zshrc;
+    fish: ``virtumancer completion fish > ~/.config/fish/completions/virtumancer.fish``.
+    """
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # the choice above lists only shells Click supports
+    click.echo(completer(cli, {}, "virtumancer", "_VIRTUMANCER_COMPLETE").source())
+
+
+cli.add_command(token)
+for _command in HOST_COMMANDS:
+    cli.add_command(_command)
+
+
+def build_config(args: Any) -> tuple[ServerConfig, bool]:
+    """Return the config for ``serve`` (``args``: its options) and whether a token was made.
 
     Raises :class:`SystemExit` (via the caller) through ``ValueError`` for a refused setup.
     """
@@ -176,6 +277,8 @@ def build_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
         allow_test_uris=args.allow_test_uris or args.demo,
         test_uri_dirs=tuple(args.test_uri_dir),
         key_dirs=tuple(args.key_dir),
+        metrics_token=read_token_file(args.metrics_token_file) if args.metrics_token_file else None,
+        metrics_open=args.metrics_open,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         max_connections=args.max_connections,
@@ -184,9 +287,16 @@ def build_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
     return config, generated
 
 
-def serve(config: ServerConfig, *, log_level: str = "info") -> None:
+def run_server(config: ServerConfig, *, log_level: str = "info") -> None:
     """Run the app on uvicorn until SIGINT/SIGTERM; in-flight requests finish first."""
+    import uvicorn
+
     from virtumancer_server.app import create_app
+    from virtumancer_server.protocol import (
+        RESERVED_DESCRIPTORS,
+        guarded_http_protocol,
+        raise_open_files_limit,
+    )
 
     redact = RedactSecretsFilter()
     for name in ("uvicorn.access", "uvicorn.error"):
@@ -238,24 +348,19 @@ def browser_url(host: str, port: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``virtumancer`` console script."""
-    args = _parser().parse_args(argv)
-    if args.command == "serve":
-        try:
-            config, generated = build_config(args)
-        except ValueError as exc:
-            print(f"virtumancer: {exc}", file=sys.stderr)
-            return 2
-        if generated:
-            # Printed once, to the terminal only; never logged.
-            print(f"API token (generated for this run): {config.token}", flush=True)
-        elif config.no_auth:
-            print("Authentication is OFF (loopback only).", flush=True)
-        print(f"Virtumancer: {browser_url(config.host, config.port)}", flush=True)
-        serve(config, log_level=args.log_level)
-    elif args.command == "token":
-        return run_token_command(args)
-    return 0
+    """Entry point of the ``virtumancer`` console script; return the exit code."""
+    try:
+        result = cli.main(args=argv, prog_name="virtumancer", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except VirtumancerError as exc:
+        click.echo(f"virtumancer: {exc}", err=True)
+        return exit_code_for(exc)
+    return result if isinstance(result, int) else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -65,6 +65,11 @@ def _check_no_auth(inst: ServerConfig, _attr: object, value: bool) -> None:
         raise ValueError(f"no_auth is refused on a non-loopback bind address ({inst.host})")
 
 
+def _check_metrics_open(inst: ServerConfig, _attr: object, value: bool) -> None:
+    if value and not is_loopback(inst.host):
+        raise ValueError(f"--metrics-open is refused on a non-loopback bind address ({inst.host})")
+
+
 def _normalize_origins(origins: Iterable[str]) -> tuple[str, ...]:
     return tuple(origin.strip().rstrip("/").lower() for origin in origins)
 
@@ -106,6 +111,10 @@ class ServerConfig:
     test_uri_dirs: tuple[str, ...] = ()
     key_dirs: tuple[str, ...] = ()
     stats_interval: float | None = None
+    #: A token that may read ``/metrics`` and nothing else (``--metrics-token-file``).
+    metrics_token: str | None = attrs.field(default=None, repr=False)
+    #: ``/metrics`` without any token (``--metrics-open``; loopback binds only).
+    metrics_open: bool = attrs.field(default=False, validator=_check_metrics_open)
     #: Seconds a console ticket stays valid (env ``VIRTUMANCER_CONSOLE_TICKET_TTL``).
     console_ticket_ttl: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
 

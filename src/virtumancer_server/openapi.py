@@ -142,7 +142,7 @@ def _hand_written(builder: SchemaBuilder) -> dict[str, Schema]:
 
 def _response_schema(builder: SchemaBuilder, response: Any) -> Schema:
     if isinstance(response, str):
-        return {"type": "object"} if response in {"Document", "Page"} else ref(response)
+        return {"type": "object"} if response in {"Document", "Page", "Metrics"} else ref(response)
     return builder.of(response)
 
 
@@ -260,7 +260,7 @@ def openapi_document() -> dict[str, Any]:
         if route.method == WEBSOCKET:
             continue
         item = paths.setdefault(route.path, {})
-        if route.path == "/ws":
+        if route.template == route.path:
             item["servers"] = [{"url": "/", "description": "outside /api/v1"}]
         item[route.method.lower()] = _operation(builder, route, upgrades.get(route.path))
     return {

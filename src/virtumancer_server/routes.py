@@ -48,13 +48,25 @@ from virtumancer_server.requests import (
     NewToken,
 )
 
-__all__ = ["API_PREFIX", "ROUTES", "WEBSOCKET", "Route", "routes_by_path"]
+__all__ = [
+    "API_PREFIX",
+    "METRICS_MEDIA_TYPE",
+    "OUTSIDE_PREFIX",
+    "ROUTES",
+    "WEBSOCKET",
+    "Route",
+    "routes_by_path",
+]
 
 API_PREFIX: Final = "/api/v1"
 #: The method name of a WebSocket upgrade in the table (its role column is the upgrade's).
 WEBSOCKET: Final = "WEBSOCKET"
 
 _V, _O, _A = Role.VIEWER, Role.OPERATOR, Role.ADMIN
+#: Paths served outside ``/api/v1`` besides the WebSockets: where tools expect them.
+OUTSIDE_PREFIX: Final = frozenset({"/metrics"})
+#: The Prometheus exposition format (prometheus_client's CONTENT_TYPE_LATEST).
+METRICS_MEDIA_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @attrs.frozen(kw_only=True)
@@ -86,7 +98,8 @@ class Route:
     @property
     def template(self) -> str:
         """The full URI template (``/api/v1/...``, or ``/ws``)."""
-        return self.path if self.path.startswith("/ws") else f"{API_PREFIX}{self.path}"
+        outside = self.path.startswith("/ws") or self.path in OUTSIDE_PREFIX
+        return self.path if outside else f"{API_PREFIX}{self.path}"
 
 
 def _get(path: str, op: str, summary: str, response: Any, tag: str, **kw: Any) -> Route:
@@ -455,6 +468,15 @@ ROUTES: Final[tuple[Route, ...]] = (
         "service",
         call=None,
         status=204,
+    ),
+    _get(
+        "/metrics",
+        "get_metrics",
+        "Prometheus metrics: hosts, VMs (one bulk stats call per host), the service itself",
+        "Metrics",
+        "service",
+        call="metrics_snapshot",
+        media_type=METRICS_MEDIA_TYPE,
     ),
     _get(
         "/openapi.json", "get_openapi_document", "This document", "Document", "service", call=None

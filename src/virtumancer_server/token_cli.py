@@ -8,63 +8,43 @@ output only.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
-import anyio
+import click
 
-from virtumancer import (
-    ApiToken,
-    InvalidInputError,
-    Role,
-    TokenService,
-    VirtumancerError,
-    acting_as,
-    parse_duration,
-)
-from virtumancer_server.config import ServerConfig
+from virtumancer_server.cli_output import Column, OutputFormat, emit
 
-__all__ = ["CLI_ACTOR", "add_token_parser", "run_token_command"]
+if TYPE_CHECKING:
+    from virtumancer import ApiToken, TokenService
+
+__all__ = ["CLI_ACTOR", "token"]
 
 #: The actor the activity feed records for changes made by these commands.
 CLI_ACTOR = "cli"
+#: The role names (literal: importing the tokens model costs a CLI call that does not need it).
+_ROLES: Final = ("viewer", "operator", "admin")
 
 T = TypeVar("T")
 
-
-def add_token_parser(commands: Any) -> None:
-    """Add the ``token`` command and its subcommands to the CLI's subparsers."""
-    token = commands.add_parser("token", help="create, list or revoke API tokens")
-    actions = token.add_subparsers(dest="subcommand", required=True)
-
-    def database_option(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--database",
-            metavar="URL",
-            help="SQLAlchemy database URL (env VIRTUMANCER_DATABASE_URL; default: the "
-            "SQLite file in the user's data directory, as for serve)",
-        )
-
-    create = actions.add_parser("create", help="create a token and print its secret once")
-    create.add_argument("name", help="a unique name (letters, digits, '.', '_', '-')")
-    create.add_argument(
-        "--role", required=True, choices=[role.value for role in Role], help="what it may do"
-    )
-    expiry = create.add_mutually_exclusive_group()
-    expiry.add_argument("--expires", metavar="ISO", help="expiry time (ISO 8601; UTC if no zone)")
-    expiry.add_argument("--expires-in", metavar="DURATION", help="expiry after e.g. 30d, 12h, 2w")
-    database_option(create)
-    listing = actions.add_parser("list", help="list tokens (never their secrets)")
-    database_option(listing)
-    revoke = actions.add_parser("revoke", help="revoke a token by name or id")
-    revoke.add_argument("token", metavar="NAME_OR_ID")
-    database_option(revoke)
+_database_option = click.option(
+    "--database",
+    metavar="URL",
+    help="SQLAlchemy database URL (env VIRTUMANCER_DATABASE_URL; default: the "
+    "SQLite file in the user's data directory, as for serve)",
+)
 
 
-def _run(url: str, work: Callable[[TokenService], Awaitable[T]]) -> T:
+def _run(database: str | None, work: Callable[[TokenService], Awaitable[T]]) -> T:
+    # The database stack is imported only by the commands that use it.
+    import anyio
+
+    from virtumancer import TokenService, acting_as
+    from virtumancer_server.config import ServerConfig
+
+    url = ServerConfig.database_url_from_env(database)
+
     async def main() -> T:
         with acting_as(CLI_ACTOR):
             async with TokenService.open(url) as tokens:
@@ -73,8 +53,8 @@ def _run(url: str, work: Callable[[TokenService], Awaitable[T]]) -> T:
     return anyio.run(main)
 
 
-def _when(value: dt.datetime | None) -> str:
-    return "-" if value is None else value.isoformat(timespec="seconds").replace("+00:00", "Z")
+def _when(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 def _status(token: ApiToken, now: dt.datetime) -> str:
@@ -85,49 +65,77 @@ def _status(token: ApiToken, now: dt.datetime) -> str:
     return "active"
 
 
-def _print_table(tokens: list[ApiToken]) -> None:
-    now = dt.datetime.now(dt.UTC)
-    header = ("ID", "NAME", "ROLE", "STATUS", "CREATED", "EXPIRES", "LAST USED")
-    rows = [header] + [
-        (
-            t.id,
-            t.name,
-            t.role.value,
-            _status(t, now),
-            _when(t.created_at),
-            _when(t.expires_at),
-            _when(t.last_used_at),
-        )
-        for t in tokens
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+_TOKEN_COLUMNS: Final = (
+    Column("ID", "id"),
+    Column("NAME", "name"),
+    Column("ROLE", "role"),
+    Column("STATUS", "status"),
+    Column("CREATED", "created_at", _when),
+    Column("EXPIRES", "expires_at", _when),
+    Column("LAST USED", "last_used_at", _when),
+)
 
 
-def run_token_command(args: argparse.Namespace) -> int:
-    """Run ``virtumancer token ...``; return the exit status (2 for bad input, 1 otherwise)."""
-    url = ServerConfig.database_url_from_env(args.database)
-    try:
-        if args.subcommand == "create":
-            expires: dt.datetime | str | None = args.expires
-            if args.expires_in is not None:
-                expires = dt.datetime.now(dt.UTC) + parse_duration(args.expires_in)
-            created = _run(url, lambda t: t.create(args.name, args.role, expires_at=expires))
-            print(f"Created token {created.name!r} (id {created.id}, role {created.role}).")
-            print("Its secret is shown only now; store it safely:")
-            print(created.secret, flush=True)
-        elif args.subcommand == "list":
-            _print_table(_run(url, lambda t: t.list()))
-        elif args.subcommand == "revoke":
-            revoked = _run(url, lambda t: t.revoke(args.token))
-            print(f"Revoked token {revoked.name!r} (id {revoked.id}).")
-    except InvalidInputError as exc:
-        print(f"virtumancer: {exc.message}", file=sys.stderr)
-        return 2
-    except VirtumancerError as exc:
-        print(f"virtumancer: {exc.message}", file=sys.stderr)
-        return 1
-    return 0
+@click.group()
+def token() -> None:
+    """Create, list or revoke API tokens (in the database directly; no server needed).
+
+    A running server sees a revoke within a few seconds (its lookup cache). The secret of a
+    new token is printed once, to standard output only.
+    """
+
+
+@token.command()
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(_ROLES), help="what it may do")
+@click.option("--expires", metavar="ISO", help="expiry time (ISO 8601; UTC if no zone)")
+@click.option("--expires-in", metavar="DURATION", help="expiry after e.g. 30d, 12h, 2w")
+@_database_option
+def create(
+    name: str, role: str, expires: str | None, expires_in: str | None, database: str | None
+) -> None:
+    """Create a token (NAME: letters, digits, '.', '_', '-') and print its secret once."""
+    from virtumancer import parse_duration
+
+    if expires is not None and expires_in is not None:
+        raise click.UsageError("argument --expires-in: not allowed with argument --expires")
+    expiry: dt.datetime | str | None = expires
+    if expires_in is not None:
+        expiry = dt.datetime.now(dt.UTC) + parse_duration(expires_in)
+    created = _run(database, lambda t: t.create(name, role, expires_at=expiry))
+    click.echo(f"Created token {created.name!r} (id {created.id}, role {created.role}).")
+    click.echo("Its secret is shown only now; store it safely:")
+    click.echo(created.secret)
+
+
+@token.command("list")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice([f.value for f in OutputFormat]),
+    default=OutputFormat.TABLE.value,
+    show_default=True,
+    help="table, or json/yaml (the REST API's /tokens shape)",
+)
+@_database_option
+def list_tokens(output: str, database: str | None) -> None:
+    """List tokens (never their secrets)."""
+    from virtumancer import make_converter
+
+    tokens = _run(database, lambda t: t.list())
+    payload = make_converter().unstructure(tokens)
+    if output == OutputFormat.TABLE:
+        now = dt.datetime.now(dt.UTC)
+        payload = [
+            {**row, "status": _status(t, now)} for row, t in zip(payload, tokens, strict=True)
+        ]
+    emit(payload, OutputFormat(output), _TOKEN_COLUMNS)
+
+
+@token.command()
+@click.argument("token_ref", metavar="NAME_OR_ID")
+@_database_option
+def revoke(token_ref: str, database: str | None) -> None:
+    """Revoke a token by name or id."""
+    revoked = _run(database, lambda t: t.revoke(token_ref))
+    click.echo(f"Revoked token {revoked.name!r} (id {revoked.id}).")

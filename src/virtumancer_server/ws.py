@@ -39,6 +39,7 @@ from virtumancer import (
 from virtumancer_server.auth import authenticate_websocket, refuse_http_error
 from virtumancer_server.errors import error_body
 from virtumancer_server.inputs import check_text, decode_json
+from virtumancer_server.metrics import WS_CLIENTS, WS_DROPPED
 
 if TYPE_CHECKING:
     from virtumancer import StatsSubscription, StatsUpdate, Virtumancer
@@ -92,6 +93,7 @@ class _Outbox:
         key = (update.host_id, update.vm_name)
         if key in self._stats:
             self.dropped += 1
+            WS_DROPPED.inc()
         self._stats[key] = update
         self._ready.set()
 
@@ -173,6 +175,7 @@ class WebSocketResource:
         async with vm.subscribe_notifications() as notifications:
             await ws.accept()
             self.connections += 1
+            WS_CLIENTS.inc()
             try:
                 async with anyio.create_task_group() as tg:
 
@@ -197,6 +200,7 @@ class WebSocketResource:
                     tg.cancel_scope.cancel()
             finally:
                 self.connections -= 1
+                WS_CLIENTS.dec()
                 for subscription in subscriptions.values():
                     subscription.close()
 

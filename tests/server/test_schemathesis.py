@@ -29,8 +29,10 @@ SKIPPED = {
     ("DELETE", "/hosts/{host_id}"),
     ("POST", "/hosts/{host_id}/connect"),
     ("POST", "/hosts/{host_id}/disconnect"),
-    # /ws lives outside the /api/v1 server the calls below are aimed at (its own `servers`).
+    # /ws and /metrics live outside the /api/v1 server the calls below are aimed at (their
+    # own `servers`); tests/server/test_metrics.py scrapes /metrics.
     ("GET", "/ws"),
+    ("GET", "/metrics"),
 }
 CHECKS = [
     not_a_server_error,

@@ -245,7 +245,7 @@ def test_cli_create_list_revoke_with_a_real_server(
     secret = created.stdout.strip().splitlines()[-1]
     assert secret.startswith("vmt_")
     duplicate = _cli("create", "deploy", "--role", "viewer", database=database)
-    assert duplicate.returncode == 1
+    assert duplicate.returncode == 4  # conflict (docs/cli.md's exit codes)
     assert "already exists" in duplicate.stderr
     bad = _cli("create", "other", "--role", "viewer", "--expires-in", "soon", database=database)
     assert bad.returncode == 2
@@ -269,7 +269,7 @@ def test_cli_create_list_revoke_with_a_real_server(
     revoked = _cli("revoke", "deploy", database=database)
     assert revoked.returncode == 0, revoked.stderr
     assert "revoked" in _cli("list", database=database).stdout
-    assert _cli("revoke", "nobody", database=database).returncode == 1
+    assert _cli("revoke", "nobody", database=database).returncode == 3  # not found
     server.stop()
     logs = server.stdout_path.read_text() + server.stderr_path.read_text()
     assert secret not in logs

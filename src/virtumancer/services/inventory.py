@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 import anyio.abc
 
+from virtumancer import _metrics
 from virtumancer.db import DbSession
 from virtumancer.db import queries as db_queries
 from virtumancer.db import sync_writes as db_sync
@@ -179,6 +180,7 @@ class InventoryService:
         host = self._host(host_id)
         async with self._lock(host_id):
             started = _now()
+            clock = time.monotonic()
             await self._sync_resources(host)
             domains = await self._list_domains(host)
             outcome = await self.database.run(
@@ -187,6 +189,7 @@ class InventoryService:
             self._domains[host_id] = {domain.uuid: domain for domain in domains}
             self._last_pass[host_id] = started
             self.full_passes += 1
+            _metrics.SYNC_DURATION.observe(time.monotonic() - clock, host=host_id)
         await self._provenance(host, outcome.missing_metadata)
         if outcome.changed:
             self.hub.publish(VmsChanged(host_id=host_id))

@@ -8,9 +8,12 @@ volumes and two networks; nothing on the machine is touched (the test driver liv
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from virtumancer import Virtumancer
+if TYPE_CHECKING:
+    # Only an annotation: importing the facade would pull the database stack into every
+    # CLI call (the config module imports this one).
+    from virtumancer import Virtumancer
 
 __all__ = ["DEMO_HOST_ID", "DEMO_NODE_PATH", "demo_uri", "ensure_demo_host"]
 

@@ -169,6 +169,20 @@ async def _document(
     resp.data = ctx.documents[route.operation_id]
 
 
+async def _metrics(
+    ctx: Context, route: Route, req: Request, resp: Response, args: dict[str, Any]
+) -> None:
+    import anyio
+
+    # prometheus_client is the web layer's, imported by the first scrape only.
+    from virtumancer_server.metrics import render_metrics
+
+    families = await ctx.manager.metrics_snapshot()
+    # Thousands of series take a few ms to format: not on the event loop.
+    resp.data = await anyio.to_thread.run_sync(render_metrics, families)
+    resp.content_type = route.media_type
+
+
 #: Responders of the rows that do more than "call, then send JSON" (by operation id).
 CUSTOM: Final[Mapping[str, Responder]] = {
     "list_vms": _list_vms,
@@ -180,6 +194,7 @@ CUSTOM: Final[Mapping[str, Responder]] = {
     "delete_session": _delete_session,
     "get_openapi_document": _document,
     "get_api_reference": _document,
+    "get_metrics": _metrics,
 }
 
 
