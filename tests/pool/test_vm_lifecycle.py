@@ -7,6 +7,7 @@ it creates is checked through the same host (the node's state is per connection)
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import attrs
 import pytest
@@ -35,7 +36,7 @@ def host(test_uri: str) -> Iterator[SyncHost]:
         yield connected
 
 
-def _spec(name: str = "made", **changes: object) -> VmSpec:
+def _spec(name: str = "made", **changes: Any) -> VmSpec:
     spec = VmSpec(
         name=name,
         memory_bytes=128 * MIB,
@@ -100,7 +101,7 @@ def test_create_from_a_spec_makes_the_volume_and_a_managed_domain(host: SyncHost
     ids=["unknown pool", "too big for the pool", "unknown volume", "name taken"],
 )
 def test_a_bad_spec_is_refused_and_nothing_is_made(
-    host: SyncHost, changes: dict[str, object], error: type[Exception], field: str
+    host: SyncHost, changes: dict[str, Any], error: type[Exception], field: str
 ) -> None:
     volumes, domains = _volumes(host), _domains(host)
     with pytest.raises(error) as caught:
