@@ -210,12 +210,16 @@ class NewToken(RequestBody):
 
 @attrs.frozen(kw_only=True)
 class NewVm(RequestBody):
-    """``POST /hosts/{host_id}/vms``: a VM spec (``spec``), and whether to start it."""
+    """``POST /hosts/{host_id}/vms``: the body is a VM spec (see docs/vm-spec.md).
 
-    spec: VmSpec = attrs.field(
-        metadata=schema_meta(description="The VM to create (see docs/vm-spec.md)")
-    )
-    start: bool = attrs.field(default=False, metadata=schema_meta(description="Start it too"))
+    Errors name the spec's own JSON paths (``disks[1].size_bytes``), whether the body or the
+    host refused it. Whether to start it is the ``start`` query parameter.
+    """
+
+    #: The body's schema is the spec's (see :mod:`virtumancer_server.schema`).
+    __body_schema__ = VmSpec
+
+    spec: VmSpec
 
 
 @attrs.frozen(kw_only=True)
@@ -312,24 +316,8 @@ def _settable_hook(converter: cattrs.Converter) -> Any:
 
 
 def _structure_new_vm(value: object, _: type) -> NewVm:
-    # The spec has its own converter (JSON paths in its errors); paths here start at "spec".
-    if not isinstance(value, dict):
-        raise InvalidInputError("body must be a JSON object", field="body")
-    extra = sorted(set(value) - {"spec", "start"})
-    if extra:
-        raise InvalidInputError(f"unknown field {extra[0]!r}", field=extra[0])
-    if "spec" not in value:
-        raise InvalidInputError("spec is required", field="spec")
-    start = value.get("start", False)
-    if not isinstance(start, bool):
-        raise InvalidInputError("start must be true or false", field="start")
-    try:
-        spec = structure_spec(value["spec"])
-    except InvalidInputError as exc:
-        field = f"spec.{exc.field}" if exc.field and exc.field != "body" else "spec"
-        message = exc.message.replace(f"{exc.field}", field, 1) if exc.field else exc.message
-        raise InvalidInputError(message, field=field) from None
-    return NewVm(spec=spec, start=start)
+    # The spec has its own converter, whose errors carry the JSON path of the bad value.
+    return NewVm(spec=structure_spec(value))  # type: ignore[arg-type]
 
 
 def _string_map(value: object, _: type) -> dict[str, str]:

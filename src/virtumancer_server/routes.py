@@ -201,6 +201,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         _O,
         "vms",
         request=NewVm,
+        query=("start",),
         response=VmRecord,
         status=201,
         errors=(409, 503),

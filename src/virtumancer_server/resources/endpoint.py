@@ -82,6 +82,7 @@ _QUERY: Final[Mapping[str, Callable[[Request], object]]] = {
     "limit": parse_limit,
     "delete_storage": _flag("delete_storage"),
     "force": _flag("force"),
+    "start": _flag("start"),
 }
 
 #: A custom responder: (context, row, request, response, library arguments) -> None.
