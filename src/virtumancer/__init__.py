@@ -101,6 +101,7 @@ if TYPE_CHECKING:
         PoolEvent,
         PowerAction,
     )
+    from virtumancer.models.lifecycle import DesiredState, EnsureResult, VmChange
     from virtumancer.models.notifications import HostsChanged, Notification, VmsChanged
     from virtumancer.models.records import (
         ActivityEvent,
@@ -365,6 +366,7 @@ if not TYPE_CHECKING:
             ),
             "virtumancer.services.tokens": ("TokenService",),
             "virtumancer.spec_json": ("structure_spec", "unstructure_spec"),
+            "virtumancer.models.lifecycle": ("DesiredState", "EnsureResult", "VmChange"),
             "virtumancer.uri": (
                 "UriPolicy",
                 "check_uri",
@@ -399,6 +401,7 @@ __all__ = [
     "CreatedToken",
     "DashboardOverview",
     "DashboardStats",
+    "DesiredState",
     "DiscoveredVm",
     "Disk",
     "DiskAttachmentRecord",
@@ -417,6 +420,7 @@ __all__ = [
     "DomainRebootEvent",
     "DomainState",
     "DomainStatsSample",
+    "EnsureResult",
     "EventSubscription",
     "ExistingPath",
     "ExistingVolume",
@@ -490,6 +494,7 @@ __all__ = [
     "Virtumancer",
     "VirtumancerError",
     "VirtumancerMetadata",
+    "VmChange",
     "VmRecord",
     "VmSpec",
     "VmsChanged",

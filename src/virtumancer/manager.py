@@ -18,11 +18,14 @@ from virtumancer.exceptions import ConflictError
 from virtumancer.models import records
 from virtumancer.models.domain import DomainDevices
 from virtumancer.models.host import HostInfo
+from virtumancer.models.lifecycle import VmChange
 from virtumancer.models.settings import MetricsSettings
+from virtumancer.models.spec import VmSpec
 from virtumancer.models.tokens import ApiToken, CreatedToken, Role
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.hosts import HostService
 from virtumancer.services.inventory import InventoryService
+from virtumancer.services.lifecycle import LifecycleService
 from virtumancer.services.notifications import NotificationHub, NotificationSubscription
 from virtumancer.services.settings import SettingsService
 from virtumancer.services.tokens import TokenService
@@ -237,6 +240,36 @@ class Virtumancer:
         """
         await self._open.vms.action(host_id, vm_name, action)
 
+    async def create_vm(
+        self, host_id: str, spec: VmSpec, *, start: bool = False
+    ) -> records.VmRecord:
+        """Create a VM from a spec (volumes, seed ISO, definition; started if asked).
+
+        The VM is managed at once (provenance written, in the database, an activity entry).
+        :class:`ConflictError` for a name in use or disks that do not fit their pool,
+        :class:`InvalidInputError` naming the field for an unknown pool or volume; a
+        failure half-way removes whatever was made.
+        """
+        return await self._open.lifecycle.create_vm(host_id, spec, start=start)
+
+    async def define_vm_xml(
+        self, host_id: str, xml: str, *, start: bool = False
+    ) -> records.VmRecord:
+        """Define a VM from raw domain XML (checked by the parser before libvirt sees it)."""
+        return await self._open.lifecycle.define_vm_xml(host_id, xml, start=start)
+
+    async def update_vm(self, host_id: str, vm_name: str, change: VmChange) -> records.VmRecord:
+        """Change memory, vCPUs, description, autostart or CD-ROM media, in place."""
+        return await self._open.lifecycle.update_vm(host_id, vm_name, change)
+
+    async def delete_vm(
+        self, host_id: str, vm_name: str, *, delete_storage: bool = False, force: bool = False
+    ) -> list[str]:
+        """Delete a VM (``force``: destroy a running one first; ``delete_storage``: volumes)."""
+        return await self._open.lifecycle.delete_vm(
+            host_id, vm_name, delete_storage=delete_storage, force=force
+        )
+
     # -- discovered ----------------------------------------------------------------------
 
     async def list_discovered_vms(self, host_id: str) -> list[records.DiscoveredVm]:
@@ -428,6 +461,7 @@ class _Services:
         views: InventoryViews,
         vms: VmService,
         tokens: TokenService,
+        lifecycle: LifecycleService,
     ) -> None:
         self.database = database
         self.inventory = inventory
@@ -435,6 +469,7 @@ class _Services:
         self.views = views
         self.vms = vms
         self.tokens = tokens
+        self.lifecycle = lifecycle
 
     @classmethod
     def wire(cls, pool: ConnectionPool, database: Database, hub: NotificationHub) -> _Services:
@@ -449,4 +484,5 @@ class _Services:
             views=InventoryViews(database, hosts),
             vms=VmService(pool, inventory, hub),
             tokens=TokenService(database),
+            lifecycle=LifecycleService(pool, database, inventory, hub),
         )

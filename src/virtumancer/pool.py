@@ -55,14 +55,16 @@ from virtumancer.exceptions import (
     OperationTimeoutError,
     VirtumancerError,
 )
-from virtumancer.models.domain import Domain
+from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.events import (
     ConnectionState,
     HostStateChanged,
     PoolEvent,
     PowerAction,
 )
+from virtumancer.models.lifecycle import DesiredState, EnsureResult
 from virtumancer.models.metadata import VirtumancerMetadata
+from virtumancer.models.spec import VmSpec
 from virtumancer.uri import UriPolicy, redact_uri
 
 __all__ = ["ConnectionPool", "EventSubscription", "HostPool", "ListedDomain", "PowerAction"]
@@ -70,6 +72,29 @@ __all__ = ["ConnectionPool", "EventSubscription", "HostPool", "ListedDomain", "P
 T = TypeVar("T")
 P = ParamSpec("P")
 _log = logging.getLogger(__name__)
+
+#: Seconds ``power(wait=True)``, ``wait_for_state`` and ``ensure_vm`` wait by default.
+DEFAULT_WAIT_S = 60.0
+#: The state each power action ends in (reboot and reset have none to wait for).
+_POWER_TARGETS = {
+    PowerAction.START: DomainState.RUNNING,
+    PowerAction.SHUTDOWN: DomainState.SHUTOFF,
+    PowerAction.DESTROY: DomainState.SHUTOFF,
+    PowerAction.SUSPEND: DomainState.PAUSED,
+    PowerAction.RESUME: DomainState.RUNNING,
+}
+
+
+def _wanted_state(state: DomainState | str) -> DomainState:
+    if isinstance(state, DomainState):
+        return state
+    try:
+        return DomainState[str(state).upper().replace(" ", "")]
+    except KeyError:
+        names = ", ".join(member.name.lower() for member in DomainState)
+        raise InvalidInputError(
+            f"unknown domain state {state!r} (one of {names})", field="state"
+        ) from None
 
 
 async def _in_daemon_thread(fn: Callable[[], T], *, name: str) -> T:
@@ -618,14 +643,28 @@ class HostPool:
         on_call=lambda host: _metrics.BULK_STATS_CALLS.inc(host=host.host_id),
     )
     set_metadata = _operation(LibvirtConnection.set_metadata)
+    create_vm = _operation(LibvirtConnection.create_vm)
+    define_vm_xml = _operation(LibvirtConnection.define_vm_xml)
+    delete_vm = _operation(LibvirtConnection.delete_vm)
+    update_vm = _operation(LibvirtConnection.update_vm)
 
-    async def power(self, name_or_uuid: str, action: PowerAction | str) -> None:
+    async def power(
+        self,
+        name_or_uuid: str,
+        action: PowerAction | str,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_S,  # noqa: ASYNC109 (a timeout is part of the public API)
+    ) -> None:
         """Start, shut down (ACPI), reboot, destroy (force off), reset, suspend or resume.
 
         Raises :class:`ConflictError` when the domain's state does not allow the action
         (starting a running domain, resuming one that is not paused ...), and
         :class:`InvalidInputError` (``field="action"``) for an unknown action. ``shutdown``
-        and ``reboot`` only ask the guest, which may ignore them.
+        and ``reboot`` only ask the guest, which may ignore them. With ``wait`` it returns
+        once the domain reached the action's state (running, shut off, paused), seen through
+        libvirt's events, or raises :class:`OperationTimeoutError` after ``timeout``
+        seconds; ``reboot`` and ``reset`` have no end state to wait for and return at once.
         """
         try:
             power_action = PowerAction(action)
@@ -635,7 +674,80 @@ class HostPool:
                 field="action",
                 host_id=self.host_id,
             ) from None
-        await self._call(lambda conn: conn.power(name_or_uuid, power_action))
+        target = _POWER_TARGETS.get(power_action) if wait else None
+        if target is None:
+            await self._call(lambda conn: conn.power(name_or_uuid, power_action))
+            return
+        # Subscribed before the action: its events cannot slip past.
+        async with self._owner.subscribe() as events:
+            await self._call(lambda conn: conn.power(name_or_uuid, power_action))
+            await self._wait_in(events, name_or_uuid, target, timeout)
+
+    async def wait_for_state(
+        self,
+        name_or_uuid: str,
+        state: DomainState | str,
+        timeout: float = DEFAULT_WAIT_S,  # noqa: ASYNC109 (a timeout is part of the public API)
+    ) -> Domain:
+        """Wait until a domain is in ``state`` (a :class:`DomainState` or its name); return it.
+
+        Driven by libvirt's lifecycle events (the domain is re-read on each of its events),
+        never by polling. Returns at once when it already is. Raises
+        :class:`OperationTimeoutError` after ``timeout`` seconds, :class:`NotFoundError` if
+        the domain is (or becomes) undefined, :class:`HostUnavailableError` if the host goes.
+        """
+        wanted = _wanted_state(state)
+        async with self._owner.subscribe() as events:
+            return await self._wait_in(events, name_or_uuid, wanted, timeout)
+
+    async def _wait_in(
+        self,
+        events: EventSubscription,
+        key: str,
+        wanted: DomainState,
+        timeout: float,  # noqa: ASYNC109 (a timeout is part of the public API)
+    ) -> Domain:
+        with anyio.move_on_after(timeout):
+            domain = await self.get_domain(key)
+            if domain.state is wanted:
+                return domain
+            async for event in events:
+                if event.host_id != self.host_id:
+                    continue
+                if isinstance(event, HostStateChanged):
+                    if event.state is not ConnectionState.CONNECTED:
+                        raise self._unavailable()
+                    continue
+                if event.domain_uuid != domain.uuid:
+                    continue
+                domain = await self.get_domain(domain.uuid)
+                if domain.state is wanted:
+                    return domain
+        raise OperationTimeoutError(
+            f"domain {key!r} did not reach state {wanted.name.lower()} within {timeout:g} s",
+            host_id=self.host_id,
+            vm_name=key,
+        )
+
+    async def ensure_vm(
+        self,
+        spec: VmSpec,
+        state: DesiredState | str = DesiredState.RUNNING,
+        *,
+        check: bool = False,
+        timeout: float = DEFAULT_WAIT_S,  # noqa: ASYNC109 (a timeout is part of the public API)
+    ) -> EnsureResult:
+        """Bring the VM ``spec.name`` to ``spec`` and ``state``; idempotent.
+
+        A missing VM is created (``absent``: an existing one is deleted, its volumes kept);
+        an existing one gets the spec's memory, vCPUs and description (other spec fields
+        are used only when creating) and is started, stopped (ACPI shutdown, forced off
+        after ``timeout``), paused or resumed as needed. Asking for the state a VM is in is
+        not an error. ``check`` reports what would change without changing anything.
+        """
+        from virtumancer.lifecycle import ensure_vm
+
+        return await ensure_vm(self, spec, state, check=check, timeout=timeout)
 
     async def set_metadata_many(
         self, items: Iterable[tuple[str | Domain, VirtumancerMetadata | None]]

@@ -22,8 +22,11 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from virtumancer.exceptions import ConflictError
 from virtumancer.models.console import ConsoleKind, ConsoleTarget
+from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.events import ConnectionState, PowerAction
-from virtumancer.pool import ConnectionPool, HostPool, _Operation
+from virtumancer.models.lifecycle import DesiredState, EnsureResult
+from virtumancer.models.spec import VmSpec
+from virtumancer.pool import DEFAULT_WAIT_S, ConnectionPool, HostPool, _Operation
 from virtumancer.uri import UriPolicy, redact_uri
 
 __all__ = ["SyncHost", "connect"]
@@ -140,10 +143,46 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     networks = _blocking(HostPool.list_networks)
     gpus = _blocking(HostPool.list_gpus)
     stats = _blocking(HostPool.bulk_stats)
+    create_vm = _blocking(HostPool.create_vm)
+    define_vm_xml = _blocking(HostPool.define_vm_xml)
+    delete_vm = _blocking(HostPool.delete_vm)
+    update_vm = _blocking(HostPool.update_vm)
 
-    def power(self, name_or_uuid: str, action: PowerAction | str) -> None:
-        """Apply a power action (``ConflictError`` on an invalid transition)."""
-        self._call(lambda host: host.power(name_or_uuid, action))
+    def power(
+        self,
+        name_or_uuid: str,
+        action: PowerAction | str,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_S,
+    ) -> None:
+        """Apply a power action (``ConflictError`` on an invalid transition).
+
+        With ``wait``, return once the domain reached the action's state (see
+        :meth:`HostPool.power <virtumancer.pool.HostPool.power>`).
+        """
+        self._call(lambda host: host.power(name_or_uuid, action, wait=wait, timeout=timeout))
+
+    def wait_for_state(
+        self, name_or_uuid: str, state: DomainState | str, timeout: float = DEFAULT_WAIT_S
+    ) -> Domain:
+        """Wait (driven by libvirt events) until a domain is in ``state``; return it."""
+        result: Domain = self._call(lambda host: host.wait_for_state(name_or_uuid, state, timeout))
+        return result
+
+    def ensure_vm(
+        self,
+        spec: VmSpec,
+        state: DesiredState | str = DesiredState.RUNNING,
+        *,
+        check: bool = False,
+        timeout: float = DEFAULT_WAIT_S,
+    ) -> EnsureResult:
+        """Bring a VM to ``spec`` and ``state`` (see :meth:`HostPool.ensure_vm`)."""
+        result: EnsureResult = self._call(
+            lambda host: host.ensure_vm(spec, state, check=check, timeout=timeout)
+        )
+        return result
 
     def start(self, name_or_uuid: str) -> None:
         """Start a shut-off domain."""

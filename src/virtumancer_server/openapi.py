@@ -33,6 +33,7 @@ _ERROR_STATUSES: Final = {
     500: "The host could not be connected (add/connect), or an internal error",
     503: "The host is unreachable",
 }
+_FLAG: Final = {"type": "boolean", "default": False}
 _OK: Final = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
 
 _INT: Final[Schema] = {"type": "integer"}
@@ -200,6 +201,11 @@ def _operation(builder: SchemaBuilder, route: Route, websocket: Route | None) ->
                 },
             }
         )
+    parameters.extend(
+        {"name": name, "in": "query", "required": False, "schema": _FLAG}
+        for name in route.query
+        if name != "limit"
+    )
     if parameters:
         operation["parameters"] = parameters
     if route.request is not None:

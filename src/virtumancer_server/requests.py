@@ -22,7 +22,16 @@ import cattrs
 from cattrs.errors import ForbiddenExtraKeysError, IterableValidationNote
 from cattrs.v import transform_error
 
-from virtumancer import InvalidInputError, MetricsSettings, PowerAction, Role, make_converter
+from virtumancer import (
+    InvalidInputError,
+    MetricsSettings,
+    PowerAction,
+    Role,
+    VmChange,
+    VmSpec,
+    make_converter,
+    structure_spec,
+)
 from virtumancer_server.inputs import check_text
 
 __all__ = [
@@ -34,7 +43,10 @@ __all__ = [
     "MetricsSettingsChanges",
     "NewHost",
     "NewToken",
+    "NewVm",
+    "NewVmXml",
     "RequestBody",
+    "VmChanges",
     "schema_meta",
     "structure_request",
 ]
@@ -196,10 +208,54 @@ class NewToken(RequestBody):
     expires_at: dt.datetime | None = None
 
 
+@attrs.frozen(kw_only=True)
+class NewVm(RequestBody):
+    """``POST /hosts/{host_id}/vms``: the body is a VM spec (see docs/vm-spec.md).
+
+    Errors name the spec's own JSON paths (``disks[1].size_bytes``), whether the body or the
+    host refused it. Whether to start it is the ``start`` query parameter.
+    """
+
+    #: The body's schema is the spec's (see :mod:`virtumancer_server.schema`).
+    __body_schema__ = VmSpec
+
+    spec: VmSpec
+
+
+@attrs.frozen(kw_only=True)
+class NewVmXml(RequestBody):
+    """``POST /hosts/{host_id}/vms-from-xml``: raw domain XML, checked by the parser first."""
+
+    xml: str = attrs.field(validator=_non_empty_text, metadata=schema_meta(minLength=1))
+    start: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class VmChanges(RequestBody):
+    """``PATCH /hosts/{host_id}/vms/{vm_name}``: what to change; fields not sent are kept."""
+
+    memory_bytes: int | _Unset = attrs.field(
+        default=UNSET, metadata=schema_meta(x_unit="bytes", minimum=1024 * 1024)
+    )
+    vcpus: int | _Unset = attrs.field(default=UNSET, metadata=schema_meta(minimum=1))
+    description: str | _Unset = UNSET
+    autostart: bool | _Unset = UNSET
+    cdrom_media: dict[str, str] | _Unset = attrs.field(
+        default=UNSET,
+        metadata=schema_meta(
+            description="CD-ROM target (sda, hdc) to the image path to insert, or '' to eject"
+        ),
+    )
+
+    def arguments(self) -> dict[str, object]:
+        """``update_vm(change)``."""
+        return {"change": VmChange(**super().arguments())}  # type: ignore[arg-type]
+
+
 # -- structuring -----------------------------------------------------------------------------
 
 #: Request types whose unknown keys are refused (today: settings, where a typo would be lost).
-_CLOSED: Final[frozenset[type]] = frozenset({MetricsSettingsChanges})
+_CLOSED: Final[frozenset[type]] = frozenset({MetricsSettingsChanges, VmChanges, NewVmXml})
 
 
 def _strict(kind: type, word: str) -> Any:
@@ -259,6 +315,19 @@ def _settable_hook(converter: cattrs.Converter) -> Any:
     return structure
 
 
+def _structure_new_vm(value: object, _: type) -> NewVm:
+    # The spec has its own converter, whose errors carry the JSON path of the bad value.
+    return NewVm(spec=structure_spec(value))  # type: ignore[arg-type]
+
+
+def _string_map(value: object, _: type) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise TypeError("{field} must be an object of strings")
+    return dict(value)
+
+
 def _make_converter() -> cattrs.Converter:
     base = make_converter()
     converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
@@ -279,6 +348,10 @@ def _make_converter() -> cattrs.Converter:
         return parsed
 
     converter.register_structure_hook(dt.datetime, parse_datetime)
+    converter.register_structure_hook(NewVm, _structure_new_vm)
+    converter.register_structure_hook_func(
+        lambda cls: getattr(cls, "__origin__", None) is dict, _string_map
+    )
     converter.register_structure_hook_func(
         lambda cls: getattr(cls, "__origin__", None) is tuple, _sequence_hook(converter)
     )

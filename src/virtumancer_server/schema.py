@@ -184,6 +184,9 @@ class SchemaBuilder:
             return dict(SHAPES[cls])
         if cls is TopologyLayout:
             return dict(TOPOLOGY_SHAPE)
+        body = getattr(cls, "__body_schema__", None)
+        if body is not None:  # a request whose body is another model (a VM spec)
+            return self._model_schema(body)
         hints = typing.get_type_hints(cls)
         renamed = RENAMED_FIELDS.get(cls, {})
         properties: dict[str, Schema] = {}

@@ -20,6 +20,7 @@ import attrs
 import libvirt
 
 from virtumancer._libvirt.errors import translate_error
+from virtumancer._libvirt.lifecycle import LifecycleOperations
 from virtumancer._xml import (
     node_info_from_libvirt,
     parse_capabilities,
@@ -160,7 +161,7 @@ class ListedDomain:
 
 
 @attrs.define(eq=False)
-class LibvirtConnection:
+class LibvirtConnection(LifecycleOperations):
     """An open ``virConnect`` with our callbacks registered; closed by :meth:`close`."""
 
     host_id: str

@@ -574,6 +574,35 @@ def mark_domain_missing(
     return outcome
 
 
+def remove_deleted_vm(session: Session, host_id: str, domain_uuid: str) -> bool:
+    """Forget a VM the user deleted (no "gone" grace: it was removed on purpose).
+
+    Writes a ``vm_deleted`` activity entry; returns whether there was a VM to forget.
+    """
+    row = session.get(schema.DiscoveredVmRow, (host_id, domain_uuid))
+    if row is not None:
+        session.delete(row)
+    vm = session.scalars(
+        select(schema.VmRow).where(
+            schema.VmRow.host_id == host_id, schema.VmRow.uuid == domain_uuid
+        )
+    ).first()
+    if vm is None:
+        session.flush()
+        return row is not None
+    add_activity(
+        session,
+        ActivityType.VM_DELETED,
+        f"VM {vm.name} deleted from host {host_id}",
+        host_id=host_id,
+        vm_name=vm.name,
+    )
+    session.delete(vm)
+    session.flush()
+    delete_orphan_ports(session, host_id)
+    return True
+
+
 def import_domains(
     session: Session,
     host_id: str,

@@ -55,6 +55,9 @@ class ActivityType:
     VM_RESUMED = "vm_resumed"
     VM_GONE = "vm_gone"
     VM_REMOVED = "vm_removed"
+    VM_CREATED = "vm_created"
+    VM_DELETED = "vm_deleted"
+    VM_CHANGED = "vm_changed"
     TOKEN_CREATED = "token_created"  # noqa: S105 (an activity type)
     TOKEN_REVOKED = "token_revoked"  # noqa: S105 (an activity type)
 

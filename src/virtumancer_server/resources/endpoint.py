@@ -66,7 +66,24 @@ def parse_limit(req: Request, default: int = 10) -> int:
     return int(raw)
 
 
-_QUERY: Final[Mapping[str, Callable[[Request], object]]] = {"limit": parse_limit}
+def _flag(name: str) -> Callable[[Request], bool]:
+    def parse(req: Request) -> bool:
+        values = req.get_param_as_list(name)
+        if values is None:
+            return False
+        if len(values) != 1 or values[0] not in ("true", "false"):
+            raise InvalidInputError(f"{name} must be given once, as true or false", field=name)
+        return values[0] == "true"
+
+    return parse
+
+
+_QUERY: Final[Mapping[str, Callable[[Request], object]]] = {
+    "limit": parse_limit,
+    "delete_storage": _flag("delete_storage"),
+    "force": _flag("force"),
+    "start": _flag("start"),
+}
 
 #: A custom responder: (context, row, request, response, library arguments) -> None.
 Responder = Callable[[Context, Route, Request, Response, dict[str, Any]], Awaitable[None]]

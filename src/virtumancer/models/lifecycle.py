@@ -1,0 +1,53 @@
+"""Results and choices of the VM lifecycle operations (create, ensure, change, delete)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+
+from virtumancer.models.domain import Domain
+
+__all__ = ["DesiredState", "EnsureResult", "VmChange"]
+
+
+class DesiredState(enum.StrEnum):
+    """The state :meth:`~virtumancer.pool.HostPool.ensure_vm` brings a VM into."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+    PAUSED = "paused"
+    ABSENT = "absent"
+
+
+@attrs.frozen(kw_only=True)
+class EnsureResult:
+    """What ``ensure_vm`` found and did (or, in check mode, would do).
+
+    ``diff`` maps each spec field that differs (and ``state``) to its ``(before, after)``
+    values; ``before`` is ``None`` for a VM that did not exist, ``after`` ``None`` for one
+    that is removed. ``domain`` is the VM afterwards (``None`` when absent, or in check
+    mode for a VM that would be created).
+    """
+
+    changed: bool
+    diff: dict[str, tuple[Any, Any]] = attrs.field(factory=dict)
+    domain: Domain | None = None
+    check: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class VmChange:
+    """A change of a VM's definition; fields left ``None`` are kept.
+
+    ``memory_bytes`` and ``vcpus`` apply from the VM's next start when it runs;
+    ``description`` and ``autostart`` at once. ``cdrom_media`` maps a CD-ROM's target device
+    (``sda``, ``hdc``) to the path of an image to insert, or ``""`` to eject.
+    """
+
+    memory_bytes: int | None = None
+    vcpus: int | None = None
+    description: str | None = None
+    autostart: bool | None = None
+    cdrom_media: dict[str, str] = attrs.field(factory=dict)

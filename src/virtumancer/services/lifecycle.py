@@ -1,0 +1,99 @@
+"""VM lifecycle for the service: create, define, change and delete, with the database kept true.
+
+Each operation is one host call (:mod:`virtumancer._libvirt.lifecycle` does the work and
+cleans up after a failure), then the VM is re-read into the database at once -- a created VM
+carries our provenance, so it is managed without an import -- with an activity entry and a
+``vms-changed`` notification.
+"""
+
+from __future__ import annotations
+
+from virtumancer.db import activity as db_activity
+from virtumancer.db import queries as db_queries
+from virtumancer.db import sync_writes as db_sync
+from virtumancer.db.database import Database
+from virtumancer.exceptions import NotFoundError
+from virtumancer.models.domain import Domain
+from virtumancer.models.lifecycle import VmChange
+from virtumancer.models.notifications import VmsChanged
+from virtumancer.models.records import ActivityType, VmRecord
+from virtumancer.models.spec import VmSpec
+from virtumancer.pool import ConnectionPool
+from virtumancer.services.inventory import InventoryService
+from virtumancer.services.notifications import NotificationHub
+
+__all__ = ["LifecycleService"]
+
+
+class LifecycleService:
+    """Create, define, change and delete VMs of the pool's hosts."""
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        database: Database,
+        inventory: InventoryService,
+        hub: NotificationHub,
+    ) -> None:
+        self.pool = pool
+        self.database = database
+        self.inventory = inventory
+        self.hub = hub
+
+    def __repr__(self) -> str:
+        return f"<LifecycleService {self.pool!r}>"
+
+    async def _recorded(self, host_id: str, domain: Domain, kind: str, verb: str) -> VmRecord:
+        """Write a VM made or changed now into the database, with an activity entry."""
+        await self.inventory.reread_domain(host_id, domain.uuid)
+        await self.database.run(
+            lambda s: db_activity.add_activity(
+                s,
+                kind,
+                f"VM {domain.name} {verb} on host {host_id}",
+                host_id=host_id,
+                vm_name=domain.name,
+            )
+        )
+        self.hub.publish(VmsChanged(host_id=host_id))
+        for record in await self.database.run(db_queries.list_vms, host_id):
+            if record.uuid == domain.uuid:
+                return record
+        raise NotFoundError("the VM vanished right after it was written", host_id=host_id)
+
+    async def create_vm(self, host_id: str, spec: VmSpec, *, start: bool = False) -> VmRecord:
+        """Create a VM from ``spec`` (define it; start it if asked) and return its record."""
+        host = self.pool.get(host_id)
+        domain = await host.create_vm(spec, start=start)
+        return await self._recorded(host_id, domain, ActivityType.VM_CREATED, "created")
+
+    async def define_vm_xml(self, host_id: str, xml: str, *, start: bool = False) -> VmRecord:
+        """Define a VM from raw domain XML (checked by the parser first); return its record."""
+        host = self.pool.get(host_id)
+        domain = await host.define_vm_xml(xml, start=start)
+        return await self._recorded(host_id, domain, ActivityType.VM_CREATED, "defined")
+
+    async def update_vm(self, host_id: str, vm_name: str, change: VmChange) -> VmRecord:
+        """Change memory, vCPUs, description, autostart or CD-ROM media; return the record."""
+        host = self.pool.get(host_id)
+        domain = await host.update_vm(vm_name, change)
+        return await self._recorded(host_id, domain, ActivityType.VM_CHANGED, "changed")
+
+    async def delete_vm(
+        self,
+        host_id: str,
+        vm_name: str,
+        *,
+        delete_storage: bool = False,
+        force: bool = False,
+    ) -> list[str]:
+        """Undefine a VM (``force`` destroys a running one first), its volumes if asked.
+
+        Returns the paths of the volumes deleted. The VM leaves the database at once.
+        """
+        host = self.pool.get(host_id)
+        domain = await host.get_domain(vm_name)
+        deleted = await host.delete_vm(domain.uuid, delete_storage=delete_storage, force=force)
+        await self.database.run(db_sync.remove_deleted_vm, host_id, domain.uuid)
+        self.hub.publish(VmsChanged(host_id=host_id))
+        return deleted
