@@ -57,9 +57,10 @@ class Virtumancer:
     plus a reconciliation every ``reconcile_interval`` seconds); on exit every background
     task is cancelled and every connection closed.
 
-    ``database_url`` defaults to a SQLite file under the user data directory
-    (``VIRTUMANCER_DATABASE_URL`` overrides it). ``stats_interval`` overrides the persisted
-    ``stats_interval_seconds`` for this process (the runtime settings show the value used).
+    ``database_url`` defaults to a SQLite file under the user data directory (the server's
+    ``VIRTUMANCER_DATABASE_URL`` is read by its configuration, not here). ``stats_interval``
+    overrides the persisted ``stats_interval_seconds`` for this process (the runtime settings
+    show the value used).
     ``uri_policy`` decides which host URIs :meth:`add_host` accepts (default: the library's
     :class:`~virtumancer.UriPolicy` with ``allow_test_uris``).
     """

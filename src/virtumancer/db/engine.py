@@ -67,7 +67,8 @@ def create_database_engine(url: str | None = None) -> Engine:
     SQLite gets WAL, foreign keys, a busy timeout and real transactions; PostgreSQL gets a
     connect timeout and a statement timeout, and URLs without a driver use psycopg 3.
     """
-    url = url or os.environ.get("VIRTUMANCER_DATABASE_URL") or default_database_url()
+    # The server reads VIRTUMANCER_DATABASE_URL (its ServerConfig); the library reads no env.
+    url = url or default_database_url()
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
