@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from types import TracebackType
-from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 import anyio
 import anyio.abc
@@ -64,8 +64,10 @@ from virtumancer.models.events import (
 )
 from virtumancer.models.lifecycle import DesiredState, EnsureResult
 from virtumancer.models.metadata import VirtumancerMetadata
-from virtumancer.models.spec import VmSpec
 from virtumancer.uri import UriPolicy, redact_uri
+
+if TYPE_CHECKING:
+    from virtumancer.models.spec import VmSpec
 
 __all__ = ["ConnectionPool", "EventSubscription", "HostPool", "ListedDomain", "PowerAction"]
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from virtumancer.models.activity import ActivityType
 from virtumancer.models.devices import Disk, Interface
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.events import ConnectionState
-from virtumancer.models.records import ActivityType
 
 __all__ = [
     "MANAGED_BY",

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
-from typing import Any, Generic, ParamSpec, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Self, TypeVar, overload
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -25,9 +25,11 @@ from virtumancer.models.console import ConsoleKind, ConsoleTarget
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.events import ConnectionState, PowerAction
 from virtumancer.models.lifecycle import DesiredState, EnsureResult
-from virtumancer.models.spec import VmSpec
 from virtumancer.pool import DEFAULT_WAIT_S, ConnectionPool, HostPool, _Operation
 from virtumancer.uri import UriPolicy, redact_uri
+
+if TYPE_CHECKING:
+    from virtumancer.models.spec import VmSpec
 
 __all__ = ["SyncHost", "connect"]
 

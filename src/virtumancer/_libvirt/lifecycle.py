@@ -27,17 +27,15 @@ from virtumancer.exceptions import ConflictError, InvalidInputError
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.lifecycle import VmChange
 from virtumancer.models.metadata import VirtumancerMetadata
-from virtumancer.models.spec import (
-    DiskSource,
-    ExistingPath,
-    ExistingVolume,
-    NewVolume,
-    Overlay,
-    VmSpec,
-    VolumeFormat,
-    resolve_spec_defaults,
-)
 from virtumancer.rules import MANAGED_BY
+
+if TYPE_CHECKING:
+    from virtumancer.models.spec import (
+        DiskSource,
+        Overlay,
+        VmSpec,
+        VolumeFormat,
+    )
 
 __all__ = ["LifecycleOperations", "provenance", "seed_volume_name"]
 
@@ -83,8 +81,11 @@ def _read(dom: Any) -> Domain:
 
 
 def _volume_format(vol: Any) -> VolumeFormat:
+    # The spec models load only when VMs are made: a script that lists domains skips them.
+    from virtumancer.models import spec as _spec
+
     parsed = parse_storage_volume(vol.XMLDesc(0))
-    return VolumeFormat.QCOW2 if parsed.format == "qcow2" else VolumeFormat.RAW
+    return _spec.VolumeFormat.QCOW2 if parsed.format == "qcow2" else _spec.VolumeFormat.RAW
 
 
 @attrs.frozen(kw_only=True)
@@ -133,11 +134,14 @@ class LifecycleOperations:
         definition. ``metadata`` is the provenance written into the domain (default:
         :func:`provenance`), so the VM is managed without an import.
         """
+        # The spec models load only when VMs are made: a script that lists domains skips them.
+        from virtumancer.models import spec as _spec
+
         metadata = metadata or provenance()
 
         def work(raw: Any) -> Domain:
             capabilities = parse_capabilities(raw.getCapabilities())
-            resolved = resolve_spec_defaults(
+            resolved = _spec.resolve_spec_defaults(
                 spec, capabilities, firmware_files=_firmware_files(raw, spec)
             )
             _check_name_free(raw, resolved.name)
@@ -156,7 +160,7 @@ class LifecycleOperations:
                 for plan in plans:
                     vol = plan.pool.createXML(plan.xml.decode(), 0)
                     made.append(vol)
-                    source = DiskSource(path=vol.path(), format=plan.format)
+                    source = _spec.DiskSource(path=vol.path(), format=plan.format)
                     if plan.disk_index is None:
                         _upload(raw, vol, seed or b"")
                         seed_source = source
@@ -443,25 +447,28 @@ def _check_volume_free(pool: Any, name: str, field: str) -> None:
 
 def _plan_disks(raw: Any, spec: VmSpec) -> tuple[list[_NewVolumePlan], list[DiskSource | None]]:
     """Look up every pool and volume the spec names; return what to create and what exists."""
+    # The spec models load only when VMs are made: a script that lists domains skips them.
+    from virtumancer.models import spec as _spec
+
     plans: list[_NewVolumePlan] = []
     sources: list[DiskSource | None] = []
     names: set[tuple[str, str]] = set()
     for index, disk in enumerate(spec.disks):
         at = f"disks[{index}]"
-        if isinstance(disk, ExistingPath):
-            sources.append(DiskSource(path=disk.path, format=disk.format))
+        if isinstance(disk, _spec.ExistingPath):
+            sources.append(_spec.DiskSource(path=disk.path, format=disk.format))
             continue
         pool = _pool(raw, disk.pool, f"{at}.pool")
-        if isinstance(disk, ExistingVolume):
+        if isinstance(disk, _spec.ExistingVolume):
             vol = _volume(pool, disk.volume, f"{at}.volume")
-            sources.append(DiskSource(path=vol.path(), format=_volume_format(vol)))
+            sources.append(_spec.DiskSource(path=vol.path(), format=_volume_format(vol)))
             continue
         name = disk.name or f"{spec.name}-disk{index}.{disk.format.value}"
         if (disk.pool, name) in names:
             raise ConflictError(f"{at}.name: volume {name!r} is named twice", field=f"{at}.name")
         names.add((disk.pool, name))
         _check_volume_free(pool, name, f"{at}.name")
-        if isinstance(disk, NewVolume):
+        if isinstance(disk, _spec.NewVolume):
             size = disk.size_bytes
             xml = render_volume(name, size, format=disk.format.value)
             counts = True
@@ -470,7 +477,7 @@ def _plan_disks(raw: Any, spec: VmSpec) -> tuple[list[_NewVolumePlan], list[Disk
             xml = render_volume(
                 name,
                 size,
-                format=VolumeFormat.QCOW2.value,
+                format=_spec.VolumeFormat.QCOW2.value,
                 backing_path=base_path,
                 backing_format=disk.base_format.value,
             )
@@ -516,8 +523,16 @@ def _overlay_base(raw: Any, disk: Overlay, at: str) -> tuple[int, str]:
 
 def _seed_plan(raw: Any, spec: VmSpec, size: int) -> _NewVolumePlan:
     """Plan the cloud-init ISO volume, in the pool of the first disk that has one."""
+    # The spec models load only when VMs are made: a script that lists domains skips them.
+    from virtumancer.models import spec as _spec
+
     pool_name = next(
-        (d.pool for d in spec.disks if isinstance(d, NewVolume | Overlay | ExistingVolume)), None
+        (
+            d.pool
+            for d in spec.disks
+            if isinstance(d, _spec.NewVolume | _spec.Overlay | _spec.ExistingVolume)
+        ),
+        None,
     )
     if pool_name is None:
         raise InvalidInputError(
@@ -531,8 +546,8 @@ def _seed_plan(raw: Any, spec: VmSpec, size: int) -> _NewVolumePlan:
         pool=pool,
         pool_name=pool_name,
         name=name,
-        xml=render_volume(name, size, format=VolumeFormat.RAW.value),
-        format=VolumeFormat.RAW,
+        xml=render_volume(name, size, format=_spec.VolumeFormat.RAW.value),
+        format=_spec.VolumeFormat.RAW,
         disk_index=None,
         capacity=size,
         counts_against_free_space=True,

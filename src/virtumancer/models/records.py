@@ -12,6 +12,7 @@ import datetime as dt
 
 import attrs
 
+from virtumancer.models.activity import ActivityType
 from virtumancer.models.domain import domain_status
 from virtumancer.models.events import ConnectionState, host_status
 from virtumancer.models.status import StatusCategory
@@ -36,30 +37,6 @@ __all__ = [
     "VideoModelRecord",
     "VmRecord",
 ]
-
-
-class ActivityType:
-    """The ``type`` words of the activity feed."""
-
-    HOST_ADDED = "host_added"
-    HOST_REMOVED = "host_removed"
-    HOST_CONNECTED = "host_connected"
-    HOST_DISCONNECTED = "host_disconnected"
-    HOST_LOST = "host_lost"
-    VM_IMPORTED = "vm_imported"
-    VM_STARTED = "vm_started"
-    VM_STOPPED = "vm_stopped"
-    VM_REBOOTED = "vm_rebooted"
-    VM_CRASHED = "vm_crashed"
-    VM_SUSPENDED = "vm_suspended"
-    VM_RESUMED = "vm_resumed"
-    VM_GONE = "vm_gone"
-    VM_REMOVED = "vm_removed"
-    VM_CREATED = "vm_created"
-    VM_DELETED = "vm_deleted"
-    VM_CHANGED = "vm_changed"
-    TOKEN_CREATED = "token_created"  # noqa: S105 (an activity type)
-    TOKEN_REVOKED = "token_revoked"  # noqa: S105 (an activity type)
 
 
 @attrs.frozen(kw_only=True)
