@@ -213,6 +213,7 @@ async def test_vm_page_draws_only_the_panels_the_contract_offers(
                 "#attach-form": has("post", f"{vm_op}/devices"),
             }
 
+            assert "null" not in await page.evaluate(_text("#view"))
             (_shot_dir(tmp_path) / "vm-page.png").write_bytes(await page.screenshot())
             # A change through the settings form reaches the server (PATCH).
             await _type(page, "#change-vm-form [name=description]", "changed in the browser")

@@ -625,17 +625,21 @@
     async function drawHardware() {
       let hw;
       try { hw = await api("GET", `${vmPath(hostId, vmName)}/hardware`); } catch (err) {
-        hardware.replaceChildren(h("h2", {}, "Hardware"), h("p", { class: "muted" }, err.message));
+        // replaceChildren would draw a null as the text "null": only the parts that exist.
+      const attach = await attachForm();
+      hardware.replaceChildren(h("h2", {}, "Hardware"), h("p", { class: "muted" }, err.message));
         return;
       }
       const diskRows = hw.disks.map((d) => h("tr", {}, h("td", {}, d.target.dev), h("td", {}, d.device), h("td", { class: "mono" }, d.path || d.source.name || "–"),
         h("td", { class: "actions" }, mediaControl(d), detachButton(d.alias || d.target.dev))));
       const nicRows = hw.networks.map((n) => h("tr", {}, h("td", { class: "mono" }, n.mac.address || "–"), h("td", {}, n.source.network || n.source.bridge || n.type),
         h("td", {}, n.model.model_type || "–"), h("td", { class: "actions" }, detachButton(n.alias || n.mac.address))));
+      // replaceChildren would draw a null as the text "null": only the parts that exist.
+      const attach = await attachForm();
       hardware.replaceChildren(h("h2", {}, "Hardware"),
         h("h3", {}, "Disks"), diskRows.length ? h("table", {}, h("tbody", {}, diskRows)) : h("p", { class: "muted" }, "No disks."),
         h("h3", {}, "Network interfaces"), nicRows.length ? h("table", {}, h("tbody", {}, nicRows)) : h("p", { class: "muted" }, "No interfaces."),
-        await attachForm());
+        ...(attach ? [attach] : []));
     }
 
     async function drawSnapshots() {
@@ -662,7 +666,7 @@
       h("button", { type: "submit" }, "Take snapshot")) : null;
       snapshots.replaceChildren(h("h2", {}, "Snapshots"),
         rows.length ? h("table", {}, h("thead", {}, h("tr", {}, ["Name", "Parent", "Taken", ""].map((t) => h("th", {}, t)))), h("tbody", {}, rows)) : h("p", { class: "muted" }, "No snapshots."),
-        create);
+        ...(create ? [create] : []));
     }
 
     return {
