@@ -23,6 +23,8 @@
     lastStats: new Map(),
     view: null,
     refreshTimer: null,
+    // The served OpenAPI document: which operations exist and the enums of the VM spec.
+    contract: null,
   };
 
   // ---------------------------------------------------------------- helpers
@@ -65,6 +67,29 @@
   function statusBadge(kind, record) {
     const text = kind === "host" ? String(record.state) : (STATE_NAMES[record.state] || `state ${record.state}`);
     return h("span", { class: `badge ${record.status}`, "data-status": record.status }, text);
+  }
+
+  // Whether the served OpenAPI document has `method` on `path` (relative to /api/v1, with its
+  // {placeholders}): panels for operations the server does not offer are not drawn.
+  function hasOp(method, path) {
+    const paths = (state.contract && state.contract.paths) || {};
+    return Boolean(paths[path] && paths[path][method]);
+  }
+
+  // The values of an enum schema in the contract (VolumeFormat, Firmware ...).
+  function enumValues(name, fallback) {
+    const schemas = (state.contract && state.contract.components && state.contract.components.schemas) || {};
+    return (schemas[name] && schemas[name].enum) || fallback;
+  }
+
+  const hostPath = (hostId) => `/hosts/${encodeURIComponent(hostId)}`;
+  const vmPath = (hostId, vmName) => `${hostPath(hostId)}/vms/${encodeURIComponent(vmName)}`;
+  const VM_OP = "/hosts/{host_id}/vms/{vm_name}";
+
+  // The message of an API error with the field it names (`disks[0].size_bytes`).
+  function errorText(err) {
+    const field = err && err.body && err.body.error && err.body.error.field;
+    return field && !err.message.startsWith(`${field}:`) ? `${field}: ${err.message}` : err.message;
   }
 
   // A VM with a hypervisor process (running or paused ...): live stats, power buttons.
@@ -320,7 +345,7 @@
         const rows = vms.map((vm) => {
           const key = `${hostId}/${vm.name}`;
           const row = h("tr", { "data-vm-key": key },
-            h("td", {}, vm.name),
+            h("td", {}, h("a", { href: `#/hosts/${encodeURIComponent(hostId)}/vms/${encodeURIComponent(vm.name)}`, "data-vm-link": vm.name }, vm.name)),
             h("td", {}, statusBadge("vm", vm)),
             h("td", {}, String(vm.vcpu_count)),
             h("td", {}, h("div", { class: "cpu-bar" }, h("span", {})), h("span", { "data-stat": "cpu" }, hasProcess(vm) ? "…" : "–")),
@@ -338,10 +363,12 @@
         const importAll = pending.length ? h("button", { onclick: async () => {
           try { await api("POST", `/hosts/${encodeURIComponent(hostId)}/vms/import-all`); toast("Import started"); } catch (err) { toast(err.message, true); }
         } }, `Import ${pending.length} discovered VM${pending.length > 1 ? "s" : ""}`) : null;
+        const newVm = hasOp("post", "/hosts/{host_id}/vms") && host.status === "active"
+          ? h("a", { class: "button-link", id: "new-vm-link", href: `#/hosts/${encodeURIComponent(hostId)}/new-vm` }, "New VM") : null;
         root().replaceChildren(
           h("div", { class: "page-title" }, h("a", { href: "#/" }, "Dashboard"), " / ", h("h1", {}, hostId), " ", statusBadge("host", host), " ", hostButtons(host, () => this.refresh())),
           h("p", { class: "mono muted" }, host.uri, host.last_error ? ` — ${host.last_error}` : ""),
-          h("section", { class: "card" }, h("h2", {}, "Virtual machines"), importAll,
+          h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", {}, "Virtual machines"), newVm), importAll,
             vms.length ? h("table", { class: "vms" },
               h("thead", {}, h("tr", {}, ["Name", "State", "vCPU", "CPU", "Memory", "Disk r/w", "Net rx/tx", ""].map((t) => h("th", {}, t)))),
               h("tbody", {}, rows)) : h("p", { class: "muted" }, "No managed VMs on this host.")));
@@ -361,6 +388,8 @@
         href: `/static/console.html?${new URLSearchParams({ host: hostId, vm: vm.name, kind })}`,
       }, kind.toUpperCase()))
       : [];
+    const remove = hasOp("delete", VM_OP)
+      ? h("button", { class: "small danger", "data-delete-vm": vm.name, onclick: () => openDeleteDialog(hostId, vm, after) }, "delete") : null;
     return consoles.concat(actions.map((action) => h("button", { class: `small ${action === "destroy" ? "danger" : ""}`, onclick: async () => {
       if (action === "destroy" && !confirm(`Force off ${vm.name}?`)) return;
       try {
@@ -368,7 +397,303 @@
         toast(`${action} sent to ${vm.name}`);
         after();
       } catch (err) { toast(`${action}: ${err.message}`, true); }
-    } }, action)));
+    } }, action)), remove);
+  }
+
+  // ---------------------------------------------------------------- VM lifecycle
+
+  const field = (label, input, hint) => h("label", { class: "field" }, h("span", {}, label), input, hint ? h("small", { class: "muted" }, hint) : null);
+  const options = (values, selected) => values.map(([value, label]) => h("option", { value, selected: value === selected }, label));
+
+  // The host's pools, networks and volumes for the form's choices; a host without one of
+  // these (or a server without the route) just offers fewer choices.
+  async function hostChoices(hostId) {
+    const get = async (path) => { try { return await api("GET", `${hostPath(hostId)}${path}`); } catch { return []; } };
+    const [pools, networks, volumes] = await Promise.all([get("/storage/pools"), get("/networks"), get("/storage/volumes")]);
+    return { pools, networks, volumes };
+  }
+
+  function newVmView(hostId) {
+    return {
+      nav: "dashboard",
+      live: false,
+      async refresh() {
+        const { pools, networks, volumes } = await hostChoices(hostId);
+        const running = pools.filter((p) => p.state === "running");
+        const poolName = new Map(pools.map((p) => [p.id, p.name]));
+        // Volumes the server reports as ISO images (libvirt's format, or the file name).
+        const isos = volumes.filter((v) => v.format === "iso" || /\.iso$/i.test(v.name));
+        const error = h("p", { class: "error", id: "new-vm-error", role: "alert" });
+        const form = h("form", { class: "card vm-form", id: "new-vm-form", onsubmit: async (e) => {
+          e.preventDefault();
+          const f = e.target;
+          error.textContent = "";
+          const disks = [];
+          if (f.pool.value) {
+            disks.push({ kind: "new_volume", pool: f.pool.value, size_bytes: Units.toBytes(f.disk_size.value, "GiB"), format: f.disk_format.value });
+          }
+          if (f.media.value) {
+            const [pool, volume] = JSON.parse(f.media.value);
+            disks.push({ kind: "existing_volume", pool, volume, device: "cdrom" });
+          }
+          const spec = {
+            name: f.vm_name.value.trim(),
+            memory_bytes: Units.toBytes(f.memory.value, "MiB"),
+            vcpus: Number(f.vcpus.value),
+            firmware: f.firmware.value,
+            disks,
+            nics: f.network.value ? [{ network: f.network.value }] : [],
+            description: f.description.value,
+          };
+          // Left out, the server picks VNC on 127.0.0.1 (see docs/vm-spec.md).
+          if (f.graphics.value === "none") spec.graphics = null;
+          else if (f.graphics.value !== "vnc") spec.graphics = { type: f.graphics.value };
+          if (f.media.value) spec.boot_order = ["cdrom", "hd"];
+          const submit = f.querySelector("button[type=submit]");
+          submit.disabled = true;
+          try {
+            const created = await api("POST", `${hostPath(hostId)}/vms?start=${f.start.checked}`, spec);
+            toast(`VM ${created.name} created${f.start.checked ? " and started" : ""}`);
+            location.hash = `#/hosts/${encodeURIComponent(hostId)}`;
+          } catch (err) {
+            error.textContent = errorText(err);
+            submit.disabled = false;
+          }
+        } },
+        h("h2", {}, `New VM on ${hostId}`),
+        field("Name", h("input", { name: "vm_name", required: true, maxlength: 64, autocomplete: "off" })),
+        field("Memory (MiB)", h("input", { name: "memory", type: "number", min: 1, step: 1, value: 1024, required: true })),
+        field("vCPUs", h("input", { name: "vcpus", type: "number", min: 1, max: 4096, value: 1, required: true })),
+        field("Firmware", h("select", { name: "firmware" }, options(enumValues("Firmware", ["bios", "uefi"]).map((v) => [v, v.toUpperCase()]), "bios"))),
+        h("fieldset", {}, h("legend", {}, "Disk"),
+          field("Storage pool", h("select", { name: "pool" }, options([...running.map((p) => [p.name, `${p.name} (${formatBytes(p.available_bytes)} free)`]), ["", "— no disk —"]], running.length ? running[0].name : ""))),
+          field("Size (GiB)", h("input", { name: "disk_size", type: "number", min: 0.001, step: "any", value: 10 })),
+          field("Format", h("select", { name: "disk_format" }, options(enumValues("VolumeFormat", ["qcow2", "raw"]).map((v) => [v, v]), "qcow2"))),
+          field("Install media", h("select", { name: "media" }, options([["", "— none —"], ...isos.map((v) => [JSON.stringify([poolName.get(v.storage_pool_id), v.name]), `${poolName.get(v.storage_pool_id)} / ${v.name}`])], "")))),
+        h("fieldset", {}, h("legend", {}, "Network and display"),
+          field("Network", h("select", { name: "network" }, options([...networks.map((n) => [n.name, `${n.name} (${n.mode})`]), ["", "— no network —"]], networks.length ? networks[0].name : ""))),
+          field("Display", h("select", { name: "graphics" }, options([...enumValues("GraphicsType", ["vnc", "spice"]).map((v) => [v, v.toUpperCase()]), ["none", "none"]], "vnc")))),
+        field("Description", h("input", { name: "description", maxlength: 500 })),
+        h("label", { class: "check" }, h("input", { type: "checkbox", name: "start", checked: true }), " Start it once created"),
+        error,
+        h("div", { class: "form-buttons" }, h("button", { type: "submit" }, "Create VM"), " ", h("a", { href: `#/hosts/${encodeURIComponent(hostId)}` }, "Cancel")));
+        root().replaceChildren(
+          h("div", { class: "page-title" }, h("a", { href: "#/" }, "Dashboard"), " / ", h("a", { href: `#/hosts/${encodeURIComponent(hostId)}` }, hostId), " / ", h("h1", {}, "New VM")),
+          form);
+        form.vm_name.focus();
+      },
+    };
+  }
+
+  // What deleting a VM destroys, listed before it happens. With "delete storage" the server
+  // deletes the volumes of the VM's writable disks (docs/vm-spec.md); read-only media and
+  // shared disks are kept, so they are listed apart.
+  async function openDeleteDialog(hostId, vm, after) {
+    let disks = null;
+    try { disks = (await api("GET", `${vmPath(hostId, vm.name)}/hardware`)).disks; } catch { disks = null; }
+    const withPath = (disks || []).filter((d) => d.path);
+    const writable = withPath.filter((d) => d.device === "disk" && !d.read_only && !d.shareable);
+    const kept = withPath.filter((d) => !writable.includes(d));
+    const running = hasProcess(vm);
+    const dialog = h("dialog", { class: "confirm", id: "delete-dialog" });
+    const storage = h("input", { type: "checkbox", name: "delete_storage" });
+    const force = running ? h("input", { type: "checkbox", name: "force" }) : null;
+    const volumes = h("div", { class: "volumes", hidden: true },
+      writable.length ? [h("p", {}, "These volumes will be deleted:"), h("ul", { id: "delete-volumes" }, writable.map((d) => h("li", { class: "mono", "data-volume": d.path }, d.path)))]
+        : h("p", { class: "muted" }, disks === null ? "The VM's disks could not be read." : "The VM has no writable volumes to delete."),
+      kept.length ? [h("p", { class: "muted" }, "Kept (read-only or shared media):"), h("ul", {}, kept.map((d) => h("li", { class: "mono" }, d.path)))] : null);
+    const confirmButton = h("button", { class: "danger", id: "delete-confirm", type: "submit", disabled: running }, `Delete ${vm.name}`);
+    storage.addEventListener("change", () => { volumes.hidden = !storage.checked; });
+    if (force) force.addEventListener("change", () => { confirmButton.disabled = !force.checked; });
+    const close = () => { dialog.close(); dialog.remove(); };
+    dialog.append(h("form", { method: "dialog", onsubmit: async (e) => {
+      e.preventDefault();
+      confirmButton.disabled = true;
+      const query = new URLSearchParams({ delete_storage: storage.checked, force: Boolean(force && force.checked) });
+      try {
+        await api("DELETE", `${vmPath(hostId, vm.name)}?${query}`);
+        toast(`VM ${vm.name} deleted${storage.checked ? " with its storage" : ""}`);
+        close();
+        after();
+      } catch (err) {
+        toast(`Delete ${vm.name}: ${errorText(err)}`, true);
+        confirmButton.disabled = false;
+      }
+    } },
+    h("h2", {}, "Delete VM ", h("span", { class: "mono", id: "delete-vm-name" }, vm.name), ` on ${hostId}?`),
+    h("p", {}, "Its definition, snapshots and UEFI variables are removed. This cannot be undone."),
+    running ? h("label", { class: "check" }, force, " It is running: force it off first") : null,
+    h("label", { class: "check" }, storage, " Also delete its storage"),
+    volumes,
+    h("div", { class: "form-buttons" }, confirmButton, " ", h("button", { type: "button", class: "small", onclick: close }, "Cancel"))));
+    document.body.appendChild(dialog);
+    dialog.addEventListener("cancel", () => dialog.remove());
+    dialog.showModal();
+  }
+
+  function vmView(hostId, vmName) {
+    // Forms are drawn once (never redrawn under the user's hands); the summary, hardware
+    // and snapshot panels are redrawn on every change notification.
+    let drawn = false;
+    const summary = h("div", {});
+    const hardware = h("section", { class: "card" });
+    const snapshots = h("section", { class: "card", id: "snapshots" });
+    const after = () => state.view && state.view.refresh();
+
+    function changeForm(vm) {
+      const error = h("p", { class: "error", role: "alert" });
+      return h("form", { class: "card vm-form", id: "change-vm-form", onsubmit: async (e) => {
+        e.preventDefault();
+        const f = e.target;
+        const change = {};
+        const memory = Units.toBytes(f.memory.value, "MiB");
+        if (memory !== vm.memory_bytes) change.memory_bytes = memory;
+        if (Number(f.vcpus.value) !== vm.vcpu_count) change.vcpus = Number(f.vcpus.value);
+        if (f.description.value !== vm.description) change.description = f.description.value;
+        if (f.autostart.value) change.autostart = f.autostart.value === "on";
+        error.textContent = "";
+        if (!Object.keys(change).length) { error.textContent = "Nothing changed."; return; }
+        try {
+          vm = await api("PATCH", vmPath(hostId, vmName), change);
+          toast(`${vmName} changed`);
+          after();
+        } catch (err) { error.textContent = errorText(err); }
+      } },
+      h("h2", {}, "Settings"),
+      field("Memory (MiB)", h("input", { name: "memory", type: "number", min: 1, step: 1, value: Units.fromBytes(vm.memory_bytes, "MiB") })),
+      field("vCPUs", h("input", { name: "vcpus", type: "number", min: 1, value: vm.vcpu_count })),
+      field("Autostart", h("select", { name: "autostart" }, options([["", "unchanged"], ["on", "on"], ["off", "off"]], ""))),
+      field("Description", h("input", { name: "description", value: vm.description || "" })),
+      h("p", { class: "muted" }, "Memory and vCPUs apply to the saved definition; a running VM takes them at its next start."),
+      error,
+      h("button", { type: "submit" }, "Save"));
+    }
+
+    function cloneForm() {
+      return h("form", { class: "card inline-form", id: "clone-form", onsubmit: async (e) => {
+        e.preventDefault();
+        const f = e.target;
+        try {
+          await api("POST", `${vmPath(hostId, vmName)}/clone`, { name: f.clone_name.value.trim(), full_copy: f.full_copy.checked });
+          toast(`Cloning ${vmName} to ${f.clone_name.value}`);
+          location.hash = `#/hosts/${encodeURIComponent(hostId)}`;
+        } catch (err) { toast(`Clone: ${errorText(err)}`, true); }
+      } },
+      h("h2", {}, "Clone"),
+      h("input", { name: "clone_name", placeholder: "new name", required: true, "aria-label": "name of the clone" }),
+      h("label", { class: "check" }, h("input", { type: "checkbox", name: "full_copy" }), " full copy of the disks (else overlays)"),
+      h("button", { type: "submit" }, "Clone"));
+    }
+
+    const devicesOp = `${VM_OP}/devices`;
+    function detachButton(id) {
+      if (!hasOp("delete", `${devicesOp}/{alias}`) || !id) return null;
+      return h("button", { class: "small danger", onclick: async () => {
+        if (!confirm(`Detach ${id} from ${vmName}?`)) return;
+        try { await api("DELETE", `${vmPath(hostId, vmName)}/devices/${encodeURIComponent(id)}`); toast(`${id} detached`); after(); } catch (err) { toast(`Detach: ${errorText(err)}`, true); }
+      } }, "detach");
+    }
+
+    function mediaControl(disk) {
+      if (disk.device !== "cdrom" || !hasOp("patch", VM_OP)) return null;
+      const input = h("input", { value: disk.path || "", placeholder: "ISO path", size: 30, "aria-label": `media in ${disk.target.dev}` });
+      const set = async (path) => {
+        try { await api("PATCH", vmPath(hostId, vmName), { cdrom_media: { [disk.target.dev]: path } }); toast(path ? "Media inserted" : "Media ejected"); after(); } catch (err) { toast(`Media: ${errorText(err)}`, true); }
+      };
+      return h("span", {}, input, h("button", { class: "small", onclick: () => set(input.value.trim()) }, "insert"), h("button", { class: "small", onclick: () => set("") }, "eject"));
+    }
+
+    async function attachForm() {
+      if (!hasOp("post", devicesOp)) return null;
+      const { pools, networks } = await hostChoices(hostId);
+      const kind = h("select", { name: "kind" }, options([["disk", "new disk"], ["nic", "network interface"]], "disk"));
+      return h("form", { class: "inline-form", id: "attach-form", onsubmit: async (e) => {
+        e.preventDefault();
+        const f = e.target;
+        const body = f.kind.value === "disk"
+          ? { disk: { kind: "new_volume", pool: f.pool.value, size_bytes: Units.toBytes(f.size.value, "GiB") } }
+          : { nic: { network: f.network.value } };
+        try { await api("POST", `${vmPath(hostId, vmName)}/devices`, body); toast("Attached"); after(); } catch (err) { toast(`Attach: ${errorText(err)}`, true); }
+      } },
+      kind,
+      h("select", { name: "pool", "aria-label": "pool" }, options(pools.map((p) => [p.name, p.name]), pools.length ? pools[0].name : "")),
+      h("input", { name: "size", type: "number", min: 0.001, step: "any", value: 1, "aria-label": "size in GiB", size: 6 }), " GiB",
+      h("select", { name: "network", "aria-label": "network" }, options(networks.map((n) => [n.name, n.name]), networks.length ? networks[0].name : "")),
+      h("button", { type: "submit" }, "Attach"));
+    }
+
+    async function drawHardware() {
+      let hw;
+      try { hw = await api("GET", `${vmPath(hostId, vmName)}/hardware`); } catch (err) {
+        // replaceChildren would draw a null as the text "null": only the parts that exist.
+      const attach = await attachForm();
+      hardware.replaceChildren(h("h2", {}, "Hardware"), h("p", { class: "muted" }, err.message));
+        return;
+      }
+      const diskRows = hw.disks.map((d) => h("tr", {}, h("td", {}, d.target.dev), h("td", {}, d.device), h("td", { class: "mono" }, d.path || d.source.name || "–"),
+        h("td", { class: "actions" }, mediaControl(d), detachButton(d.alias || d.target.dev))));
+      const nicRows = hw.networks.map((n) => h("tr", {}, h("td", { class: "mono" }, n.mac.address || "–"), h("td", {}, n.source.network || n.source.bridge || n.type),
+        h("td", {}, n.model.model_type || "–"), h("td", { class: "actions" }, detachButton(n.alias || n.mac.address))));
+      // replaceChildren would draw a null as the text "null": only the parts that exist.
+      const attach = await attachForm();
+      hardware.replaceChildren(h("h2", {}, "Hardware"),
+        h("h3", {}, "Disks"), diskRows.length ? h("table", {}, h("tbody", {}, diskRows)) : h("p", { class: "muted" }, "No disks."),
+        h("h3", {}, "Network interfaces"), nicRows.length ? h("table", {}, h("tbody", {}, nicRows)) : h("p", { class: "muted" }, "No interfaces."),
+        ...(attach ? [attach] : []));
+    }
+
+    async function drawSnapshots() {
+      let list;
+      try { list = await api("GET", `${vmPath(hostId, vmName)}/snapshots`); } catch (err) {
+        snapshots.replaceChildren(h("h2", {}, "Snapshots"), h("p", { class: "muted" }, err.message));
+        return;
+      }
+      const snapOp = (method, suffix, label, confirmText) => (snap) => h("button", { class: `small ${method === "DELETE" ? "danger" : ""}`, onclick: async () => {
+        if (!confirm(confirmText(snap.name))) return;
+        try { await api(method, `${vmPath(hostId, vmName)}/snapshots/${encodeURIComponent(snap.name)}${suffix}`); toast(`${label}: ${snap.name}`); after(); } catch (err) { toast(`${label}: ${errorText(err)}`, true); }
+      } }, label);
+      const revert = hasOp("post", `${VM_OP}/snapshots/{name}/revert`) ? snapOp("POST", "/revert", "revert", (n) => `Revert ${vmName} to ${n}? Changes since then are lost.`) : () => null;
+      const remove = hasOp("delete", `${VM_OP}/snapshots/{name}`) ? snapOp("DELETE", "", "delete", (n) => `Delete snapshot ${n} of ${vmName}?`) : () => null;
+      const rows = (list || []).map((snap) => h("tr", {},
+        h("td", {}, snap.name, snap.current ? " (current)" : ""), h("td", {}, snap.parent || "–"),
+        h("td", {}, snap.created_at ? formatTime(snap.created_at) : "–"), h("td", { class: "actions" }, revert(snap), remove(snap))));
+      const create = hasOp("post", `${VM_OP}/snapshots`) ? h("form", { class: "inline-form", onsubmit: async (e) => {
+        e.preventDefault();
+        const f = e.target;
+        try { await api("POST", `${vmPath(hostId, vmName)}/snapshots`, { name: f.snap_name.value.trim(), memory: f.memory.checked }); toast("Snapshot taken"); f.reset(); after(); } catch (err) { toast(`Snapshot: ${errorText(err)}`, true); }
+      } }, h("input", { name: "snap_name", placeholder: "snapshot name", required: true, "aria-label": "snapshot name" }),
+      h("label", { class: "check" }, h("input", { type: "checkbox", name: "memory" }), " with memory"),
+      h("button", { type: "submit" }, "Take snapshot")) : null;
+      snapshots.replaceChildren(h("h2", {}, "Snapshots"),
+        rows.length ? h("table", {}, h("thead", {}, h("tr", {}, ["Name", "Parent", "Taken", ""].map((t) => h("th", {}, t)))), h("tbody", {}, rows)) : h("p", { class: "muted" }, "No snapshots."),
+        ...(create ? [create] : []));
+    }
+
+    return {
+      nav: "dashboard",
+      hostId,
+      async refresh() {
+        const vms = await api("GET", `${hostPath(hostId)}/vms`);
+        const vm = vms.find((x) => x.name === vmName);
+        if (!vm) {
+          drawn = false;
+          root().replaceChildren(h("p", {}, `No VM ${vmName} on `, h("a", { href: `#/hosts/${encodeURIComponent(hostId)}` }, hostId), "."));
+          return;
+        }
+        summary.replaceChildren(
+          h("div", { class: "page-title" }, h("a", { href: "#/" }, "Dashboard"), " / ", h("a", { href: `#/hosts/${encodeURIComponent(hostId)}` }, hostId), " / ",
+            h("h1", {}, vmName), " ", statusBadge("vm", vm), " ", vmButtons(hostId, vm, after)),
+          h("p", { class: "muted" }, `${vm.vcpu_count} vCPU · ${formatBytes(vm.memory_bytes)}`, vm.description ? ` · ${vm.description}` : ""));
+        if (!drawn) {
+          drawn = true;
+          root().replaceChildren(summary,
+            h("div", { class: "columns" },
+              h("div", { class: "grow" }, hardware, hasOp("get", `${VM_OP}/snapshots`) ? snapshots : null),
+              h("div", { class: "side" }, hasOp("patch", VM_OP) ? changeForm(vm) : null, hasOp("post", `${VM_OP}/clone`) ? cloneForm() : null)));
+        }
+        await Promise.all([drawHardware(), hasOp("get", `${VM_OP}/snapshots`) ? drawSnapshots() : null]);
+      },
+    };
   }
 
   function topologyView(requested) {
@@ -443,7 +768,9 @@
     const hash = location.hash.replace(/^#/, "") || "/";
     const parts = hash.split("/").filter(Boolean).map(decodeURIComponent);
     let view;
-    if (parts[0] === "hosts" && parts[1]) view = hostView(parts[1]);
+    if (parts[0] === "hosts" && parts[1] && parts[2] === "new-vm") view = newVmView(parts[1]);
+    else if (parts[0] === "hosts" && parts[1] && parts[2] === "vms" && parts[3]) view = vmView(parts[1], parts[3]);
+    else if (parts[0] === "hosts" && parts[1]) view = hostView(parts[1]);
     else if (parts[0] === "topology") view = topologyView(parts[1]);
     else if (parts[0] === "settings") view = settingsView();
     else view = dashboardView();
@@ -478,6 +805,9 @@
       await api("POST", "/session");
       const settings = await api("GET", "/settings/metrics/runtime");
       state.settings = settings;
+      // The contract says which lifecycle operations this server has; without it those
+      // panels stay hidden and the rest of the page works as before.
+      try { state.contract = await api("GET", "/openapi.json"); } catch { state.contract = null; }
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 401)) toast(err.message, true);
       return;

@@ -21,6 +21,16 @@ const Units = (() => {
     return `${value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)} ${name}`;
   }
 
+  // A number typed in a form, in `unit`, to whole bytes (what the API takes).
+  function toBytes(value, unit) {
+    return Math.round(Number(value) * UNIT_BYTES[unit]);
+  }
+
+  // Bytes as a plain number in `unit` (to prefill a form field).
+  function fromBytes(bytes, unit) {
+    return bytes / UNIT_BYTES[unit];
+  }
+
   // Bytes per second, in decimal steps.
   function formatRate(bps) {
     if (bps === null || bps === undefined) return "–";
@@ -34,5 +44,5 @@ const Units = (() => {
     return ns / 1e9;
   }
 
-  return { NAMES, kibToBytes, formatBytes, formatRate, nsToSeconds };
+  return { NAMES, kibToBytes, toBytes, fromBytes, formatBytes, formatRate, nsToSeconds };
 })();
