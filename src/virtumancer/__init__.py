@@ -101,7 +101,7 @@ if TYPE_CHECKING:
         PoolEvent,
         PowerAction,
     )
-    from virtumancer.models.lifecycle import DesiredState, EnsureResult, VmChange
+    from virtumancer.models.lifecycle import DesiredState, DeviceScope, EnsureResult, VmChange
     from virtumancer.models.notifications import HostsChanged, Notification, VmsChanged
     from virtumancer.models.records import (
         ActivityEvent,
@@ -366,7 +366,12 @@ if not TYPE_CHECKING:
             ),
             "virtumancer.services.tokens": ("TokenService",),
             "virtumancer.spec_json": ("structure_spec", "unstructure_spec"),
-            "virtumancer.models.lifecycle": ("DesiredState", "EnsureResult", "VmChange"),
+            "virtumancer.models.lifecycle": (
+                "DesiredState",
+                "DeviceScope",
+                "EnsureResult",
+                "VmChange",
+            ),
             "virtumancer.uri": (
                 "UriPolicy",
                 "check_uri",
@@ -402,6 +407,7 @@ __all__ = [
     "DashboardOverview",
     "DashboardStats",
     "DesiredState",
+    "DeviceScope",
     "DiscoveredVm",
     "Disk",
     "DiskAttachmentRecord",

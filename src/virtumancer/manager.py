@@ -18,9 +18,9 @@ from virtumancer.exceptions import ConflictError
 from virtumancer.models import records
 from virtumancer.models.domain import DomainDevices
 from virtumancer.models.host import HostInfo
-from virtumancer.models.lifecycle import VmChange
+from virtumancer.models.lifecycle import DeviceScope, VmChange
 from virtumancer.models.settings import MetricsSettings
-from virtumancer.models.spec import VmSpec
+from virtumancer.models.spec import DiskSpec, NicSpec, VmSpec
 from virtumancer.models.tokens import ApiToken, CreatedToken, Role
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.hosts import HostService
@@ -261,6 +261,41 @@ class Virtumancer:
     async def update_vm(self, host_id: str, vm_name: str, change: VmChange) -> records.VmRecord:
         """Change memory, vCPUs, description, autostart or CD-ROM media, in place."""
         return await self._open.lifecycle.update_vm(host_id, vm_name, change)
+
+    async def attach_disk(
+        self,
+        host_id: str,
+        vm_name: str,
+        disk: DiskSpec,
+        *,
+        target: str | None = None,
+        scope: DeviceScope | None = None,
+    ) -> records.VmRecord:
+        """Attach a disk: a new volume, an existing volume or path, or an overlay.
+
+        ``scope``: the running VM, its definition or both (default: as libvirt allows).
+        """
+        return await self._open.lifecycle.attach_disk(
+            host_id, vm_name, disk, target=target, scope=scope
+        )
+
+    async def detach_disk(
+        self, host_id: str, vm_name: str, target: str, *, scope: DeviceScope | None = None
+    ) -> records.VmRecord:
+        """Detach the disk whose guest device is ``target``; its volume is kept."""
+        return await self._open.lifecycle.detach_disk(host_id, vm_name, target, scope=scope)
+
+    async def attach_interface(
+        self, host_id: str, vm_name: str, nic: NicSpec, *, scope: DeviceScope | None = None
+    ) -> records.VmRecord:
+        """Attach a NIC on a libvirt network or a bridge (a MAC is generated if none)."""
+        return await self._open.lifecycle.attach_interface(host_id, vm_name, nic, scope=scope)
+
+    async def detach_interface(
+        self, host_id: str, vm_name: str, mac: str, *, scope: DeviceScope | None = None
+    ) -> records.VmRecord:
+        """Detach the NIC with MAC ``mac``."""
+        return await self._open.lifecycle.detach_interface(host_id, vm_name, mac, scope=scope)
 
     async def delete_vm(
         self, host_id: str, vm_name: str, *, delete_storage: bool = False, force: bool = False

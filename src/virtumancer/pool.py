@@ -647,6 +647,10 @@ class HostPool:
     define_vm_xml = _operation(LibvirtConnection.define_vm_xml)
     delete_vm = _operation(LibvirtConnection.delete_vm)
     update_vm = _operation(LibvirtConnection.update_vm)
+    attach_disk = _operation(LibvirtConnection.attach_disk)
+    detach_disk = _operation(LibvirtConnection.detach_disk)
+    attach_interface = _operation(LibvirtConnection.attach_interface)
+    detach_interface = _operation(LibvirtConnection.detach_interface)
 
     async def power(
         self,

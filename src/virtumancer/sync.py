@@ -147,6 +147,10 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     define_vm_xml = _blocking(HostPool.define_vm_xml)
     delete_vm = _blocking(HostPool.delete_vm)
     update_vm = _blocking(HostPool.update_vm)
+    attach_disk = _blocking(HostPool.attach_disk)
+    detach_disk = _blocking(HostPool.detach_disk)
+    attach_interface = _blocking(HostPool.attach_interface)
+    detach_interface = _blocking(HostPool.detach_interface)
 
     def power(
         self,

@@ -23,8 +23,11 @@ from cattrs.errors import ForbiddenExtraKeysError, IterableValidationNote
 from cattrs.v import transform_error
 
 from virtumancer import (
+    DeviceScope,
+    DiskSpec,
     InvalidInputError,
     MetricsSettings,
+    NicSpec,
     PowerAction,
     Role,
     VmChange,
@@ -32,6 +35,7 @@ from virtumancer import (
     make_converter,
     structure_spec,
 )
+from virtumancer.spec_json import structure_spec_part
 from virtumancer_server.inputs import check_text
 
 __all__ = [
@@ -39,12 +43,14 @@ __all__ = [
     "SCHEMA",
     "UNSET",
     "ActionRequest",
+    "DiskAttachment",
     "DomainUuids",
     "MetricsSettingsChanges",
     "NewHost",
     "NewToken",
     "NewVm",
     "NewVmXml",
+    "NicAttachment",
     "RequestBody",
     "VmChanges",
     "schema_meta",
@@ -252,6 +258,63 @@ class VmChanges(RequestBody):
         return {"change": VmChange(**super().arguments())}  # type: ignore[arg-type]
 
 
+@attrs.frozen(kw_only=True)
+class DiskAttachment(RequestBody):
+    """``POST .../vms/{vm_name}/disks``: a disk as in a spec, its guest device, the scope."""
+
+    disk: DiskSpec = attrs.field(
+        metadata=schema_meta(description="A disk as in a VM spec (kind: new_volume ...)")
+    )
+    target: str | _Unset = attrs.field(
+        default=UNSET, metadata=schema_meta(description="Guest device (vdb); default: the next")
+    )
+    scope: DeviceScope | _Unset = attrs.field(
+        default=UNSET,
+        metadata=schema_meta(description="live, config or both (default: both")
+        + " as the VM allows)"
+        if False
+        else schema_meta(description="live, config or both; default: as the VM allows"),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class NicAttachment(RequestBody):
+    """``POST .../vms/{vm_name}/interfaces``: a NIC as in a spec, and the scope."""
+
+    nic: NicSpec = attrs.field(metadata=schema_meta(description="A NIC as in a VM spec"))
+    scope: DeviceScope | _Unset = attrs.field(
+        default=UNSET,
+        metadata=schema_meta(description="live, config or both; default: as the VM allows"),
+    )
+
+
+def _attachment(cls: type, part: str, kind: Any, fields: tuple[str, ...]) -> Any:
+    # The part has the spec's converter (its errors carry the JSON path, "disk.pool").
+    def structure(value: object, _: type) -> object:
+        if not isinstance(value, dict):
+            raise InvalidInputError("the body must be a JSON object", field="body")
+        extra = sorted(set(value) - {part, *fields})
+        if extra:
+            raise InvalidInputError(f"unknown field {extra[0]!r}", field=extra[0])
+        if part not in value:
+            raise InvalidInputError(f"{part} is required", field=part)
+        arguments: dict[str, object] = {part: structure_spec_part(value[part], kind, part)}
+        if "target" in value:
+            target = value["target"]
+            if not isinstance(target, str) or not target.isalnum() or len(target) > 16:
+                raise InvalidInputError("target must be a device name like vdb", field="target")
+            arguments["target"] = target
+        if "scope" in value:
+            try:
+                arguments["scope"] = DeviceScope(value["scope"])
+            except ValueError:
+                choices = ", ".join(member.value for member in DeviceScope)
+                raise InvalidInputError(f"scope must be one of {choices}", field="scope") from None
+        return cls(**arguments)
+
+    return structure
+
+
 # -- structuring -----------------------------------------------------------------------------
 
 #: Request types whose unknown keys are refused (today: settings, where a typo would be lost).
@@ -349,6 +412,12 @@ def _make_converter() -> cattrs.Converter:
 
     converter.register_structure_hook(dt.datetime, parse_datetime)
     converter.register_structure_hook(NewVm, _structure_new_vm)
+    converter.register_structure_hook(
+        DiskAttachment, _attachment(DiskAttachment, "disk", DiskSpec, ("target", "scope"))
+    )
+    converter.register_structure_hook(
+        NicAttachment, _attachment(NicAttachment, "nic", NicSpec, ("scope",))
+    )
     converter.register_structure_hook_func(
         lambda cls: getattr(cls, "__origin__", None) is dict, _string_map
     )

@@ -21,6 +21,7 @@ import libvirt
 
 from virtumancer._libvirt.errors import translate_error
 from virtumancer._libvirt.lifecycle import LifecycleOperations
+from virtumancer._libvirt.vm_devices import DeviceOperations
 from virtumancer._xml import (
     node_info_from_libvirt,
     parse_capabilities,
@@ -161,7 +162,7 @@ class ListedDomain:
 
 
 @attrs.define(eq=False)
-class LibvirtConnection(LifecycleOperations):
+class LibvirtConnection(LifecycleOperations, DeviceOperations):
     """An open ``virConnect`` with our callbacks registered; closed by :meth:`close`."""
 
     host_id: str

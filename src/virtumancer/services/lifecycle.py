@@ -14,10 +14,10 @@ from virtumancer.db import sync_writes as db_sync
 from virtumancer.db.database import Database
 from virtumancer.exceptions import NotFoundError
 from virtumancer.models.domain import Domain
-from virtumancer.models.lifecycle import VmChange
+from virtumancer.models.lifecycle import DeviceScope, VmChange
 from virtumancer.models.notifications import VmsChanged
 from virtumancer.models.records import ActivityType, VmRecord
-from virtumancer.models.spec import VmSpec
+from virtumancer.models.spec import DiskSpec, NicSpec, VmSpec
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.inventory import InventoryService
 from virtumancer.services.notifications import NotificationHub
@@ -50,7 +50,9 @@ class LifecycleService:
             lambda s: db_activity.add_activity(
                 s,
                 kind,
-                f"VM {domain.name} {verb} on host {host_id}",
+                f"VM {domain.name}: {verb} on host {host_id}"
+                if " " in verb
+                else f"VM {domain.name} {verb} on host {host_id}",
                 host_id=host_id,
                 vm_name=domain.name,
             )
@@ -78,6 +80,46 @@ class LifecycleService:
         host = self.pool.get(host_id)
         domain = await host.update_vm(vm_name, change)
         return await self._recorded(host_id, domain, ActivityType.VM_CHANGED, "changed")
+
+    async def attach_disk(
+        self,
+        host_id: str,
+        vm_name: str,
+        disk: DiskSpec,
+        *,
+        target: str | None = None,
+        scope: DeviceScope | None = None,
+    ) -> VmRecord:
+        """Attach a disk (live and/or in the definition, as ``scope`` says); return the record."""
+        host = self.pool.get(host_id)
+        domain = await host.attach_disk(vm_name, disk, target=target, scope=scope)
+        return await self._recorded(host_id, domain, ActivityType.VM_CHANGED, "disk attached")
+
+    async def detach_disk(
+        self, host_id: str, vm_name: str, target: str, *, scope: DeviceScope | None = None
+    ) -> VmRecord:
+        """Detach the disk ``target`` (its volume is kept); return the VM's record."""
+        host = self.pool.get(host_id)
+        domain = await host.detach_disk(vm_name, target, scope=scope)
+        return await self._recorded(
+            host_id, domain, ActivityType.VM_CHANGED, f"disk {target} detached"
+        )
+
+    async def attach_interface(
+        self, host_id: str, vm_name: str, nic: NicSpec, *, scope: DeviceScope | None = None
+    ) -> VmRecord:
+        """Attach a NIC (a MAC is generated when the spec has none); return the record."""
+        host = self.pool.get(host_id)
+        domain = await host.attach_interface(vm_name, nic, scope=scope)
+        return await self._recorded(host_id, domain, ActivityType.VM_CHANGED, "NIC attached")
+
+    async def detach_interface(
+        self, host_id: str, vm_name: str, mac: str, *, scope: DeviceScope | None = None
+    ) -> VmRecord:
+        """Detach the NIC with MAC ``mac``; return the VM's record."""
+        host = self.pool.get(host_id)
+        domain = await host.detach_interface(vm_name, mac, scope=scope)
+        return await self._recorded(host_id, domain, ActivityType.VM_CHANGED, f"NIC {mac} detached")
 
     async def delete_vm(
         self,
