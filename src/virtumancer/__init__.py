@@ -123,6 +123,7 @@ if TYPE_CHECKING:
         VmRecord,
     )
     from virtumancer.models.settings import MetricsSettings
+    from virtumancer.models.snapshot import Snapshot
     from virtumancer.models.spec import (
         Accelerator,
         BootDevice,
@@ -365,6 +366,7 @@ if not TYPE_CHECKING:
                 "parse_expiry",
             ),
             "virtumancer.services.tokens": ("TokenService",),
+            "virtumancer.models.snapshot": ("Snapshot",),
             "virtumancer.spec_json": ("structure_spec", "unstructure_spec"),
             "virtumancer.models.lifecycle": (
                 "DesiredState",
@@ -478,6 +480,7 @@ __all__ = [
     "Role",
     "SerialSpec",
     "SerialType",
+    "Snapshot",
     "Sound",
     "StatsSampler",
     "StatsSubscription",

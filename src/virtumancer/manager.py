@@ -20,6 +20,7 @@ from virtumancer.models.domain import DomainDevices
 from virtumancer.models.host import HostInfo
 from virtumancer.models.lifecycle import DeviceScope, VmChange
 from virtumancer.models.settings import MetricsSettings
+from virtumancer.models.snapshot import Snapshot
 from virtumancer.models.spec import DiskSpec, NicSpec, VmSpec
 from virtumancer.models.tokens import ApiToken, CreatedToken, Role
 from virtumancer.pool import ConnectionPool
@@ -296,6 +297,36 @@ class Virtumancer:
     ) -> records.VmRecord:
         """Detach the NIC with MAC ``mac``."""
         return await self._open.lifecycle.detach_interface(host_id, vm_name, mac, scope=scope)
+
+    async def list_snapshots(self, host_id: str, vm_name: str) -> list[Snapshot]:
+        """Return a VM's snapshots as a tree, depth first (``parent``, ``children``)."""
+        return await self._open.lifecycle.list_snapshots(host_id, vm_name)
+
+    async def create_snapshot(
+        self,
+        host_id: str,
+        vm_name: str,
+        name: str | None = None,
+        *,
+        description: str = "",
+        memory: bool | None = None,
+    ) -> Snapshot:
+        """Take a snapshot (``memory``: the guest's memory too; default: if it runs)."""
+        return await self._open.lifecycle.create_snapshot(
+            host_id, vm_name, name, description=description, memory=memory
+        )
+
+    async def revert_snapshot(self, host_id: str, vm_name: str, snapshot: str) -> records.VmRecord:
+        """Revert a VM to a snapshot: disks, definition, and memory if it holds any."""
+        return await self._open.lifecycle.revert_snapshot(host_id, vm_name, snapshot)
+
+    async def delete_snapshot(
+        self, host_id: str, vm_name: str, snapshot: str, *, children: bool = False
+    ) -> list[str]:
+        """Delete a snapshot (``children``: its descendants too); return the names deleted."""
+        return await self._open.lifecycle.delete_snapshot(
+            host_id, vm_name, snapshot, children=children
+        )
 
     async def delete_vm(
         self, host_id: str, vm_name: str, *, delete_storage: bool = False, force: bool = False

@@ -651,6 +651,10 @@ class HostPool:
     detach_disk = _operation(LibvirtConnection.detach_disk)
     attach_interface = _operation(LibvirtConnection.attach_interface)
     detach_interface = _operation(LibvirtConnection.detach_interface)
+    create_snapshot = _operation(LibvirtConnection.create_snapshot)
+    list_snapshots = _operation(LibvirtConnection.list_snapshots)
+    revert_snapshot = _operation(LibvirtConnection.revert_snapshot)
+    delete_snapshot = _operation(LibvirtConnection.delete_snapshot)
 
     async def power(
         self,

@@ -151,6 +151,10 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     detach_disk = _blocking(HostPool.detach_disk)
     attach_interface = _blocking(HostPool.attach_interface)
     detach_interface = _blocking(HostPool.detach_interface)
+    create_snapshot = _blocking(HostPool.create_snapshot)
+    snapshots = _blocking(HostPool.list_snapshots)
+    revert_snapshot = _blocking(HostPool.revert_snapshot)
+    delete_snapshot = _blocking(HostPool.delete_snapshot)
 
     def power(
         self,

@@ -47,6 +47,7 @@ __all__ = [
     "DomainUuids",
     "MetricsSettingsChanges",
     "NewHost",
+    "NewSnapshot",
     "NewToken",
     "NewVm",
     "NewVmXml",
@@ -288,6 +289,20 @@ class NicAttachment(RequestBody):
     )
 
 
+@attrs.frozen(kw_only=True)
+class NewSnapshot(RequestBody):
+    """``POST .../vms/{vm_name}/snapshots``: a name (default: the time), what it holds."""
+
+    name: str | _Unset = attrs.field(
+        default=UNSET, metadata=schema_meta(description="Default: libvirt's (the time)")
+    )
+    description: str | _Unset = UNSET
+    memory: bool | _Unset = attrs.field(
+        default=UNSET,
+        metadata=schema_meta(description="Keep the guest's memory too (default: if it runs)"),
+    )
+
+
 def _attachment(cls: type, part: str, kind: Any, fields: tuple[str, ...]) -> Any:
     # The part has the spec's converter (its errors carry the JSON path, "disk.pool").
     def structure(value: object, _: type) -> object:
@@ -318,7 +333,9 @@ def _attachment(cls: type, part: str, kind: Any, fields: tuple[str, ...]) -> Any
 # -- structuring -----------------------------------------------------------------------------
 
 #: Request types whose unknown keys are refused (today: settings, where a typo would be lost).
-_CLOSED: Final[frozenset[type]] = frozenset({MetricsSettingsChanges, VmChanges, NewVmXml})
+_CLOSED: Final[frozenset[type]] = frozenset(
+    {MetricsSettingsChanges, VmChanges, NewVmXml, NewSnapshot}
+)
 
 
 def _strict(kind: type, word: str) -> Any:

@@ -21,6 +21,7 @@ import libvirt
 
 from virtumancer._libvirt.errors import translate_error
 from virtumancer._libvirt.lifecycle import LifecycleOperations
+from virtumancer._libvirt.snapshots import SnapshotOperations
 from virtumancer._libvirt.vm_devices import DeviceOperations
 from virtumancer._xml import (
     node_info_from_libvirt,
@@ -162,7 +163,7 @@ class ListedDomain:
 
 
 @attrs.define(eq=False)
-class LibvirtConnection(LifecycleOperations, DeviceOperations):
+class LibvirtConnection(LifecycleOperations, DeviceOperations, SnapshotOperations):
     """An open ``virConnect`` with our callbacks registered; closed by :meth:`close`."""
 
     host_id: str

@@ -17,6 +17,7 @@ from virtumancer.models.domain import Domain
 from virtumancer.models.lifecycle import DeviceScope, VmChange
 from virtumancer.models.notifications import VmsChanged
 from virtumancer.models.records import ActivityType, VmRecord
+from virtumancer.models.snapshot import Snapshot
 from virtumancer.models.spec import DiskSpec, NicSpec, VmSpec
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.inventory import InventoryService
@@ -120,6 +121,62 @@ class LifecycleService:
         host = self.pool.get(host_id)
         domain = await host.detach_interface(vm_name, mac, scope=scope)
         return await self._recorded(host_id, domain, ActivityType.VM_CHANGED, f"NIC {mac} detached")
+
+    async def _note(self, host_id: str, vm_name: str, kind: str, message: str) -> None:
+        """Write an activity entry and tell subscribers the host's VMs changed."""
+        await self.database.run(
+            lambda s: db_activity.add_activity(s, kind, message, host_id=host_id, vm_name=vm_name)
+        )
+        self.hub.publish(VmsChanged(host_id=host_id))
+
+    async def list_snapshots(self, host_id: str, vm_name: str) -> list[Snapshot]:
+        """Return a VM's snapshots as a tree, depth first."""
+        return await self.pool.get(host_id).list_snapshots(vm_name)
+
+    async def create_snapshot(
+        self,
+        host_id: str,
+        vm_name: str,
+        name: str | None = None,
+        *,
+        description: str = "",
+        memory: bool | None = None,
+    ) -> Snapshot:
+        """Take a snapshot of a VM (with its memory by default when it runs); return it."""
+        host = self.pool.get(host_id)
+        snapshot = await host.create_snapshot(vm_name, name, description=description, memory=memory)
+        await self._note(
+            host_id,
+            vm_name,
+            ActivityType.VM_SNAPSHOT_CREATED,
+            f"VM {vm_name}: snapshot {snapshot.name} taken on host {host_id}",
+        )
+        return snapshot
+
+    async def revert_snapshot(self, host_id: str, vm_name: str, snapshot: str) -> VmRecord:
+        """Revert a VM to a snapshot; return the VM's record afterwards."""
+        host = self.pool.get(host_id)
+        domain = await host.revert_snapshot(vm_name, snapshot)
+        return await self._recorded(
+            host_id,
+            domain,
+            ActivityType.VM_SNAPSHOT_REVERTED,
+            f"reverted to snapshot {snapshot}",
+        )
+
+    async def delete_snapshot(
+        self, host_id: str, vm_name: str, snapshot: str, *, children: bool = False
+    ) -> list[str]:
+        """Delete a snapshot (and its descendants with ``children``); return their names."""
+        host = self.pool.get(host_id)
+        deleted = await host.delete_snapshot(vm_name, snapshot, children=children)
+        await self._note(
+            host_id,
+            vm_name,
+            ActivityType.VM_SNAPSHOT_DELETED,
+            f"VM {vm_name}: snapshot(s) {', '.join(deleted)} deleted on host {host_id}",
+        )
+        return deleted
 
     async def delete_vm(
         self,

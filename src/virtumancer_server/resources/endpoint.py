@@ -102,6 +102,7 @@ _QUERY: Final[Mapping[str, Callable[[Request], object]]] = {
     "force": _flag("force"),
     "start": _flag("start"),
     "scope": _scope,
+    "children": _flag("children"),
 }
 
 #: A custom responder: (context, row, request, response, library arguments) -> None.
