@@ -655,6 +655,7 @@ class HostPool:
     list_snapshots = _operation(LibvirtConnection.list_snapshots)
     revert_snapshot = _operation(LibvirtConnection.revert_snapshot)
     delete_snapshot = _operation(LibvirtConnection.delete_snapshot)
+    clone_vm = _operation(LibvirtConnection.clone_vm)
 
     async def power(
         self,

@@ -155,6 +155,7 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     snapshots = _blocking(HostPool.list_snapshots)
     revert_snapshot = _blocking(HostPool.revert_snapshot)
     delete_snapshot = _blocking(HostPool.delete_snapshot)
+    clone_vm = _blocking(HostPool.clone_vm)
 
     def power(
         self,

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import attrs
 import libvirt
 
+from virtumancer._libvirt.clone import CloneOperations
 from virtumancer._libvirt.errors import translate_error
 from virtumancer._libvirt.lifecycle import LifecycleOperations
 from virtumancer._libvirt.snapshots import SnapshotOperations
@@ -163,7 +164,7 @@ class ListedDomain:
 
 
 @attrs.define(eq=False)
-class LibvirtConnection(LifecycleOperations, DeviceOperations, SnapshotOperations):
+class LibvirtConnection(LifecycleOperations, DeviceOperations, SnapshotOperations, CloneOperations):
     """An open ``virConnect`` with our callbacks registered; closed by :meth:`close`."""
 
     host_id: str
