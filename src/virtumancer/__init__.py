@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         HostUnavailableError,
         InvalidInputError,
         NotFoundError,
+        OperationCancelledError,
         OperationTimeoutError,
         UriPolicyError,
         VirtumancerError,
@@ -102,7 +103,12 @@ if TYPE_CHECKING:
         PowerAction,
     )
     from virtumancer.models.lifecycle import DesiredState, DeviceScope, EnsureResult, VmChange
-    from virtumancer.models.notifications import HostsChanged, Notification, VmsChanged
+    from virtumancer.models.notifications import (
+        HostsChanged,
+        Notification,
+        TaskUpdated,
+        VmsChanged,
+    )
     from virtumancer.models.records import (
         ActivityEvent,
         DashboardOverview,
@@ -151,6 +157,7 @@ if TYPE_CHECKING:
         resolve_spec_defaults,
     )
     from virtumancer.models.status import StatusCategory
+    from virtumancer.models.tasks import Task, TaskState
     from virtumancer.models.tokens import (
         BOOTSTRAP_ACTOR,
         ApiToken,
@@ -168,6 +175,7 @@ if TYPE_CHECKING:
     from virtumancer.services.tokens import TokenService
     from virtumancer.spec_json import structure_spec, unstructure_spec
     from virtumancer.sync import SyncHost, connect
+    from virtumancer.tasks import TaskProgress, TaskRegistry
     from virtumancer.topology import (
         Topology,
         TopologyLayout,
@@ -220,6 +228,7 @@ if not TYPE_CHECKING:
                 "HostUnavailableError",
                 "InvalidInputError",
                 "NotFoundError",
+                "OperationCancelledError",
                 "OperationTimeoutError",
                 "UriPolicyError",
                 "VirtumancerError",
@@ -282,6 +291,7 @@ if not TYPE_CHECKING:
             "virtumancer.models.notifications": (
                 "HostsChanged",
                 "Notification",
+                "TaskUpdated",
                 "VmsChanged",
             ),
             "virtumancer.models.records": (
@@ -367,6 +377,8 @@ if not TYPE_CHECKING:
             ),
             "virtumancer.services.tokens": ("TokenService",),
             "virtumancer.models.snapshot": ("Snapshot",),
+            "virtumancer.models.tasks": ("Task", "TaskState"),
+            "virtumancer.tasks": ("TaskProgress", "TaskRegistry"),
             "virtumancer.spec_json": ("structure_spec", "unstructure_spec"),
             "virtumancer.models.lifecycle": (
                 "DesiredState",
@@ -468,6 +480,7 @@ __all__ = [
     "NodeInfo",
     "NotFoundError",
     "Notification",
+    "OperationCancelledError",
     "OperationTimeoutError",
     "Overlay",
     "OvmfFirmware",
@@ -491,6 +504,11 @@ __all__ = [
     "StorageVolume",
     "StorageVolumeRecord",
     "SyncHost",
+    "Task",
+    "TaskProgress",
+    "TaskRegistry",
+    "TaskState",
+    "TaskUpdated",
     "TokenService",
     "Topology",
     "TopologyLayout",

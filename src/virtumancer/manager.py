@@ -22,6 +22,7 @@ from virtumancer.models.lifecycle import DeviceScope, VmChange
 from virtumancer.models.settings import MetricsSettings
 from virtumancer.models.snapshot import Snapshot
 from virtumancer.models.spec import DiskSpec, NicSpec, VmSpec
+from virtumancer.models.tasks import Task
 from virtumancer.models.tokens import ApiToken, CreatedToken, Role
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.hosts import HostService
@@ -32,6 +33,7 @@ from virtumancer.services.settings import SettingsService
 from virtumancer.services.tokens import TokenService
 from virtumancer.services.views import InventoryViews
 from virtumancer.services.vms import VmService
+from virtumancer.tasks import TaskRegistry
 from virtumancer.topology import TopologyLayout
 from virtumancer.uri import UriPolicy
 
@@ -109,6 +111,7 @@ class Virtumancer:
             stack.callback(group.cancel_scope.cancel)
             services.inventory.task_group = group
             services.hosts.task_group = group
+            services.tasks.task_group = group
             self._services = services
             await group.start(services.inventory.run_events)
             await services.hosts.restore()
@@ -328,6 +331,23 @@ class Virtumancer:
             host_id, vm_name, snapshot, children=children
         )
 
+    async def clone_vm(
+        self, host_id: str, vm_name: str, name: str, *, full_copy: bool = False
+    ) -> Task:
+        """Clone a shut-off VM (disks as overlays, or full copies); return the task.
+
+        The task's result is the clone's record; its progress counts the bytes copied.
+        """
+        return await self._open.lifecycle.clone_vm(host_id, vm_name, name, full_copy=full_copy)
+
+    async def get_task(self, task_id: str) -> Task:
+        """Return a task: its state, progress, and result or error."""
+        return self._open.tasks.get(task_id)
+
+    async def cancel_task(self, task_id: str) -> Task:
+        """Ask a running task to stop (:class:`ConflictError` if it finished already)."""
+        return self._open.tasks.cancel(task_id)
+
     async def delete_vm(
         self, host_id: str, vm_name: str, *, delete_storage: bool = False, force: bool = False
     ) -> list[str]:
@@ -528,6 +548,7 @@ class _Services:
         vms: VmService,
         tokens: TokenService,
         lifecycle: LifecycleService,
+        tasks: TaskRegistry,
     ) -> None:
         self.database = database
         self.inventory = inventory
@@ -536,6 +557,7 @@ class _Services:
         self.vms = vms
         self.tokens = tokens
         self.lifecycle = lifecycle
+        self.tasks = tasks
 
     @classmethod
     def wire(cls, pool: ConnectionPool, database: Database, hub: NotificationHub) -> _Services:
@@ -543,6 +565,7 @@ class _Services:
         inventory = InventoryService(pool, database, hub, version=__version__)
         hosts = HostService(pool, database, hub, inventory)
         inventory.on_host_state = hosts.record_state_change
+        tasks = TaskRegistry(hub)
         return cls(
             database=database,
             inventory=inventory,
@@ -550,5 +573,6 @@ class _Services:
             views=InventoryViews(database, hosts),
             vms=VmService(pool, inventory, hub),
             tokens=TokenService(database),
-            lifecycle=LifecycleService(pool, database, inventory, hub),
+            lifecycle=LifecycleService(pool, database, inventory, hub, tasks),
+            tasks=tasks,
         )

@@ -43,6 +43,7 @@ __all__ = [
     "SCHEMA",
     "UNSET",
     "ActionRequest",
+    "CloneRequest",
     "DiskAttachment",
     "DomainUuids",
     "MetricsSettingsChanges",
@@ -290,6 +291,17 @@ class NicAttachment(RequestBody):
 
 
 @attrs.frozen(kw_only=True)
+class CloneRequest(RequestBody):
+    """``POST .../vms/{vm_name}/clone``: the clone's name; full copies or overlays."""
+
+    name: str = attrs.field(validator=_non_empty_text, metadata=schema_meta(minLength=1))
+    full_copy: bool = attrs.field(
+        default=False,
+        metadata=schema_meta(description="Copy the disks (default: qcow2 overlays on them)"),
+    )
+
+
+@attrs.frozen(kw_only=True)
 class NewSnapshot(RequestBody):
     """``POST .../vms/{vm_name}/snapshots``: a name (default: the time), what it holds."""
 
@@ -334,7 +346,7 @@ def _attachment(cls: type, part: str, kind: Any, fields: tuple[str, ...]) -> Any
 
 #: Request types whose unknown keys are refused (today: settings, where a typo would be lost).
 _CLOSED: Final[frozenset[type]] = frozenset(
-    {MetricsSettingsChanges, VmChanges, NewVmXml, NewSnapshot}
+    {MetricsSettingsChanges, VmChanges, NewVmXml, NewSnapshot, CloneRequest}
 )
 
 

@@ -36,6 +36,7 @@ from virtumancer import (
     Snapshot,
     StoragePoolRecord,
     StorageVolumeRecord,
+    Task,
     TopologyLayout,
     VideoAttachmentRecord,
     VideoModelRecord,
@@ -43,6 +44,7 @@ from virtumancer import (
 )
 from virtumancer_server.requests import (
     ActionRequest,
+    CloneRequest,
     DiskAttachment,
     DomainUuids,
     MetricsSettingsChanges,
@@ -300,6 +302,31 @@ ROUTES: Final[tuple[Route, ...]] = (
         query=("scope",),
         response=VmRecord,
         errors=(409, 503),
+    ),
+    _do(
+        "POST",
+        f"{_VM}/clone",
+        "clone_vm",
+        "Clone a shut-off VM (overlays, or full copies) as a task; its result is the clone",
+        _O,
+        "vms",
+        request=CloneRequest,
+        response=Task,
+        status=202,
+        errors=(409, 503),
+    ),
+    # tasks
+    _get("/tasks/{task_id}", "get_task", "A task: state, progress, result or error", Task, "tasks"),
+    _do(
+        "DELETE",
+        "/tasks/{task_id}",
+        "cancel_task",
+        "Cancel a running task (what it made is removed)",
+        _O,
+        "tasks",
+        response=Task,
+        status=202,
+        errors=(409,),
     ),
     # snapshots
     _get(

@@ -8,20 +8,25 @@ carries our provenance, so it is managed without an import -- with an activity e
 
 from __future__ import annotations
 
+import contextlib
+
 from virtumancer.db import activity as db_activity
 from virtumancer.db import queries as db_queries
 from virtumancer.db import sync_writes as db_sync
 from virtumancer.db.database import Database
-from virtumancer.exceptions import NotFoundError
-from virtumancer.models.domain import Domain
+from virtumancer.exceptions import ConflictError, HostUnavailableError, NotFoundError
+from virtumancer.models.domain import Domain, DomainState
+from virtumancer.models.events import ConnectionState
 from virtumancer.models.lifecycle import DeviceScope, VmChange
 from virtumancer.models.notifications import VmsChanged
 from virtumancer.models.records import ActivityType, VmRecord
 from virtumancer.models.snapshot import Snapshot
 from virtumancer.models.spec import DiskSpec, NicSpec, VmSpec
+from virtumancer.models.tasks import Task
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.inventory import InventoryService
 from virtumancer.services.notifications import NotificationHub
+from virtumancer.tasks import TaskProgress, TaskRegistry
 
 __all__ = ["LifecycleService"]
 
@@ -35,11 +40,13 @@ class LifecycleService:
         database: Database,
         inventory: InventoryService,
         hub: NotificationHub,
+        tasks: TaskRegistry,
     ) -> None:
         self.pool = pool
         self.database = database
         self.inventory = inventory
         self.hub = hub
+        self.tasks = tasks
 
     def __repr__(self) -> str:
         return f"<LifecycleService {self.pool!r}>"
@@ -177,6 +184,44 @@ class LifecycleService:
             f"VM {vm_name}: snapshot(s) {', '.join(deleted)} deleted on host {host_id}",
         )
         return deleted
+
+    async def clone_vm(
+        self, host_id: str, vm_name: str, name: str, *, full_copy: bool = False
+    ) -> Task:
+        """Clone a shut-off VM as ``name``, as a task (its result: the clone's record).
+
+        An unknown VM or a name in use is refused at once; the rest happens in the task,
+        which fails if the host is lost meanwhile (what it made is removed).
+        """
+        host = self.pool.get(host_id)
+        source = await host.get_domain(vm_name)
+        if source.state is not DomainState.SHUTOFF:
+            raise ConflictError(
+                f"VM {vm_name!r} is not shut off: shut it down to clone it",
+                field="vm_name",
+                host_id=host_id,
+                vm_name=vm_name,
+            )
+        with contextlib.suppress(NotFoundError):
+            await host.get_domain(name)
+            raise ConflictError(f"a VM named {name!r} already exists", field="name")
+
+        def connected() -> None:
+            if host.state is not ConnectionState.CONNECTED:
+                raise HostUnavailableError(
+                    f"host {host_id} was lost during the clone", host_id=host_id, vm_name=name
+                )
+
+        async def work(progress: TaskProgress) -> VmRecord:
+            progress.checks.append(connected)
+            domain = await host.clone_vm(
+                vm_name, name, full_copy=full_copy, progress=progress.update
+            )
+            return await self._recorded(
+                host_id, domain, ActivityType.VM_CREATED, f"cloned from {vm_name}"
+            )
+
+        return self.tasks.submit("clone", work, host_id=host_id, vm_name=name)
 
     async def delete_vm(
         self,
