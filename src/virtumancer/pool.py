@@ -656,6 +656,15 @@ class HostPool:
     revert_snapshot = _operation(LibvirtConnection.revert_snapshot)
     delete_snapshot = _operation(LibvirtConnection.delete_snapshot)
     clone_vm = _operation(LibvirtConnection.clone_vm)
+    create_storage_pool = _operation(LibvirtConnection.create_storage_pool)
+    delete_storage_pool = _operation(LibvirtConnection.delete_storage_pool)
+    create_volume = _operation(LibvirtConnection.create_volume)
+    resize_volume = _operation(LibvirtConnection.resize_volume)
+    delete_volume = _operation(LibvirtConnection.delete_volume)
+    define_network = _operation(LibvirtConnection.define_network)
+    start_network = _operation(LibvirtConnection.start_network)
+    stop_network = _operation(LibvirtConnection.stop_network)
+    delete_network = _operation(LibvirtConnection.delete_network)
 
     async def power(
         self,

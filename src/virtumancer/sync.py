@@ -156,6 +156,15 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     revert_snapshot = _blocking(HostPool.revert_snapshot)
     delete_snapshot = _blocking(HostPool.delete_snapshot)
     clone_vm = _blocking(HostPool.clone_vm)
+    create_storage_pool = _blocking(HostPool.create_storage_pool)
+    delete_storage_pool = _blocking(HostPool.delete_storage_pool)
+    create_volume = _blocking(HostPool.create_volume)
+    resize_volume = _blocking(HostPool.resize_volume)
+    delete_volume = _blocking(HostPool.delete_volume)
+    define_network = _blocking(HostPool.define_network)
+    start_network = _blocking(HostPool.start_network)
+    stop_network = _blocking(HostPool.stop_network)
+    delete_network = _blocking(HostPool.delete_network)
 
     def power(
         self,

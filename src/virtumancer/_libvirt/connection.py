@@ -23,6 +23,7 @@ from virtumancer._libvirt.clone import CloneOperations
 from virtumancer._libvirt.errors import translate_error
 from virtumancer._libvirt.lifecycle import LifecycleOperations
 from virtumancer._libvirt.snapshots import SnapshotOperations
+from virtumancer._libvirt.storage_network import StorageNetworkOperations
 from virtumancer._libvirt.vm_devices import DeviceOperations
 from virtumancer._xml import (
     node_info_from_libvirt,
@@ -164,7 +165,13 @@ class ListedDomain:
 
 
 @attrs.define(eq=False)
-class LibvirtConnection(LifecycleOperations, DeviceOperations, SnapshotOperations, CloneOperations):
+class LibvirtConnection(
+    LifecycleOperations,
+    DeviceOperations,
+    SnapshotOperations,
+    CloneOperations,
+    StorageNetworkOperations,
+):
     """An open ``virConnect`` with our callbacks registered; closed by :meth:`close`."""
 
     host_id: str
