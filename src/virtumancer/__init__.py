@@ -103,6 +103,7 @@ if TYPE_CHECKING:
         PowerAction,
     )
     from virtumancer.models.lifecycle import DesiredState, DeviceScope, EnsureResult, VmChange
+    from virtumancer.models.network import NatNetworkSpec
     from virtumancer.models.notifications import (
         HostsChanged,
         Notification,
@@ -377,6 +378,7 @@ if not TYPE_CHECKING:
             ),
             "virtumancer.services.tokens": ("TokenService",),
             "virtumancer.models.snapshot": ("Snapshot",),
+            "virtumancer.models.network": ("NatNetworkSpec",),
             "virtumancer.models.tasks": ("Task", "TaskState"),
             "virtumancer.tasks": ("TaskProgress", "TaskRegistry"),
             "virtumancer.spec_json": ("structure_spec", "unstructure_spec"),
@@ -473,6 +475,7 @@ __all__ = [
     "MetricFamily",
     "MetricSample",
     "MetricsSettings",
+    "NatNetworkSpec",
     "Network",
     "NetworkRecord",
     "NewVolume",

@@ -19,9 +19,11 @@ from virtumancer.models import records
 from virtumancer.models.domain import DomainDevices
 from virtumancer.models.host import HostInfo
 from virtumancer.models.lifecycle import DeviceScope, VmChange
+from virtumancer.models.network import NatNetworkSpec, Network
 from virtumancer.models.settings import MetricsSettings
 from virtumancer.models.snapshot import Snapshot
-from virtumancer.models.spec import DiskSpec, NicSpec, VmSpec
+from virtumancer.models.spec import DiskSpec, NicSpec, VmSpec, VolumeFormat
+from virtumancer.models.storage import StoragePool, StorageVolume
 from virtumancer.models.tasks import Task
 from virtumancer.models.tokens import ApiToken, CreatedToken, Role
 from virtumancer.pool import ConnectionPool
@@ -30,6 +32,7 @@ from virtumancer.services.inventory import InventoryService
 from virtumancer.services.lifecycle import LifecycleService
 from virtumancer.services.notifications import NotificationHub, NotificationSubscription
 from virtumancer.services.settings import SettingsService
+from virtumancer.services.storage import StorageService
 from virtumancer.services.tokens import TokenService
 from virtumancer.services.views import InventoryViews
 from virtumancer.services.vms import VmService
@@ -340,6 +343,64 @@ class Virtumancer:
         """
         return await self._open.lifecycle.clone_vm(host_id, vm_name, name, full_copy=full_copy)
 
+    # -- storage and networks -------------------------------------------------------------
+
+    async def create_storage_pool(
+        self, host_id: str, name: str, path: str, *, autostart: bool = True
+    ) -> StoragePool:
+        """Define and start a directory storage pool at ``path`` (made if missing)."""
+        return await self._open.storage.create_storage_pool(
+            host_id, name, path, autostart=autostart
+        )
+
+    async def delete_storage_pool(
+        self, host_id: str, pool_name: str, *, delete_volumes: bool = False
+    ) -> list[str]:
+        """Delete a storage pool (refused with volumes unless ``delete_volumes``)."""
+        return await self._open.storage.delete_storage_pool(
+            host_id, pool_name, delete_volumes=delete_volumes
+        )
+
+    async def create_volume(
+        self,
+        host_id: str,
+        pool_name: str,
+        name: str,
+        size_bytes: int,
+        *,
+        format: VolumeFormat | str = VolumeFormat.QCOW2,
+    ) -> StorageVolume:
+        """Create a volume (sparse) in a pool."""
+        return await self._open.storage.create_volume(
+            host_id, pool_name, name, size_bytes, format=format
+        )
+
+    async def resize_volume(
+        self, host_id: str, pool_name: str, volume_name: str, size_bytes: int
+    ) -> StorageVolume:
+        """Grow a volume (shrinking is refused)."""
+        return await self._open.storage.resize_volume(host_id, pool_name, volume_name, size_bytes)
+
+    async def delete_volume(self, host_id: str, pool_name: str, volume_name: str) -> None:
+        """Delete a volume (refused while a VM uses it)."""
+        await self._open.storage.delete_volume(host_id, pool_name, volume_name)
+
+    async def define_network(self, host_id: str, spec: NatNetworkSpec) -> Network:
+        """Define a NAT network with a DHCP range (not started)."""
+        return await self._open.storage.define_network(host_id, spec)
+
+    async def start_network(self, host_id: str, network_name: str) -> Network:
+        """Start a network."""
+        return await self._open.storage.start_network(host_id, network_name)
+
+    async def stop_network(self, host_id: str, network_name: str) -> Network:
+        """Stop a network."""
+        return await self._open.storage.stop_network(host_id, network_name)
+
+    async def delete_network(self, host_id: str, network_name: str) -> None:
+        """Stop and undefine a network."""
+        await self._open.storage.delete_network(host_id, network_name)
+
     async def get_task(self, task_id: str) -> Task:
         """Return a task: its state, progress, and result or error."""
         return self._open.tasks.get(task_id)
@@ -549,6 +610,7 @@ class _Services:
         tokens: TokenService,
         lifecycle: LifecycleService,
         tasks: TaskRegistry,
+        storage: StorageService,
     ) -> None:
         self.database = database
         self.inventory = inventory
@@ -558,6 +620,7 @@ class _Services:
         self.tokens = tokens
         self.lifecycle = lifecycle
         self.tasks = tasks
+        self.storage = storage
 
     @classmethod
     def wire(cls, pool: ConnectionPool, database: Database, hub: NotificationHub) -> _Services:
@@ -575,4 +638,5 @@ class _Services:
             tokens=TokenService(database),
             lifecycle=LifecycleService(pool, database, inventory, hub, tasks),
             tasks=tasks,
+            storage=StorageService(pool, database, inventory, hub),
         )

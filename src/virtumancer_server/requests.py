@@ -27,6 +27,7 @@ from virtumancer import (
     DiskSpec,
     InvalidInputError,
     MetricsSettings,
+    NatNetworkSpec,
     NicSpec,
     PowerAction,
     Role,
@@ -48,13 +49,17 @@ __all__ = [
     "DomainUuids",
     "MetricsSettingsChanges",
     "NewHost",
+    "NewNetwork",
     "NewSnapshot",
+    "NewStoragePool",
     "NewToken",
     "NewVm",
     "NewVmXml",
+    "NewVolume",
     "NicAttachment",
     "RequestBody",
     "VmChanges",
+    "VolumeSize",
     "schema_meta",
     "structure_request",
 ]
@@ -291,6 +296,50 @@ class NicAttachment(RequestBody):
 
 
 @attrs.frozen(kw_only=True)
+class NewStoragePool(RequestBody):
+    """``POST /hosts/{host_id}/storage/pools``: a directory pool."""
+
+    name: str = attrs.field(validator=_non_empty_text, metadata=schema_meta(minLength=1))
+    path: str = attrs.field(
+        validator=_non_empty_text, metadata=schema_meta(description="An absolute directory")
+    )
+    autostart: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class NewVolume(RequestBody):
+    """``POST .../storage/pools/{pool_name}/volumes``: a sparse volume."""
+
+    name: str = attrs.field(validator=_non_empty_text, metadata=schema_meta(minLength=1))
+    size_bytes: int = attrs.field(metadata=schema_meta(x_unit="bytes", minimum=1024 * 1024))
+    format: str = attrs.field(default="qcow2", metadata=schema_meta(enum=["qcow2", "raw"]))
+
+
+@attrs.frozen(kw_only=True)
+class VolumeSize(RequestBody):
+    """``PATCH .../volumes/{volume_name}``: the new (larger) size."""
+
+    size_bytes: int = attrs.field(metadata=schema_meta(x_unit="bytes", minimum=1024 * 1024))
+
+
+@attrs.frozen(kw_only=True)
+class NewNetwork(RequestBody):
+    """``POST /hosts/{host_id}/networks``: a NAT network with a DHCP range."""
+
+    name: str = attrs.field(validator=_non_empty_text, metadata=schema_meta(minLength=1))
+    address: str = attrs.field(metadata=schema_meta(description="The host's IPv4 address on it"))
+    prefix: int = attrs.field(default=24, metadata=schema_meta(minimum=8, maximum=30))
+    dhcp_start: str | None = None
+    dhcp_end: str | None = None
+    bridge: str | None = None
+    autostart: bool = False
+
+    def arguments(self) -> dict[str, object]:
+        """``define_network(spec)``."""
+        return {"spec": NatNetworkSpec(**super().arguments())}  # type: ignore[arg-type]
+
+
+@attrs.frozen(kw_only=True)
 class CloneRequest(RequestBody):
     """``POST .../vms/{vm_name}/clone``: the clone's name; full copies or overlays."""
 
@@ -346,7 +395,17 @@ def _attachment(cls: type, part: str, kind: Any, fields: tuple[str, ...]) -> Any
 
 #: Request types whose unknown keys are refused (today: settings, where a typo would be lost).
 _CLOSED: Final[frozenset[type]] = frozenset(
-    {MetricsSettingsChanges, VmChanges, NewVmXml, NewSnapshot, CloneRequest}
+    {
+        MetricsSettingsChanges,
+        VmChanges,
+        NewVmXml,
+        NewSnapshot,
+        CloneRequest,
+        NewStoragePool,
+        NewVolume,
+        VolumeSize,
+        NewNetwork,
+    }
 )
 
 

@@ -103,6 +103,7 @@ _QUERY: Final[Mapping[str, Callable[[Request], object]]] = {
     "start": _flag("start"),
     "scope": _scope,
     "children": _flag("children"),
+    "delete_volumes": _flag("delete_volumes"),
 }
 
 #: A custom responder: (context, row, request, response, library arguments) -> None.
