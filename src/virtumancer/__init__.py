@@ -174,7 +174,7 @@ if TYPE_CHECKING:
     from virtumancer.services.metrics import MetricFamily, MetricSample, collect_metrics
     from virtumancer.services.stats import StatsSampler, StatsSubscription, StatsUpdate
     from virtumancer.services.tokens import TokenService
-    from virtumancer.spec_json import structure_spec, unstructure_spec
+    from virtumancer.spec_json import structure_spec, structure_spec_part, unstructure_spec
     from virtumancer.sync import SyncHost, connect
     from virtumancer.tasks import TaskProgress, TaskRegistry
     from virtumancer.topology import (
@@ -381,7 +381,7 @@ if not TYPE_CHECKING:
             "virtumancer.models.network": ("NatNetworkSpec",),
             "virtumancer.models.tasks": ("Task", "TaskState"),
             "virtumancer.tasks": ("TaskProgress", "TaskRegistry"),
-            "virtumancer.spec_json": ("structure_spec", "unstructure_spec"),
+            "virtumancer.spec_json": ("structure_spec", "structure_spec_part", "unstructure_spec"),
             "virtumancer.models.lifecycle": (
                 "DesiredState",
                 "DeviceScope",
@@ -569,5 +569,6 @@ __all__ = [
     "resolve_spec_defaults",
     "stats_payload",
     "structure_spec",
+    "structure_spec_part",
     "unstructure_spec",
 ]

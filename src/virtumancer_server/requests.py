@@ -35,8 +35,8 @@ from virtumancer import (
     VmSpec,
     make_converter,
     structure_spec,
+    structure_spec_part,
 )
-from virtumancer.spec_json import structure_spec_part
 from virtumancer_server.inputs import check_text
 
 __all__ = [
