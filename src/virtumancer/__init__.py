@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         HostUnavailableError,
         InvalidInputError,
         NotFoundError,
+        OperationCancelledError,
         OperationTimeoutError,
         UriPolicyError,
         VirtumancerError,
@@ -101,8 +102,14 @@ if TYPE_CHECKING:
         PoolEvent,
         PowerAction,
     )
-    from virtumancer.models.lifecycle import DesiredState, EnsureResult, VmChange
-    from virtumancer.models.notifications import HostsChanged, Notification, VmsChanged
+    from virtumancer.models.lifecycle import DesiredState, DeviceScope, EnsureResult, VmChange
+    from virtumancer.models.network import NatNetworkSpec
+    from virtumancer.models.notifications import (
+        HostsChanged,
+        Notification,
+        TaskUpdated,
+        VmsChanged,
+    )
     from virtumancer.models.records import (
         ActivityEvent,
         DashboardOverview,
@@ -123,6 +130,7 @@ if TYPE_CHECKING:
         VmRecord,
     )
     from virtumancer.models.settings import MetricsSettings
+    from virtumancer.models.snapshot import Snapshot
     from virtumancer.models.spec import (
         Accelerator,
         BootDevice,
@@ -150,6 +158,7 @@ if TYPE_CHECKING:
         resolve_spec_defaults,
     )
     from virtumancer.models.status import StatusCategory
+    from virtumancer.models.tasks import Task, TaskState
     from virtumancer.models.tokens import (
         BOOTSTRAP_ACTOR,
         ApiToken,
@@ -165,8 +174,9 @@ if TYPE_CHECKING:
     from virtumancer.services.metrics import MetricFamily, MetricSample, collect_metrics
     from virtumancer.services.stats import StatsSampler, StatsSubscription, StatsUpdate
     from virtumancer.services.tokens import TokenService
-    from virtumancer.spec_json import structure_spec, unstructure_spec
+    from virtumancer.spec_json import structure_spec, structure_spec_part, unstructure_spec
     from virtumancer.sync import SyncHost, connect
+    from virtumancer.tasks import TaskProgress, TaskRegistry
     from virtumancer.topology import (
         Topology,
         TopologyLayout,
@@ -219,6 +229,7 @@ if not TYPE_CHECKING:
                 "HostUnavailableError",
                 "InvalidInputError",
                 "NotFoundError",
+                "OperationCancelledError",
                 "OperationTimeoutError",
                 "UriPolicyError",
                 "VirtumancerError",
@@ -281,6 +292,7 @@ if not TYPE_CHECKING:
             "virtumancer.models.notifications": (
                 "HostsChanged",
                 "Notification",
+                "TaskUpdated",
                 "VmsChanged",
             ),
             "virtumancer.models.records": (
@@ -365,8 +377,17 @@ if not TYPE_CHECKING:
                 "parse_expiry",
             ),
             "virtumancer.services.tokens": ("TokenService",),
-            "virtumancer.spec_json": ("structure_spec", "unstructure_spec"),
-            "virtumancer.models.lifecycle": ("DesiredState", "EnsureResult", "VmChange"),
+            "virtumancer.models.snapshot": ("Snapshot",),
+            "virtumancer.models.network": ("NatNetworkSpec",),
+            "virtumancer.models.tasks": ("Task", "TaskState"),
+            "virtumancer.tasks": ("TaskProgress", "TaskRegistry"),
+            "virtumancer.spec_json": ("structure_spec", "structure_spec_part", "unstructure_spec"),
+            "virtumancer.models.lifecycle": (
+                "DesiredState",
+                "DeviceScope",
+                "EnsureResult",
+                "VmChange",
+            ),
             "virtumancer.uri": (
                 "UriPolicy",
                 "check_uri",
@@ -402,6 +423,7 @@ __all__ = [
     "DashboardOverview",
     "DashboardStats",
     "DesiredState",
+    "DeviceScope",
     "DiscoveredVm",
     "Disk",
     "DiskAttachmentRecord",
@@ -453,6 +475,7 @@ __all__ = [
     "MetricFamily",
     "MetricSample",
     "MetricsSettings",
+    "NatNetworkSpec",
     "Network",
     "NetworkRecord",
     "NewVolume",
@@ -460,6 +483,7 @@ __all__ = [
     "NodeInfo",
     "NotFoundError",
     "Notification",
+    "OperationCancelledError",
     "OperationTimeoutError",
     "Overlay",
     "OvmfFirmware",
@@ -472,6 +496,7 @@ __all__ = [
     "Role",
     "SerialSpec",
     "SerialType",
+    "Snapshot",
     "Sound",
     "StatsSampler",
     "StatsSubscription",
@@ -482,6 +507,11 @@ __all__ = [
     "StorageVolume",
     "StorageVolumeRecord",
     "SyncHost",
+    "Task",
+    "TaskProgress",
+    "TaskRegistry",
+    "TaskState",
+    "TaskUpdated",
     "TokenService",
     "Topology",
     "TopologyLayout",
@@ -539,5 +569,6 @@ __all__ = [
     "resolve_spec_defaults",
     "stats_payload",
     "structure_spec",
+    "structure_spec_part",
     "unstructure_spec",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "HostUnavailableError",
     "InvalidInputError",
     "NotFoundError",
+    "OperationCancelledError",
     "OperationTimeoutError",
     "UriPolicyError",
     "VirtumancerError",
@@ -72,6 +73,12 @@ class ConflictError(VirtumancerError):
     """The object exists but its state does not allow the request."""
 
     code = "conflict"
+
+
+class OperationCancelledError(ConflictError):
+    """A long operation (a task) was cancelled; what it had made was removed."""
+
+    code = "cancelled"
 
 
 class InvalidInputError(VirtumancerError, ValueError):

@@ -18,9 +18,13 @@ from virtumancer.exceptions import ConflictError
 from virtumancer.models import records
 from virtumancer.models.domain import DomainDevices
 from virtumancer.models.host import HostInfo
-from virtumancer.models.lifecycle import VmChange
+from virtumancer.models.lifecycle import DeviceScope, VmChange
+from virtumancer.models.network import NatNetworkSpec, Network
 from virtumancer.models.settings import MetricsSettings
-from virtumancer.models.spec import VmSpec
+from virtumancer.models.snapshot import Snapshot
+from virtumancer.models.spec import DiskSpec, NicSpec, VmSpec, VolumeFormat
+from virtumancer.models.storage import StoragePool, StorageVolume
+from virtumancer.models.tasks import Task
 from virtumancer.models.tokens import ApiToken, CreatedToken, Role
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.hosts import HostService
@@ -28,9 +32,11 @@ from virtumancer.services.inventory import InventoryService
 from virtumancer.services.lifecycle import LifecycleService
 from virtumancer.services.notifications import NotificationHub, NotificationSubscription
 from virtumancer.services.settings import SettingsService
+from virtumancer.services.storage import StorageService
 from virtumancer.services.tokens import TokenService
 from virtumancer.services.views import InventoryViews
 from virtumancer.services.vms import VmService
+from virtumancer.tasks import TaskRegistry
 from virtumancer.topology import TopologyLayout
 from virtumancer.uri import UriPolicy
 
@@ -109,6 +115,7 @@ class Virtumancer:
             stack.callback(group.cancel_scope.cancel)
             services.inventory.task_group = group
             services.hosts.task_group = group
+            services.tasks.task_group = group
             self._services = services
             await group.start(services.inventory.run_events)
             await services.hosts.restore()
@@ -262,6 +269,146 @@ class Virtumancer:
     async def update_vm(self, host_id: str, vm_name: str, change: VmChange) -> records.VmRecord:
         """Change memory, vCPUs, description, autostart or CD-ROM media, in place."""
         return await self._open.lifecycle.update_vm(host_id, vm_name, change)
+
+    async def attach_disk(
+        self,
+        host_id: str,
+        vm_name: str,
+        disk: DiskSpec,
+        *,
+        target: str | None = None,
+        scope: DeviceScope | None = None,
+    ) -> records.VmRecord:
+        """Attach a disk: a new volume, an existing volume or path, or an overlay.
+
+        ``scope``: the running VM, its definition or both (default: as libvirt allows).
+        """
+        return await self._open.lifecycle.attach_disk(
+            host_id, vm_name, disk, target=target, scope=scope
+        )
+
+    async def detach_disk(
+        self, host_id: str, vm_name: str, target: str, *, scope: DeviceScope | None = None
+    ) -> records.VmRecord:
+        """Detach the disk whose guest device is ``target``; its volume is kept."""
+        return await self._open.lifecycle.detach_disk(host_id, vm_name, target, scope=scope)
+
+    async def attach_interface(
+        self, host_id: str, vm_name: str, nic: NicSpec, *, scope: DeviceScope | None = None
+    ) -> records.VmRecord:
+        """Attach a NIC on a libvirt network or a bridge (a MAC is generated if none)."""
+        return await self._open.lifecycle.attach_interface(host_id, vm_name, nic, scope=scope)
+
+    async def detach_interface(
+        self, host_id: str, vm_name: str, mac: str, *, scope: DeviceScope | None = None
+    ) -> records.VmRecord:
+        """Detach the NIC with MAC ``mac``."""
+        return await self._open.lifecycle.detach_interface(host_id, vm_name, mac, scope=scope)
+
+    async def list_snapshots(self, host_id: str, vm_name: str) -> list[Snapshot]:
+        """Return a VM's snapshots as a tree, depth first (``parent``, ``children``)."""
+        return await self._open.lifecycle.list_snapshots(host_id, vm_name)
+
+    async def create_snapshot(
+        self,
+        host_id: str,
+        vm_name: str,
+        name: str | None = None,
+        *,
+        description: str = "",
+        memory: bool | None = None,
+    ) -> Snapshot:
+        """Take a snapshot (``memory``: the guest's memory too; default: if it runs)."""
+        return await self._open.lifecycle.create_snapshot(
+            host_id, vm_name, name, description=description, memory=memory
+        )
+
+    async def revert_snapshot(self, host_id: str, vm_name: str, snapshot: str) -> records.VmRecord:
+        """Revert a VM to a snapshot: disks, definition, and memory if it holds any."""
+        return await self._open.lifecycle.revert_snapshot(host_id, vm_name, snapshot)
+
+    async def delete_snapshot(
+        self, host_id: str, vm_name: str, snapshot: str, *, children: bool = False
+    ) -> list[str]:
+        """Delete a snapshot (``children``: its descendants too); return the names deleted."""
+        return await self._open.lifecycle.delete_snapshot(
+            host_id, vm_name, snapshot, children=children
+        )
+
+    async def clone_vm(
+        self, host_id: str, vm_name: str, name: str, *, full_copy: bool = False
+    ) -> Task:
+        """Clone a shut-off VM (disks as overlays, or full copies); return the task.
+
+        The task's result is the clone's record; its progress counts the bytes copied.
+        """
+        return await self._open.lifecycle.clone_vm(host_id, vm_name, name, full_copy=full_copy)
+
+    # -- storage and networks -------------------------------------------------------------
+
+    async def create_storage_pool(
+        self, host_id: str, name: str, path: str, *, autostart: bool = True
+    ) -> StoragePool:
+        """Define and start a directory storage pool at ``path`` (made if missing)."""
+        return await self._open.storage.create_storage_pool(
+            host_id, name, path, autostart=autostart
+        )
+
+    async def delete_storage_pool(
+        self, host_id: str, pool_name: str, *, delete_volumes: bool = False
+    ) -> list[str]:
+        """Delete a storage pool (refused with volumes unless ``delete_volumes``)."""
+        return await self._open.storage.delete_storage_pool(
+            host_id, pool_name, delete_volumes=delete_volumes
+        )
+
+    async def create_volume(
+        self,
+        host_id: str,
+        pool_name: str,
+        name: str,
+        size_bytes: int,
+        *,
+        format: VolumeFormat | str = VolumeFormat.QCOW2,
+    ) -> StorageVolume:
+        """Create a volume (sparse) in a pool."""
+        return await self._open.storage.create_volume(
+            host_id, pool_name, name, size_bytes, format=format
+        )
+
+    async def resize_volume(
+        self, host_id: str, pool_name: str, volume_name: str, size_bytes: int
+    ) -> StorageVolume:
+        """Grow a volume (shrinking is refused)."""
+        return await self._open.storage.resize_volume(host_id, pool_name, volume_name, size_bytes)
+
+    async def delete_volume(self, host_id: str, pool_name: str, volume_name: str) -> None:
+        """Delete a volume (refused while a VM uses it)."""
+        await self._open.storage.delete_volume(host_id, pool_name, volume_name)
+
+    async def define_network(self, host_id: str, spec: NatNetworkSpec) -> Network:
+        """Define a NAT network with a DHCP range (not started)."""
+        return await self._open.storage.define_network(host_id, spec)
+
+    async def start_network(self, host_id: str, network_name: str) -> Network:
+        """Start a network."""
+        return await self._open.storage.start_network(host_id, network_name)
+
+    async def stop_network(self, host_id: str, network_name: str) -> Network:
+        """Stop a network."""
+        return await self._open.storage.stop_network(host_id, network_name)
+
+    async def delete_network(self, host_id: str, network_name: str) -> None:
+        """Stop and undefine a network."""
+        await self._open.storage.delete_network(host_id, network_name)
+
+    async def get_task(self, task_id: str) -> Task:
+        """Return a task: its state, progress, and result or error."""
+        return self._open.tasks.get(task_id)
+
+    async def cancel_task(self, task_id: str) -> Task:
+        """Ask a running task to stop (:class:`ConflictError` if it finished already)."""
+        return self._open.tasks.cancel(task_id)
 
     async def delete_vm(
         self, host_id: str, vm_name: str, *, delete_storage: bool = False, force: bool = False
@@ -463,6 +610,8 @@ class _Services:
         vms: VmService,
         tokens: TokenService,
         lifecycle: LifecycleService,
+        tasks: TaskRegistry,
+        storage: StorageService,
     ) -> None:
         self.database = database
         self.inventory = inventory
@@ -471,6 +620,8 @@ class _Services:
         self.vms = vms
         self.tokens = tokens
         self.lifecycle = lifecycle
+        self.tasks = tasks
+        self.storage = storage
 
     @classmethod
     def wire(cls, pool: ConnectionPool, database: Database, hub: NotificationHub) -> _Services:
@@ -478,6 +629,7 @@ class _Services:
         inventory = InventoryService(pool, database, hub, version=__version__)
         hosts = HostService(pool, database, hub, inventory)
         inventory.on_host_state = hosts.record_state_change
+        tasks = TaskRegistry(hub)
         return cls(
             database=database,
             inventory=inventory,
@@ -485,5 +637,7 @@ class _Services:
             views=InventoryViews(database, hosts),
             vms=VmService(pool, inventory, hub),
             tokens=TokenService(database),
-            lifecycle=LifecycleService(pool, database, inventory, hub),
+            lifecycle=LifecycleService(pool, database, inventory, hub, tasks),
+            tasks=tasks,
+            storage=StorageService(pool, database, inventory, hub),
         )

@@ -42,7 +42,13 @@ from virtumancer.models.spec import (
     VolumeFormat,
 )
 
-__all__ = ["DISK_KINDS", "make_spec_converter", "structure_spec", "unstructure_spec"]
+__all__ = [
+    "DISK_KINDS",
+    "make_spec_converter",
+    "structure_spec",
+    "structure_spec_part",
+    "unstructure_spec",
+]
 
 #: The ``kind`` of each disk variant in JSON.
 DISK_KINDS: Final[Mapping[str, type[DiskSpec]]] = {
@@ -201,6 +207,18 @@ def structure_spec(data: Mapping[str, Any]) -> VmSpec:
     except Exception as exc:
         raise _first_error(exc, "") from exc
     return spec
+
+
+def structure_spec_part(data: object, kind: Any, path: str) -> Any:
+    """Build one part of a spec (a :data:`DiskSpec`, a ``NicSpec``) from its JSON value.
+
+    The JSON shape is the one it has inside a spec; errors name the field under ``path``
+    (``disk.size_bytes``).
+    """
+    try:
+        return _CONVERTER.structure(data, kind)
+    except Exception as exc:
+        raise _first_error(exc, path) from exc
 
 
 def unstructure_spec(spec: VmSpec) -> dict[str, Any]:

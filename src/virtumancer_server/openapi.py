@@ -34,6 +34,10 @@ _ERROR_STATUSES: Final = {
     503: "The host is unreachable",
 }
 _FLAG: Final = {"type": "boolean", "default": False}
+#: Query parameters that are not true/false flags (``limit`` has its own entry).
+_QUERY_SCHEMAS: Final[dict[str, Schema]] = {
+    "scope": {"type": "string", "enum": ["live", "config", "both"]},
+}
 _OK: Final = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
 
 _INT: Final[Schema] = {"type": "integer"}
@@ -202,7 +206,7 @@ def _operation(builder: SchemaBuilder, route: Route, websocket: Route | None) ->
             }
         )
     parameters.extend(
-        {"name": name, "in": "query", "required": False, "schema": _FLAG}
+        {"name": name, "in": "query", "required": False, "schema": _QUERY_SCHEMAS.get(name, _FLAG)}
         for name in route.query
         if name != "limit"
     )

@@ -23,14 +23,19 @@ from cattrs.errors import ForbiddenExtraKeysError, IterableValidationNote
 from cattrs.v import transform_error
 
 from virtumancer import (
+    DeviceScope,
+    DiskSpec,
     InvalidInputError,
     MetricsSettings,
+    NatNetworkSpec,
+    NicSpec,
     PowerAction,
     Role,
     VmChange,
     VmSpec,
     make_converter,
     structure_spec,
+    structure_spec_part,
 )
 from virtumancer_server.inputs import check_text
 
@@ -39,14 +44,22 @@ __all__ = [
     "SCHEMA",
     "UNSET",
     "ActionRequest",
+    "CloneRequest",
+    "DiskAttachment",
     "DomainUuids",
     "MetricsSettingsChanges",
     "NewHost",
+    "NewNetwork",
+    "NewSnapshot",
+    "NewStoragePool",
     "NewToken",
     "NewVm",
     "NewVmXml",
+    "NewVolume",
+    "NicAttachment",
     "RequestBody",
     "VmChanges",
+    "VolumeSize",
     "schema_meta",
     "structure_request",
 ]
@@ -252,10 +265,148 @@ class VmChanges(RequestBody):
         return {"change": VmChange(**super().arguments())}  # type: ignore[arg-type]
 
 
+@attrs.frozen(kw_only=True)
+class DiskAttachment(RequestBody):
+    """``POST .../vms/{vm_name}/disks``: a disk as in a spec, its guest device, the scope."""
+
+    disk: DiskSpec = attrs.field(
+        metadata=schema_meta(description="A disk as in a VM spec (kind: new_volume ...)")
+    )
+    target: str | _Unset = attrs.field(
+        default=UNSET, metadata=schema_meta(description="Guest device (vdb); default: the next")
+    )
+    scope: DeviceScope | _Unset = attrs.field(
+        default=UNSET,
+        metadata=schema_meta(description="live, config or both (default: both")
+        + " as the VM allows)"
+        if False
+        else schema_meta(description="live, config or both; default: as the VM allows"),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class NicAttachment(RequestBody):
+    """``POST .../vms/{vm_name}/interfaces``: a NIC as in a spec, and the scope."""
+
+    nic: NicSpec = attrs.field(metadata=schema_meta(description="A NIC as in a VM spec"))
+    scope: DeviceScope | _Unset = attrs.field(
+        default=UNSET,
+        metadata=schema_meta(description="live, config or both; default: as the VM allows"),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class NewStoragePool(RequestBody):
+    """``POST /hosts/{host_id}/storage/pools``: a directory pool."""
+
+    name: str = attrs.field(validator=_non_empty_text, metadata=schema_meta(minLength=1))
+    path: str = attrs.field(
+        validator=_non_empty_text, metadata=schema_meta(description="An absolute directory")
+    )
+    autostart: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class NewVolume(RequestBody):
+    """``POST .../storage/pools/{pool_name}/volumes``: a sparse volume."""
+
+    name: str = attrs.field(validator=_non_empty_text, metadata=schema_meta(minLength=1))
+    size_bytes: int = attrs.field(metadata=schema_meta(x_unit="bytes", minimum=1024 * 1024))
+    format: str = attrs.field(default="qcow2", metadata=schema_meta(enum=["qcow2", "raw"]))
+
+
+@attrs.frozen(kw_only=True)
+class VolumeSize(RequestBody):
+    """``PATCH .../volumes/{volume_name}``: the new (larger) size."""
+
+    size_bytes: int = attrs.field(metadata=schema_meta(x_unit="bytes", minimum=1024 * 1024))
+
+
+@attrs.frozen(kw_only=True)
+class NewNetwork(RequestBody):
+    """``POST /hosts/{host_id}/networks``: a NAT network with a DHCP range."""
+
+    name: str = attrs.field(validator=_non_empty_text, metadata=schema_meta(minLength=1))
+    address: str = attrs.field(metadata=schema_meta(description="The host's IPv4 address on it"))
+    prefix: int = attrs.field(default=24, metadata=schema_meta(minimum=8, maximum=30))
+    dhcp_start: str | None = None
+    dhcp_end: str | None = None
+    bridge: str | None = None
+    autostart: bool = False
+
+    def arguments(self) -> dict[str, object]:
+        """``define_network(spec)``."""
+        return {"spec": NatNetworkSpec(**super().arguments())}  # type: ignore[arg-type]
+
+
+@attrs.frozen(kw_only=True)
+class CloneRequest(RequestBody):
+    """``POST .../vms/{vm_name}/clone``: the clone's name; full copies or overlays."""
+
+    name: str = attrs.field(validator=_non_empty_text, metadata=schema_meta(minLength=1))
+    full_copy: bool = attrs.field(
+        default=False,
+        metadata=schema_meta(description="Copy the disks (default: qcow2 overlays on them)"),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class NewSnapshot(RequestBody):
+    """``POST .../vms/{vm_name}/snapshots``: a name (default: the time), what it holds."""
+
+    name: str | _Unset = attrs.field(
+        default=UNSET, metadata=schema_meta(description="Default: libvirt's (the time)")
+    )
+    description: str | _Unset = UNSET
+    memory: bool | _Unset = attrs.field(
+        default=UNSET,
+        metadata=schema_meta(description="Keep the guest's memory too (default: if it runs)"),
+    )
+
+
+def _attachment(cls: type, part: str, kind: Any, fields: tuple[str, ...]) -> Any:
+    # The part has the spec's converter (its errors carry the JSON path, "disk.pool").
+    def structure(value: object, _: type) -> object:
+        if not isinstance(value, dict):
+            raise InvalidInputError("the body must be a JSON object", field="body")
+        extra = sorted(set(value) - {part, *fields})
+        if extra:
+            raise InvalidInputError(f"unknown field {extra[0]!r}", field=extra[0])
+        if part not in value:
+            raise InvalidInputError(f"{part} is required", field=part)
+        arguments: dict[str, object] = {part: structure_spec_part(value[part], kind, part)}
+        if "target" in value:
+            target = value["target"]
+            if not isinstance(target, str) or not target.isalnum() or len(target) > 16:
+                raise InvalidInputError("target must be a device name like vdb", field="target")
+            arguments["target"] = target
+        if "scope" in value:
+            try:
+                arguments["scope"] = DeviceScope(value["scope"])
+            except ValueError:
+                choices = ", ".join(member.value for member in DeviceScope)
+                raise InvalidInputError(f"scope must be one of {choices}", field="scope") from None
+        return cls(**arguments)
+
+    return structure
+
+
 # -- structuring -----------------------------------------------------------------------------
 
 #: Request types whose unknown keys are refused (today: settings, where a typo would be lost).
-_CLOSED: Final[frozenset[type]] = frozenset({MetricsSettingsChanges, VmChanges, NewVmXml})
+_CLOSED: Final[frozenset[type]] = frozenset(
+    {
+        MetricsSettingsChanges,
+        VmChanges,
+        NewVmXml,
+        NewSnapshot,
+        CloneRequest,
+        NewStoragePool,
+        NewVolume,
+        VolumeSize,
+        NewNetwork,
+    }
+)
 
 
 def _strict(kind: type, word: str) -> Any:
@@ -349,6 +500,12 @@ def _make_converter() -> cattrs.Converter:
 
     converter.register_structure_hook(dt.datetime, parse_datetime)
     converter.register_structure_hook(NewVm, _structure_new_vm)
+    converter.register_structure_hook(
+        DiskAttachment, _attachment(DiskAttachment, "disk", DiskSpec, ("target", "scope"))
+    )
+    converter.register_structure_hook(
+        NicAttachment, _attachment(NicAttachment, "nic", NicSpec, ("scope",))
+    )
     converter.register_structure_hook_func(
         lambda cls: getattr(cls, "__origin__", None) is dict, _string_map
     )

@@ -4,13 +4,15 @@ Client → server (JSON text frames ``{"type": ..., "payload": ...}``):
 ``subscribe-vm-stats`` / ``unsubscribe-vm-stats`` with ``{"hostId", "vmName"}``.
 
 Server → client: ``hosts-changed`` (payload ``null``), ``vms-changed`` (``{"hostId"}``),
-``vm-stats-updated`` (``{"hostId", "vmName", "stats"}``) and ``error``
+``vm-stats-updated`` (``{"hostId", "vmName", "stats"}``), ``task-updated`` (the task, as
+``GET /api/v1/tasks/{id}`` returns it) and ``error``
 (``{"code", "message", ...}``) in answer to a message the server could not act on. A bad
 message never closes the socket.
 
 Each connection has a bounded outbox rather than a queue: it holds at most one pending
 ``hosts-changed``, one ``vms-changed`` per host and the newest stats sample per subscribed VM
-(a newer sample replaces an unsent older one), plus a few error replies. A client that reads
+(a newer sample replaces an unsent older one), the newest state of each changed task, plus a
+few error replies. A client that reads
 slowly therefore skips samples instead of making the server's memory grow, and a client whose
 socket accepts nothing for ``send_timeout`` seconds is closed with code 4008.
 """
@@ -18,6 +20,7 @@ socket accepts nothing for ``send_timeout`` seconds is closed with code 4008.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -31,9 +34,12 @@ from falcon.errors import PayloadTypeError, WebSocketDisconnected
 from virtumancer import (
     HostsChanged,
     InvalidInputError,
+    NotFoundError,
     Notification,
+    TaskUpdated,
     VirtumancerError,
     VmsChanged,
+    make_converter,
     stats_payload,
 )
 from virtumancer_server.auth import authenticate_websocket, refuse_http_error
@@ -42,7 +48,7 @@ from virtumancer_server.inputs import check_text, decode_json
 from virtumancer_server.metrics import WS_CLIENTS, WS_DROPPED
 
 if TYPE_CHECKING:
-    from virtumancer import StatsSubscription, StatsUpdate, Virtumancer
+    from virtumancer import StatsSubscription, StatsUpdate, Task, Virtumancer
     from virtumancer_server.config import ServerConfig
 
 __all__ = ["CLOSE_TOO_SLOW", "WebSocketResource", "add_routes"]
@@ -59,6 +65,8 @@ _MAX_REPLIES: Final = 16
 _MAX_MESSAGE_CHARS: Final = 64 * 1024
 
 _SUBSCRIBE: Final = "subscribe-vm-stats"
+#: Tasks as the API's JSON shows them (``GET /api/v1/tasks/{id}``).
+_TASKS: Final = make_converter()
 _UNSUBSCRIBE: Final = "unsubscribe-vm-stats"
 
 
@@ -77,6 +85,7 @@ class _Outbox:
         self._hosts_changed = False
         self._vms_changed: dict[str, None] = {}
         self._stats: dict[tuple[str, str], StatsUpdate] = {}
+        self._tasks: dict[str, Task] = {}
         self._replies: collections.deque[dict[str, Any]] = collections.deque(maxlen=_MAX_REPLIES)
         self._ready = anyio.Event()
         #: Stats samples replaced by a newer one before they were sent (for tests/benchmarks).
@@ -87,6 +96,10 @@ class _Outbox:
             self._hosts_changed = True
         elif isinstance(notification, VmsChanged):
             self._vms_changed[notification.host_id] = None
+        self._ready.set()
+
+    def task(self, task: Task) -> None:
+        self._tasks[task.id] = task  # the newest state replaces an unsent older one
         self._ready.set()
 
     def stats(self, update: StatsUpdate) -> None:
@@ -127,6 +140,11 @@ class _Outbox:
                 }
             )
         self._stats.clear()
+        batch.extend(
+            {"type": "task-updated", "payload": _TASKS.unstructure(task)}
+            for task in self._tasks.values()
+        )
+        self._tasks.clear()
         return batch
 
 
@@ -181,6 +199,10 @@ class WebSocketResource:
 
                     async def forward() -> None:
                         async for notification in notifications:
+                            if isinstance(notification, TaskUpdated):
+                                with contextlib.suppress(NotFoundError):
+                                    outbox.task(await vm.get_task(notification.task_id))
+                                continue
                             outbox.notify(notification)
 
                     async def write() -> None:

@@ -19,8 +19,12 @@ from urllib.parse import urlsplit
 import attrs
 import libvirt
 
+from virtumancer._libvirt.clone import CloneOperations
 from virtumancer._libvirt.errors import translate_error
 from virtumancer._libvirt.lifecycle import LifecycleOperations
+from virtumancer._libvirt.snapshots import SnapshotOperations
+from virtumancer._libvirt.storage_network import StorageNetworkOperations
+from virtumancer._libvirt.vm_devices import DeviceOperations
 from virtumancer._xml import (
     node_info_from_libvirt,
     parse_capabilities,
@@ -161,7 +165,13 @@ class ListedDomain:
 
 
 @attrs.define(eq=False)
-class LibvirtConnection(LifecycleOperations):
+class LibvirtConnection(
+    LifecycleOperations,
+    DeviceOperations,
+    SnapshotOperations,
+    CloneOperations,
+    StorageNetworkOperations,
+):
     """An open ``virConnect`` with our callbacks registered; closed by :meth:`close`."""
 
     host_id: str

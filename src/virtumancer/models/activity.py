@@ -25,5 +25,10 @@ class ActivityType:
     VM_CREATED = "vm_created"
     VM_DELETED = "vm_deleted"
     VM_CHANGED = "vm_changed"
+    VM_SNAPSHOT_CREATED = "vm_snapshot_created"
+    VM_SNAPSHOT_REVERTED = "vm_snapshot_reverted"
+    VM_SNAPSHOT_DELETED = "vm_snapshot_deleted"
+    STORAGE_CHANGED = "storage_changed"
+    NETWORK_CHANGED = "network_changed"
     TOKEN_CREATED = "token_created"  # noqa: S105 (an activity type)
     TOKEN_REVOKED = "token_revoked"  # noqa: S105 (an activity type)

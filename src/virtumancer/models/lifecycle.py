@@ -9,7 +9,7 @@ import attrs
 
 from virtumancer.models.domain import Domain
 
-__all__ = ["DesiredState", "EnsureResult", "VmChange"]
+__all__ = ["DesiredState", "DeviceScope", "EnsureResult", "VmChange"]
 
 
 class DesiredState(enum.StrEnum):
@@ -19,6 +19,18 @@ class DesiredState(enum.StrEnum):
     STOPPED = "stopped"
     PAUSED = "paused"
     ABSENT = "absent"
+
+
+class DeviceScope(enum.StrEnum):
+    """Where a device is attached or detached: the running VM, its definition, or both.
+
+    Leaving it out (``None``) means "as libvirt allows": the running VM and, for a
+    persistent one, its definition too; only the definition of a stopped VM.
+    """
+
+    LIVE = "live"
+    CONFIG = "config"
+    BOTH = "both"
 
 
 @attrs.frozen(kw_only=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["HostsChanged", "Notification", "VmsChanged"]
+__all__ = ["HostsChanged", "Notification", "TaskUpdated", "VmsChanged"]
 
 
 @attrs.frozen(kw_only=True)
@@ -19,4 +19,11 @@ class VmsChanged:
     host_id: str
 
 
-Notification = HostsChanged | VmsChanged
+@attrs.frozen(kw_only=True)
+class TaskUpdated:
+    """Task ``task_id`` changed state or progress: re-read it."""
+
+    task_id: str
+
+
+Notification = HostsChanged | VmsChanged | TaskUpdated

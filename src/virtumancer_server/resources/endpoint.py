@@ -17,7 +17,13 @@ import attrs
 import falcon
 import falcon.asgi
 
-from virtumancer import ConflictError, InvalidInputError, Virtumancer, host_info_payload
+from virtumancer import (
+    ConflictError,
+    DeviceScope,
+    InvalidInputError,
+    Virtumancer,
+    host_info_payload,
+)
 from virtumancer_server.auth import SESSION_COOKIE, session_value
 from virtumancer_server.cache import ResponseCache
 from virtumancer_server.config import ServerConfig
@@ -78,11 +84,26 @@ def _flag(name: str) -> Callable[[Request], bool]:
     return parse
 
 
+def _scope(req: Request) -> DeviceScope | None:
+    values = req.get_param_as_list("scope")
+    if values is None:
+        return None
+    choices = [member.value for member in DeviceScope]
+    if len(values) != 1 or values[0] not in choices:
+        raise InvalidInputError(
+            f"scope must be given once, as one of {', '.join(choices)}", field="scope"
+        )
+    return DeviceScope(values[0])
+
+
 _QUERY: Final[Mapping[str, Callable[[Request], object]]] = {
     "limit": parse_limit,
     "delete_storage": _flag("delete_storage"),
     "force": _flag("force"),
     "start": _flag("start"),
+    "scope": _scope,
+    "children": _flag("children"),
+    "delete_volumes": _flag("delete_volumes"),
 }
 
 #: A custom responder: (context, row, request, response, library arguments) -> None.

@@ -1,0 +1,306 @@
+"""Blocking clone of a VM: a new name, UUID and MACs; its disks as overlays or full copies.
+
+A mixin of :class:`~virtumancer._libvirt.connection.LibvirtConnection`, like
+:mod:`.lifecycle`. The clone's definition is the source's own inactive XML edited in place
+(name, UUID dropped so libvirt makes one, MACs, disk sources, serial log files, our
+provenance), so everything we do not model is cloned too.
+
+Full copies go through libvirt streams (``vol.download`` into ``vol.upload``, sparse: holes
+are sent as holes, not zeros) rather than ``virStorageVolCreateXMLFrom``: that call reports
+no progress, cannot be cancelled, and holds the pool's lock (the target's allocation
+cannot even be polled while it runs). A stream copy counts its bytes, stops between two
+chunks when cancelled, and works the same on a remote host. Reading and writing run in two
+threads, so download and upload overlap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import random
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import libvirt
+from lxml import etree
+
+from virtumancer._libvirt.lifecycle import (
+    _SECURE_INACTIVE,
+    _check_name_free,
+    _check_volume_free,
+    _error_code,
+    _read,
+    _undo,
+    provenance,
+    seed_volume_name,
+)
+from virtumancer._xml._parser import parse_xml
+from virtumancer._xml.lifecycle import render_volume, with_metadata
+from virtumancer._xml.storage import parse_storage_volume
+from virtumancer.exceptions import ConflictError
+from virtumancer.models.domain import Domain
+from virtumancer.models.spec import check_name, generate_mac
+
+__all__ = ["CloneOperations", "CopyProgress", "copy_volume"]
+
+T = TypeVar("T")
+
+#: Called from the worker thread with (bytes done, bytes total); raising stops the copy.
+CopyProgress = Callable[[int, int], None]
+
+_CHUNK: Final = 1 << 20
+_QUEUE_CHUNKS: Final = 16
+
+
+class CloneOperations:
+    """Clone a VM (mixed into ``LibvirtConnection``)."""
+
+    if TYPE_CHECKING:
+        host_id: str
+
+        def call(self, fn: Callable[[Any], T], *, vm_name: str | None = None) -> T: ...
+
+        def _lookup(self, key: str) -> Any: ...
+
+    def clone_vm(
+        self,
+        source: str,
+        name: str,
+        *,
+        full_copy: bool = False,
+        progress: CopyProgress | None = None,
+    ) -> Domain:
+        """Clone the shut-off VM ``source`` as ``name``; return the clone (defined, stopped).
+
+        Each writable disk in a pool becomes a new volume in the same pool: a qcow2 overlay
+        whose backing file is the source's disk (instant; the source must not be written
+        while the clone uses it) or, with ``full_copy``, a copy of it (``progress`` is
+        told the bytes done). Read-only and shareable disks (an ISO, the cloud-init seed)
+        are shared. File serial consoles get a log file of the clone's own.
+        :class:`ConflictError` for a running source (``field="source"``), a name in use
+        (``field="name"``), or a writable disk in no pool. A failure (or a ``progress``
+        that raised) removes what was made.
+        """
+        check_name(name, "name")
+
+        def work(raw: Any) -> Domain:
+            dom = self._lookup(source)
+            source_name = dom.name()
+            if dom.isActive():
+                raise ConflictError(
+                    f"VM {source_name!r} is running: shut it down to clone it",
+                    field="source",
+                    host_id=self.host_id,
+                    vm_name=source_name,
+                )
+            _check_name_free(raw, name)
+            root = parse_xml(dom.XMLDesc(_SECURE_INACTIVE))
+            root.find("name").text = name  # type: ignore[union-attr]
+            for uuid in root.findall("uuid"):
+                root.remove(uuid)
+            _new_macs(root)
+            _own_logs(root, source_name, name)
+            for nvram in root.iterfind("os/nvram"):
+                nvram.text = None  # libvirt makes the clone's own from the template
+            plans = _plan_disks(raw, root, source_name, name, self.host_id)
+            total = sum(plan.size for plan in plans) if full_copy else 0
+            made: list[Any] = []
+            new_dom: Any = None
+            try:
+                done = 0
+                for plan in plans:
+                    if full_copy:
+                        target = plan.pool.createXML(
+                            render_volume(plan.name, plan.capacity, format=plan.format).decode(),
+                            0,
+                        )
+                        made.append(target)
+                        offset = done
+
+                        def step(copied: int, _size: int, base: int = offset) -> None:
+                            if progress is not None:
+                                progress(base + copied, total)
+
+                        done += copy_volume(raw, plan.volume, target, step)
+                    else:
+                        target = plan.pool.createXML(
+                            render_volume(
+                                plan.name,
+                                plan.capacity,
+                                format="qcow2",
+                                backing_path=plan.path,
+                                backing_format=plan.format,
+                            ).decode(),
+                            0,
+                        )
+                        made.append(target)
+                    _set_source(plan.element, target.path(), "qcow2" if not full_copy else None)
+                document = with_metadata(etree.tostring(root), provenance())
+                new_dom = raw.defineXML(document.decode())
+                return _read(new_dom)
+            except BaseException:
+                _undo(new_dom, made)
+                raise
+
+        return self.call(work, vm_name=source)
+
+
+class _DiskPlan:
+    """One disk of the source to clone: its element, volume, and the new volume's name."""
+
+    def __init__(
+        self, element: Any, volume: Any, pool: Any, name: str, path: str, format: str
+    ) -> None:
+        self.element = element
+        self.volume = volume
+        self.pool = pool
+        self.name = name
+        self.path = path
+        self.format = format
+        info = volume.info()
+        self.capacity = int(info[1])
+        # What a copy moves: the file's length (a sparse download skips its holes quickly).
+        try:
+            self.size = int(volume.infoFlags(libvirt.VIR_STORAGE_VOL_GET_PHYSICAL)[2])
+        except libvirt.libvirtError:
+            self.size = int(info[2])
+
+
+def _plan_disks(raw: Any, root: Any, source: str, name: str, host_id: str) -> list[_DiskPlan]:
+    plans: list[_DiskPlan] = []
+    taken: set[tuple[str, str]] = set()
+    for element in root.iterfind("devices/disk"):
+        src = element.find("source")
+        path = None if src is None else (src.get("file") or src.get("dev"))
+        shared = (
+            element.find("readonly") is not None
+            or element.find("shareable") is not None
+            or element.get("device") != "disk"
+        )
+        if path is None or shared or path.rpartition("/")[2] == seed_volume_name(source):
+            continue
+        target = element.find("target")
+        dev = target.get("dev") if target is not None else "disk"
+        try:
+            volume = raw.storageVolLookupByPath(path)
+        except libvirt.libvirtError as exc:
+            if _error_code(exc) != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                raise
+            raise ConflictError(
+                f"disk {dev} ({path}) is in no storage pool: it cannot be cloned",
+                field="source",
+                host_id=host_id,
+                vm_name=source,
+            ) from None
+        pool = volume.storagePoolLookupByVolume()
+        old = volume.name()
+        new = old.replace(source, name) if source in old else f"{name}-{dev}.qcow2"
+        if (pool.name(), new) in taken:
+            new = f"{name}-{dev}-{old}"
+        taken.add((pool.name(), new))
+        _check_volume_free(pool, new, "name")
+        volume_format = parse_storage_volume(volume.XMLDesc(0)).format or "raw"
+        plans.append(_DiskPlan(element, volume, pool, new, path, volume_format))
+    return plans
+
+
+def _set_source(element: Any, path: str, driver_type: str | None) -> None:
+    element.set("type", "file")
+    src = element.find("source")
+    for key in list(src.attrib):
+        del src.attrib[key]
+    src.set("file", path)
+    for backing in element.findall("backingStore"):
+        element.remove(backing)  # libvirt reads the new volume's chain itself
+    driver = element.find("driver")
+    if driver_type is not None and driver is not None:
+        driver.set("type", driver_type)
+
+
+def _new_macs(root: Any) -> None:
+    macs = root.findall("devices/interface/mac")
+    taken = {(mac.get("address") or "").lower() for mac in macs}
+    rng = random.SystemRandom()
+    for mac in macs:
+        mac.set("address", generate_mac(rng, taken=taken))
+        taken.add(mac.get("address"))
+
+
+def _own_logs(root: Any, source: str, name: str) -> None:
+    """Give file serial consoles (and their ``<log>``s) a file named after the clone."""
+    for element in root.iterfind("devices/*"):
+        if element.tag not in ("serial", "console"):
+            continue
+        for node in [element.find("source"), element.find("log")]:
+            attribute = "path" if node is not None and node.tag == "source" else "file"
+            path = None if node is None else node.get(attribute)
+            if node is None or path is None:
+                continue
+            directory, _, base = path.rpartition("/")
+            base = base.replace(source, name) if source in base else f"{name}-{base}"
+            node.set(attribute, f"{directory}/{base}")
+
+
+def copy_volume(raw: Any, source: Any, target: Any, progress: CopyProgress) -> int:
+    """Copy ``source`` into ``target`` through sparse streams; return the bytes covered.
+
+    ``progress(done, total)`` is called after each chunk (from this thread); if it raises,
+    both streams are aborted and the exception propagates.
+    """
+    try:
+        total = int(source.infoFlags(libvirt.VIR_STORAGE_VOL_GET_PHYSICAL)[2])
+    except libvirt.libvirtError:
+        total = int(source.info()[2])
+    down = raw.newStream(0)
+    up = raw.newStream(0)
+    source.download(down, 0, 0, libvirt.VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM)
+    target.upload(up, 0, 0, libvirt.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM)
+    chunks: queue.Queue[bytes | int | BaseException] = queue.Queue(_QUEUE_CHUNKS)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                data = down.recvFlags(_CHUNK, libvirt.VIR_STREAM_RECV_STOP_AT_HOLE)
+                if isinstance(data, int):  # -3: at a hole
+                    chunks.put(int(down.recvHole(0)))
+                    continue
+                chunks.put(data)
+                if not data:
+                    return
+        except BaseException as exc:  # handed to the writer, which raises it
+            chunks.put(exc)
+
+    reader = threading.Thread(target=read, name="virtumancer-copy-reader", daemon=True)
+    reader.start()
+    done = 0
+    try:
+        while True:
+            item = chunks.get()
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, int):
+                up.sendHole(item, 0)
+                done += item
+            elif not item:
+                break
+            else:
+                data = item
+                while data:
+                    data = data[up.send(data) :]
+                done += len(item)
+            progress(done, max(total, done))
+        reader.join()
+        down.finish()
+        up.finish()
+        return done
+    except BaseException:
+        stop.set()
+        for stream in (down, up):
+            with contextlib.suppress(libvirt.libvirtError):
+                stream.abort()
+        while reader.is_alive():  # unblock a reader waiting for room in the queue
+            with contextlib.suppress(queue.Empty):
+                chunks.get(timeout=0.1)
+        raise

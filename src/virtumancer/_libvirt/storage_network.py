@@ -1,0 +1,344 @@
+"""Blocking storage and network definitions: directory pools, volumes, NAT networks.
+
+A mixin of :class:`~virtumancer._libvirt.connection.LibvirtConnection`, like
+:mod:`.lifecycle`. Everything is checked before libvirt is asked (names in use, paths,
+sizes, addresses), and the refusals name the field.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import attrs
+import libvirt
+from lxml import etree
+
+from virtumancer._libvirt.lifecycle import _SECURE_INACTIVE, _check_volume_free, _error_code, _pool
+from virtumancer._xml import parse_network, parse_storage_pool, parse_storage_volume
+from virtumancer._xml._parser import parse_xml
+from virtumancer._xml.lifecycle import render_volume
+from virtumancer.exceptions import ConflictError, InvalidInputError, NotFoundError
+from virtumancer.models.network import NatNetworkSpec, Network
+from virtumancer.models.spec import VolumeFormat, check_name
+from virtumancer.models.storage import StoragePool, StorageVolume
+
+__all__ = ["StorageNetworkOperations", "render_dir_pool", "render_nat_network"]
+
+T = TypeVar("T")
+
+_POOL_STATES: Final = {0: "inactive", 1: "building", 2: "running", 3: "degraded", 4: "inaccessible"}
+
+
+def render_dir_pool(name: str, path: str) -> bytes:
+    """Render a directory pool's ``<pool type='dir'>``."""
+    root = etree.Element("pool", type="dir")
+    etree.SubElement(root, "name").text = name
+    target = etree.SubElement(root, "target")
+    etree.SubElement(target, "path").text = path
+    return etree.tostring(root)
+
+
+def render_nat_network(spec: NatNetworkSpec) -> bytes:
+    """Render a NAT network with its DHCP range (checked: IPv4, the range in the subnet)."""
+    check_name(spec.name, "name")
+    try:
+        interface = ipaddress.IPv4Interface(f"{spec.address}/{spec.prefix}")
+    except ValueError:
+        raise InvalidInputError(
+            f"address: {spec.address!r}/{spec.prefix} is not an IPv4 address and prefix",
+            field="address",
+        ) from None
+    if not 8 <= spec.prefix <= 30:
+        raise InvalidInputError("prefix: must be from 8 to 30", field="prefix")
+    root = etree.Element("network")
+    etree.SubElement(root, "name").text = spec.name
+    etree.SubElement(root, "forward", mode="nat")
+    if spec.bridge is not None:
+        check_name(spec.bridge, "bridge")
+        etree.SubElement(root, "bridge", name=spec.bridge, stp="on", delay="0")
+    ip = etree.SubElement(root, "ip", address=str(interface.ip), prefix=str(spec.prefix))
+    if (spec.dhcp_start is None) != (spec.dhcp_end is None):
+        raise InvalidInputError("dhcp_start and dhcp_end go together", field="dhcp_end")
+    if spec.dhcp_start is not None and spec.dhcp_end is not None:
+        bounds = []
+        for field in ("dhcp_start", "dhcp_end"):
+            value = getattr(spec, field)
+            try:
+                address = ipaddress.IPv4Address(value)
+            except ValueError:
+                raise InvalidInputError(
+                    f"{field}: {value!r} is not an IPv4 address", field=field
+                ) from None
+            if address not in interface.network or address == interface.ip:
+                raise InvalidInputError(
+                    f"{field}: {value} is not a free address of {interface.network}", field=field
+                )
+            bounds.append(address)
+        if bounds[0] > bounds[1]:
+            raise InvalidInputError("dhcp_end: comes before dhcp_start", field="dhcp_end")
+        dhcp = etree.SubElement(ip, "dhcp")
+        etree.SubElement(dhcp, "range", start=str(bounds[0]), end=str(bounds[1]))
+    return etree.tostring(root)
+
+
+def _pool_model(pool: Any) -> StoragePool:
+    state, capacity, allocation, available = pool.info()
+    return attrs.evolve(
+        parse_storage_pool(pool.XMLDesc(0)),
+        state=_POOL_STATES.get(state, str(state)),
+        capacity_bytes=capacity,
+        allocation_bytes=allocation,
+        available_bytes=available,
+        autostart=bool(pool.autostart()),
+        persistent=bool(pool.isPersistent()),
+    )
+
+
+def _network_model(network: Any) -> Network:
+    return attrs.evolve(
+        parse_network(network.XMLDesc(0)),
+        active=bool(network.isActive()),
+        autostart=bool(network.autostart()),
+        persistent=bool(network.isPersistent()),
+    )
+
+
+class StorageNetworkOperations:
+    """Define and remove pools, volumes and networks (mixed into ``LibvirtConnection``)."""
+
+    if TYPE_CHECKING:
+        host_id: str
+
+        def call(self, fn: Callable[[Any], T], *, vm_name: str | None = None) -> T: ...
+
+    # -- storage pools --------------------------------------------------------------------
+
+    def create_storage_pool(self, name: str, path: str, *, autostart: bool = True) -> StoragePool:
+        """Define a directory pool at ``path`` (made if missing), start it; return it.
+
+        :class:`ConflictError` (``field="name"``) for a pool name in use,
+        :class:`InvalidInputError` (``field="path"``) for a relative path.
+        """
+        check_name(name, "name")
+        if not path.startswith("/") or "\x00" in path:
+            raise InvalidInputError("path: must be an absolute path", field="path")
+
+        def work(raw: Any) -> StoragePool:
+            with contextlib.suppress(libvirt.libvirtError):
+                raw.storagePoolLookupByName(name)
+                raise ConflictError(f"a storage pool {name!r} already exists", field="name")
+            pool = raw.storagePoolDefineXML(render_dir_pool(name, path).decode(), 0)
+            try:
+                pool.build(0)  # mkdir: an existing directory is kept as it is
+                pool.create(0)
+                pool.setAutostart(int(autostart))
+            except BaseException:
+                with contextlib.suppress(libvirt.libvirtError):
+                    pool.undefine()
+                raise
+            return _pool_model(pool)
+
+        return self.call(work)
+
+    def delete_storage_pool(self, name: str, *, delete_volumes: bool = False) -> list[str]:
+        """Stop and undefine a pool and remove its (then empty) directory.
+
+        A pool with volumes is refused (:class:`ConflictError`, ``field="delete_volumes"``)
+        unless ``delete_volumes``; returns the names of the volumes deleted.
+        """
+
+        def work(raw: Any) -> list[str]:
+            pool = _lookup_pool(raw, name)
+            deleted: list[str] = []
+            if pool.isActive():
+                pool.refresh(0)
+                volumes = pool.listAllVolumes(0)
+                if volumes and not delete_volumes:
+                    raise ConflictError(
+                        f"storage pool {name!r} has {len(volumes)} volume(s)",
+                        field="delete_volumes",
+                    )
+                for volume in volumes:
+                    deleted.append(volume.name())
+                    volume.delete(0)
+                pool.destroy()
+            if pool.isPersistent():
+                with contextlib.suppress(libvirt.libvirtError):
+                    pool.delete(0)  # rmdir (of an inactive pool); some drivers cannot
+                pool.undefine()
+            return deleted
+
+        return self.call(work)
+
+    # -- volumes --------------------------------------------------------------------------
+
+    def create_volume(
+        self, pool_name: str, name: str, size_bytes: int, *, format: VolumeFormat | str = "qcow2"
+    ) -> StorageVolume:
+        """Create a volume (sparse: nothing allocated up front); return it.
+
+        :class:`ConflictError` for a name in use or a size beyond the pool's free space.
+        """
+        check_name(name, "name")
+        volume_format = _format(format)
+        _check_size(size_bytes)
+
+        def work(raw: Any) -> StorageVolume:
+            pool = _pool(raw, pool_name, "pool")
+            _check_volume_free(pool, name, "name")
+            with contextlib.suppress(libvirt.libvirtError):
+                pool.refresh(0)
+            available = int(pool.info()[3])
+            if size_bytes > available:
+                raise ConflictError(
+                    f"size_bytes: {size_bytes} bytes do not fit in pool {pool_name!r} "
+                    f"({available} bytes free)",
+                    field="size_bytes",
+                )
+            xml = render_volume(name, size_bytes, format=volume_format.value)
+            volume = pool.createXML(xml.decode(), 0)
+            return parse_storage_volume(volume.XMLDesc(0), pool_name=pool_name)
+
+        return self.call(work)
+
+    def resize_volume(self, pool_name: str, name: str, size_bytes: int) -> StorageVolume:
+        """Grow a volume to ``size_bytes``; shrinking is refused (it would cut data off)."""
+        _check_size(size_bytes)
+
+        def work(raw: Any) -> StorageVolume:
+            volume = _lookup_volume(raw, pool_name, name)
+            capacity = int(volume.info()[1])
+            if size_bytes < capacity:
+                raise ConflictError(
+                    f"size_bytes: {size_bytes} is smaller than the volume ({capacity} bytes);"
+                    " shrinking would cut data off",
+                    field="size_bytes",
+                )
+            if size_bytes > capacity:
+                volume.resize(size_bytes, 0)
+            return parse_storage_volume(volume.XMLDesc(0), pool_name=pool_name)
+
+        return self.call(work)
+
+    def delete_volume(self, pool_name: str, name: str) -> None:
+        """Delete a volume; :class:`ConflictError` (``field="name"``) while a VM uses it."""
+
+        def work(raw: Any) -> None:
+            volume = _lookup_volume(raw, pool_name, name)
+            path = volume.path()
+            for dom in raw.listAllDomains(0):
+                flags = _SECURE_INACTIVE if dom.isPersistent() else libvirt.VIR_DOMAIN_XML_SECURE
+                root = parse_xml(dom.XMLDesc(flags))
+                for source in root.iterfind("devices/disk/source"):
+                    if path in (source.get("file"), source.get("dev")):
+                        raise ConflictError(
+                            f"volume {name!r} is a disk of VM {dom.name()!r}",
+                            field="name",
+                            vm_name=dom.name(),
+                        )
+            volume.delete(0)
+
+        return self.call(work)
+
+    # -- networks -------------------------------------------------------------------------
+
+    def define_network(self, spec: NatNetworkSpec) -> Network:
+        """Define (not start) a NAT network with a DHCP range; return it.
+
+        :class:`ConflictError` (``field="name"``) for a name in use; bad addresses are
+        :class:`InvalidInputError` naming the field.
+        """
+        xml = render_nat_network(spec)
+
+        def work(raw: Any) -> Network:
+            with contextlib.suppress(libvirt.libvirtError):
+                raw.networkLookupByName(spec.name)
+                raise ConflictError(f"a network {spec.name!r} already exists", field="name")
+            network = raw.networkDefineXML(xml.decode())
+            if spec.autostart:
+                network.setAutostart(1)
+            return _network_model(network)
+
+        return self.call(work)
+
+    def start_network(self, name: str) -> Network:
+        """Start a network (needs dnsmasq on the host for DHCP); 409 if it runs."""
+
+        def work(raw: Any) -> Network:
+            network = _lookup_network(raw, name)
+            if network.isActive():
+                raise ConflictError(f"network {name!r} is already active", field="name")
+            network.create()
+            return _network_model(network)
+
+        return self.call(work)
+
+    def stop_network(self, name: str) -> Network:
+        """Stop a network (its VMs lose their link until it starts again); 409 if stopped."""
+
+        def work(raw: Any) -> Network:
+            network = _lookup_network(raw, name)
+            if not network.isActive():
+                raise ConflictError(f"network {name!r} is not active", field="name")
+            network.destroy()
+            return _network_model(network)
+
+        return self.call(work)
+
+    def delete_network(self, name: str) -> None:
+        """Stop (if active) and undefine a network."""
+
+        def work(raw: Any) -> None:
+            network = _lookup_network(raw, name)
+            if network.isActive():
+                network.destroy()
+            if network.isPersistent():
+                network.undefine()
+
+        return self.call(work)
+
+
+def _format(value: VolumeFormat | str) -> VolumeFormat:
+    try:
+        return VolumeFormat(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in VolumeFormat)
+        raise InvalidInputError(f"format: one of {choices}", field="format") from None
+
+
+def _check_size(size_bytes: int) -> None:
+    if isinstance(size_bytes, bool) or not isinstance(size_bytes, int) or size_bytes < 1024 * 1024:
+        raise InvalidInputError("size_bytes: an integer of at least 1 MiB", field="size_bytes")
+
+
+def _lookup_pool(raw: Any, name: str) -> Any:
+    try:
+        return raw.storagePoolLookupByName(name)
+    except libvirt.libvirtError as exc:
+        if _error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_POOL:
+            raise NotFoundError(f"no storage pool {name!r}", field="pool") from None
+        raise
+
+
+def _lookup_volume(raw: Any, pool_name: str, name: str) -> Any:
+    pool = _lookup_pool(raw, pool_name)
+    try:
+        return pool.storageVolLookupByName(name)
+    except libvirt.libvirtError as exc:
+        if _error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_VOL:
+            raise NotFoundError(
+                f"no volume {name!r} in pool {pool_name!r}", field="volume"
+            ) from None
+        raise
+
+
+def _lookup_network(raw: Any, name: str) -> Any:
+    try:
+        return raw.networkLookupByName(name)
+    except libvirt.libvirtError as exc:
+        if _error_code(exc) == libvirt.VIR_ERR_NO_NETWORK:
+            raise NotFoundError(f"no network {name!r}", field="network") from None
+        raise
