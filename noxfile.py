@@ -97,6 +97,21 @@ def examples(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def ansible(session: nox.Session) -> None:
+    """Run real playbooks of the virtumancer.libvirt collection against the real libvirtd.
+
+    These tests are also part of `nox -s tests`. `nox -s ansible -- --sanity` runs
+    `ansible-test sanity` on the collection instead (it downloads its own tools).
+    """
+    _install(session, "test")
+    if "--sanity" in session.posargs:
+        with session.chdir(ROOT / "ansible_collections" / "virtumancer" / "libvirt"):
+            session.run("ansible-test", "sanity", "--local", "--python", PYTHON)
+        return
+    session.run("pytest", "tests/ansible", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def serve(session: nox.Session) -> None:
     """Run the service for a human: `virtumancer serve --demo` on http://127.0.0.1:8890."""
     _install(session)
