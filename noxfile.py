@@ -91,9 +91,9 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def examples(session: nox.Session) -> None:
-    """Run the examples against libvirt's test driver."""
+    """Run the examples (scripts and the notebook) against libvirt's test driver."""
     _install(session, "test")
-    session.run("pytest", "tests/test_examples.py", *session.posargs)
+    session.run("pytest", "tests/test_examples.py", "tests/test_notebook.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)
