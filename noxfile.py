@@ -112,6 +112,13 @@ def ansible(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """Build the sdist and the wheel into dist/; `tests/test_install.py` installs the wheel."""
+    session.install("build")
+    session.run("python", "-m", "build", "--outdir", "dist", ".")
+
+
+@nox.session(python=PYTHON)
 def serve(session: nox.Session) -> None:
     """Run the service for a human: `virtumancer serve --demo` on http://127.0.0.1:8890."""
     _install(session)
