@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
-from typing import Any, Generic, ParamSpec, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Self, TypeVar, overload
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -28,14 +28,10 @@ from virtumancer.models.lifecycle import DesiredState, EnsureResult
 from virtumancer.models.spec import VmSpec
 from virtumancer.notebook import ModelList
 from virtumancer.pool import DEFAULT_WAIT_S, ConnectionPool, HostPool, _Operation
-from virtumancer.topology import (
-    Topology,
-    TopologyHost,
-    TopologyLayout,
-    TopologyVm,
-    layout_topology,
-)
 from virtumancer.uri import UriPolicy, redact_uri
+
+if TYPE_CHECKING:
+    from virtumancer.topology import TopologyLayout
 
 __all__ = ["SyncHost", "connect"]
 
@@ -234,6 +230,9 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         A notebook shows it as SVG; :func:`~virtumancer.topology.render_svg` gives the text.
         The host node is named by the URI (credentials removed).
         """
+        # Not imported at the top: a one-shot script or Ansible task does not draw.
+        from virtumancer.topology import Topology, TopologyHost, TopologyVm, layout_topology
+
         host_id = redact_uri(self.uri)
         vms = tuple(
             TopologyVm(host_id=host_id, name=domain.name, state=int(domain.state or 0))
