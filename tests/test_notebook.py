@@ -81,3 +81,17 @@ def test_the_async_manager_spans_cells(executed: list[Any]) -> None:
     closed = _outputs(_cell(executed, "await vm.aclose()"), "text/plain")
     assert closed
     assert closed[0].startswith("<Virtumancer closed")
+
+
+def test_the_live_view_redraws_from_an_event(executed: list[Any]) -> None:
+    # First drawn with the domain running (the display handle's output) ...
+    shown = _outputs(_cell(executed, "import asyncio"), "text/html")
+    assert shown
+    assert ">test<" in shown[0]
+    assert ">running<" in shown[0]
+    # ... then redrawn by the suspend's event (the interval is an hour). nbclient files the
+    # handle's later updates under the cell that made it, so it keeps the first drawing; a
+    # notebook front end updates it in place. The cell shows the view as last drawn.
+    after = _outputs(_cell(executed, 'await live.power("test", "suspend"'), "text/html")
+    assert after
+    assert ">paused<" in after[0]

@@ -10,22 +10,39 @@ code lives in ``models/``.
   :class:`ModelList` (one row per object); Jupyter calls it through ``_repr_html_``.
 - :class:`ModelList` -- a ``list`` that displays as a table; the sync facade's list calls
   return one. ``ModelList(await host.list_domains())`` does the same for the async API.
+- :class:`LiveView` -- a table of a host's VMs and their stats that redraws itself from the
+  host's events and periodic bulk stats while the kernel is idle (IPython display handle).
 
 Every value is HTML-escaped: domain names and descriptions come from the hypervisor.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 from collections.abc import Callable, Iterable
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from virtumancer.exceptions import VirtumancerError
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.host import HostInfo
 from virtumancer.models.network import Network
+from virtumancer.models.stats import DomainRates, DomainStatsSample
 from virtumancer.models.storage import StoragePool, StorageVolume
+from virtumancer.rates import compute_rates
 
-__all__ = ["ModelList", "format_bytes", "render_html", "text_line"]
+if TYPE_CHECKING:
+    from virtumancer.pool import ConnectionPool
+
+__all__ = [
+    "LiveView",
+    "ModelList",
+    "format_bytes",
+    "render_html",
+    "render_live_table",
+    "text_line",
+]
 
 T = TypeVar("T")
 
@@ -255,3 +272,135 @@ class ModelList(list[T]):
 
     def _repr_html_(self) -> str:
         return render_html(self)
+
+
+# --- a live view ------------------------------------------------------------------------
+
+
+def _rate(value: float) -> str:
+    return f"{format_bytes(round(value))}/s"
+
+
+def render_live_table(
+    domains: Iterable[Domain],
+    samples: dict[str, DomainStatsSample],
+    rates: dict[str, DomainRates],
+    caption: str,
+) -> str:
+    """Return the live view's HTML: one row per VM with its state, memory and rates."""
+    rows = []
+    for domain in sorted(domains, key=lambda d: d.name):
+        sample, rate = samples.get(domain.uuid), rates.get(domain.uuid)
+        rows.append(
+            (
+                domain.name,
+                _state(domain.state),
+                domain.vcpus,
+                format_bytes(sample.memory_bytes if sample else domain.current_memory_bytes),
+                f"{rate.cpu_percent:.1f} %" if rate else "-",
+                f"{_rate(rate.disk_read_bps)} / {_rate(rate.disk_write_bps)}" if rate else "-",
+                f"{_rate(rate.net_rx_bps)} / {_rate(rate.net_tx_bps)}" if rate else "-",
+            )
+        )
+    headings = ("name", "state", "vCPUs", "memory", "CPU", "disk read / write", "net rx / tx")
+    return _table(headings, rows, caption)
+
+
+class LiveView:
+    """A live table of one host's VMs and their stats, in a notebook output.
+
+        view = await LiveView.start(pool, "kvm1")   # shows the table, then follows the host
+        ...
+        await view.stop()
+
+    It redraws when the host sends a libvirt event (a VM started, paused, defined ...) and
+    every ``interval`` seconds with fresh stats (one bulk-stats call for all VMs), while the
+    kernel is idle: the work is a task on the kernel's event loop, updating one display
+    handle. Needs IPython (every notebook has it) and an open
+    :class:`~virtumancer.ConnectionPool` (``await pool.open()``).
+    """
+
+    def __init__(self, pool: ConnectionPool, host_id: str, *, interval: float = 2.0) -> None:
+        self.pool = pool
+        self.host_id = host_id
+        self.interval = interval
+        #: The table as last drawn.
+        self.html = ""
+        self._handle: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._previous: dict[str, DomainStatsSample] = {}
+        self._finished = 0
+        self._changed = asyncio.Event()
+
+    def __repr__(self) -> str:
+        state = "following" if self._task is not None and not self._task.done() else "stopped"
+        return f"<LiveView {self.host_id} {state}, {self._finished} updates>"
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    @classmethod
+    async def start(cls, pool: ConnectionPool, host_id: str, *, interval: float = 2.0) -> LiveView:
+        """Draw the table in the current cell's output and follow the host from now on."""
+        from IPython.display import HTML, display
+
+        view = cls(pool, host_id, interval=interval)
+        await view.refresh()
+        view._handle = display(HTML(view.html), display_id=True)  # type: ignore[no-untyped-call]
+        view._task = asyncio.create_task(view._follow(), name=f"live view {host_id}")
+        return view
+
+    async def stop(self) -> None:
+        """Stop following; the table keeps its last state."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def refresh(self) -> None:
+        """Read the VMs and their stats now and redraw."""
+        host = self.pool.get(self.host_id)
+        try:
+            domains = await host.list_domains()
+            samples = {sample.domain_uuid: sample for sample in await host.bulk_stats()}
+        except VirtumancerError as exc:
+            self.html = _table(("error",), ((str(exc),),), f"{self.host_id}: unavailable")
+        else:
+            rates = {
+                uuid: compute_rates(self._previous[uuid], sample)
+                for uuid, sample in samples.items()
+                if uuid in self._previous
+            }
+            self._previous = samples
+            self.html = render_live_table(
+                domains, samples, rates, f"{self.host_id}: {_plural(len(domains), 'VM')}"
+            )
+        self._finished += 1
+        if self._handle is not None:
+            from IPython.display import HTML
+
+            self._handle.update(HTML(self.html))  # type: ignore[no-untyped-call]
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_until(self, predicate: Callable[[str], bool]) -> str:
+        """Wait until the drawn table satisfies ``predicate`` (given its HTML); return it.
+
+        Bound it with ``asyncio.timeout(...)``: a table that never changes waits forever.
+        """
+        while not predicate(self.html):
+            await self._changed.wait()
+        return self.html
+
+    async def _follow(self) -> None:
+        import anyio
+
+        async with self.pool.subscribe() as events:
+            while True:
+                # Redraw on this host's next event, or after ``interval`` without one.
+                with anyio.move_on_after(self.interval):
+                    async for event in events:
+                        if event.host_id == self.host_id:
+                            break
+                await self.refresh()

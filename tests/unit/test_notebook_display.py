@@ -92,3 +92,15 @@ def test_the_topology_draws_itself_as_svg() -> None:
     layout = layout_topology(Topology(hosts=(host,)))
     assert layout._repr_svg_().startswith("<svg")
     assert repr(layout) == "<TopologyLayout hosts: 1, VMs: 1, 1000x600>"
+
+
+def test_the_live_table_shows_rates_once_there_are_two_samples() -> None:
+    from virtumancer.models.stats import DomainRates
+    from virtumancer.notebook import render_live_table
+
+    domain = _domain()
+    rates = {domain.uuid: DomainRates(interval_s=2.0, cpu_percent=12.5, net_rx_bps=2048.0)}
+    page = render_live_table([domain], {}, rates, "kvm1: 1 VM")
+    assert "12.5 %" in page
+    assert "2 KiB/s" in page
+    assert render_live_table([domain], {}, {}, "kvm1: 1 VM").count(">-<") == 3
