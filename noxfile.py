@@ -91,9 +91,31 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def examples(session: nox.Session) -> None:
-    """Run the examples against libvirt's test driver."""
+    """Run the examples (scripts and the notebook) against libvirt's test driver."""
     _install(session, "test")
-    session.run("pytest", "tests/test_examples.py", *session.posargs)
+    session.run("pytest", "tests/test_examples.py", "tests/test_notebook.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def ansible(session: nox.Session) -> None:
+    """Run real playbooks of the virtumancer.libvirt collection against the real libvirtd.
+
+    These tests are also part of `nox -s tests`. `nox -s ansible -- --sanity` runs
+    `ansible-test sanity` on the collection instead (it downloads its own tools).
+    """
+    _install(session, "test")
+    if "--sanity" in session.posargs:
+        with session.chdir(ROOT / "ansible_collections" / "virtumancer" / "libvirt"):
+            session.run("ansible-test", "sanity", "--local", "--python", PYTHON)
+        return
+    session.run("pytest", "tests/ansible", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """Build the sdist and the wheel into dist/; `tests/test_install.py` installs the wheel."""
+    session.install("build")
+    session.run("python", "-m", "build", "--outdir", "dist", ".")
 
 
 @nox.session(python=PYTHON)

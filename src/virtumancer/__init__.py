@@ -169,6 +169,7 @@ if TYPE_CHECKING:
         parse_duration,
         parse_expiry,
     )
+    from virtumancer.notebook import ModelList
     from virtumancer.pool import ConnectionPool, EventSubscription, HostPool, ListedDomain
     from virtumancer.rates import compute_rates
     from virtumancer.services.metrics import MetricFamily, MetricSample, collect_metrics
@@ -359,6 +360,7 @@ if not TYPE_CHECKING:
                 "SyncHost",
                 "connect",
             ),
+            "virtumancer.notebook": ("ModelList",),
             "virtumancer.topology": (
                 "Topology",
                 "TopologyLayout",
@@ -475,6 +477,7 @@ __all__ = [
     "MetricFamily",
     "MetricSample",
     "MetricsSettings",
+    "ModelList",
     "NatNetworkSpec",
     "Network",
     "NetworkRecord",

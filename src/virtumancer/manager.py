@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal, Self
 import anyio
 import anyio.abc
 
+from virtumancer._owner import Held, hold_open
 from virtumancer._version import __version__
 from virtumancer.db.database import Database
 from virtumancer.exceptions import ConflictError
@@ -89,6 +90,7 @@ class Virtumancer:
         self._services: _Services | None = None
         self._stats: StatsSampler | None = None
         self._exit_stack: AsyncExitStack | None = None
+        self._held: Held | None = None
 
     def __repr__(self) -> str:
         state = "open" if self._exit_stack is not None else "closed"
@@ -131,8 +133,23 @@ class Virtumancer:
     ) -> None:
         await self.aclose()
 
+    async def open(self) -> Self:
+        """Open like ``async with``, but so that any task may :meth:`aclose` it.
+
+        For notebooks, where each cell is a task of its own: ``await vm.open()`` in one
+        cell, ``await vm.aclose()`` in a later one (``async with`` would fail to close
+        there: anyio's task groups must be exited by the task that entered them). The
+        background work then runs in a task of its own.
+        """
+        self._held = await hold_open(self)
+        return self
+
     async def aclose(self) -> None:
         """Stop background work and close the pool and the database."""
+        held, self._held = self._held, None
+        if held is not None:
+            await held.close()  # its task exits ``async with``, which comes back here
+            return
         stack, self._exit_stack = self._exit_stack, None
         services = self._services
         if services is not None:

@@ -46,6 +46,7 @@ from virtumancer._libvirt import (
     connections_share_state,
     ensure_event_loop,
 )
+from virtumancer._owner import Held, hold_open
 from virtumancer.exceptions import (
     ConflictError,
     ConnectionLostError,
@@ -853,6 +854,7 @@ class ConnectionPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
+        self._held: Held | None = None
 
     def __repr__(self) -> str:
         states = Counter(host.state.value for host in self._hosts.values())
@@ -883,8 +885,22 @@ class ConnectionPool:
         await self.aclose()
         return None
 
+    async def open(self) -> Self:
+        """Open the pool like ``async with``, but so that any task may :meth:`aclose` it.
+
+        For notebooks, where each cell is a task of its own: ``await pool.open()`` in one
+        cell, ``await pool.aclose()`` in a later one. The pool's background tasks then run
+        in a task of their own.
+        """
+        self._held = await hold_open(self)
+        return self
+
     async def aclose(self) -> None:
         """Close every connection, stop background tasks and end every subscription."""
+        held, self._held = self._held, None
+        if held is not None:
+            await held.close()  # its task exits ``async with``, which comes back here
+            return
         stack, self._exit_stack = self._exit_stack, None
         if stack is not None:
             await stack.aclose()

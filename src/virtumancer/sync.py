@@ -25,23 +25,27 @@ from virtumancer.models.console import ConsoleKind, ConsoleTarget
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.events import ConnectionState, PowerAction
 from virtumancer.models.lifecycle import DesiredState, EnsureResult
+from virtumancer.notebook import ModelList
 from virtumancer.pool import DEFAULT_WAIT_S, ConnectionPool, HostPool, _Operation
 from virtumancer.uri import UriPolicy, redact_uri
 
 if TYPE_CHECKING:
     from virtumancer.models.spec import VmSpec
+    from virtumancer.topology import TopologyLayout
 
 __all__ = ["SyncHost", "connect"]
 
 T = TypeVar("T")
+M = TypeVar("M")
 P = ParamSpec("P")
 
 
 class _Blocking(Generic[P, T]):
     """``SyncHost.<name>(...)`` blocks on the host pool's operation of the same declaration."""
 
-    def __init__(self, operation: _Operation[P, T]) -> None:
+    def __init__(self, operation: _Operation[P, T], result: Callable[[T], T] | None = None) -> None:
         self.operation = operation
+        self.result = result
         self.__doc__ = operation.__doc__
 
     @overload
@@ -54,10 +58,11 @@ class _Blocking(Generic[P, T]):
         if host is None:
             return self
         name = self.operation.name
+        wrap = self.result
 
         def operation(*args: P.args, **kwargs: P.kwargs) -> T:
             result: T = host._call(lambda pool: getattr(pool, name)(*args, **kwargs))
-            return result
+            return result if wrap is None else wrap(result)
 
         operation.__name__ = operation.__qualname__ = name
         operation.__doc__ = self.__doc__
@@ -67,6 +72,11 @@ class _Blocking(Generic[P, T]):
 def _blocking(operation: _Operation[P, T]) -> _Blocking[P, T]:
     """Declare a host pool operation as a blocking method of :class:`SyncHost`."""
     return _Blocking(operation)
+
+
+def _listing(operation: _Operation[P, list[M]]) -> _Blocking[P, list[M]]:
+    """Declare a listing operation whose list shows as a table in a notebook."""
+    return _Blocking(operation, ModelList)
 
 
 class SyncHost(AbstractContextManager["SyncHost"]):
@@ -136,13 +146,13 @@ class SyncHost(AbstractContextManager["SyncHost"]):
 
     # One line per operation, declared on LibvirtConnection (see HostPool).
     info = _blocking(HostPool.host_info)
-    domains = _blocking(HostPool.list_domains)
+    domains = _listing(HostPool.list_domains)
     domain = _blocking(HostPool.get_domain)
     domain_xml = _blocking(HostPool.domain_xml)
     set_metadata = _blocking(HostPool.set_metadata)
-    storage_pools = _blocking(HostPool.list_storage_pools)
-    storage_volumes = _blocking(HostPool.list_storage_volumes)
-    networks = _blocking(HostPool.list_networks)
+    storage_pools = _listing(HostPool.list_storage_pools)
+    storage_volumes = _listing(HostPool.list_storage_volumes)
+    networks = _listing(HostPool.list_networks)
     gpus = _blocking(HostPool.list_gpus)
     stats = _blocking(HostPool.bulk_stats)
     create_vm = _blocking(HostPool.create_vm)
@@ -231,6 +241,23 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     def resume(self, name_or_uuid: str) -> None:
         """Resume a paused domain."""
         self.power(name_or_uuid, PowerAction.RESUME)
+
+    def topology(self) -> TopologyLayout:
+        """Return this host and its domains placed for a picture (one ``list_domains`` call).
+
+        A notebook shows it as SVG; :func:`~virtumancer.topology.render_svg` gives the text.
+        The host node is named by the URI (credentials removed).
+        """
+        # Not imported at the top: a one-shot script or Ansible task does not draw.
+        from virtumancer.topology import Topology, TopologyHost, TopologyVm, layout_topology
+
+        host_id = redact_uri(self.uri)
+        vms = tuple(
+            TopologyVm(host_id=host_id, name=domain.name, state=int(domain.state or 0))
+            for domain in sorted(self.domains(), key=lambda domain: domain.name)
+        )
+        host = TopologyHost(id=host_id, state=self.state.value, vms=vms)
+        return layout_topology(Topology(hosts=(host,)))
 
     def console_target(
         self, name_or_uuid: str, kind: ConsoleKind | str | None = None

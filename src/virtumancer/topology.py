@@ -130,6 +130,16 @@ class TopologyLayout:
                 return node
         raise KeyError(node_id)
 
+    def __repr__(self) -> str:
+        return (
+            f"<TopologyLayout hosts: {len(self.hosts)}, VMs: {len(self.vms)}, "
+            f"{self.width:g}x{self.height:g}>"
+        )
+
+    def _repr_svg_(self) -> str:
+        # Jupyter's SVG display hook: the same picture the web UI draws.
+        return render_svg(self)
+
 
 HOST_RADIUS: Final = 28.0
 VM_RADIUS: Final = 12.0

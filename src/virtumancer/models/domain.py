@@ -6,6 +6,7 @@ import enum
 
 import attrs
 
+from virtumancer.models._display import Displayed
 from virtumancer.models.devices import (
     CharDevice,
     Controller,
@@ -103,8 +104,8 @@ class DomainDevices:
     emulator: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class Domain:
+@attrs.frozen(kw_only=True, repr=False)
+class Domain(Displayed):
     """A domain as its XML describes it.
 
     ``state``, ``autostart``, ``persistent`` and ``id`` are not in the XML: the parser leaves

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import attrs
 
+from virtumancer.models._display import Displayed
+
 __all__ = ["GuestCapability", "HostCapabilities", "HostInfo", "NodeInfo"]
 
 
@@ -46,8 +48,8 @@ class HostCapabilities:
     guests: tuple[GuestCapability, ...] = ()
 
 
-@attrs.frozen(kw_only=True)
-class HostInfo:
+@attrs.frozen(kw_only=True, repr=False)
+class HostInfo(Displayed):
     """Everything static about a host: node info, capabilities and versions."""
 
     node: NodeInfo

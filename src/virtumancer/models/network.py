@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import attrs
 
+from virtumancer.models._display import Displayed
+
 __all__ = ["NatNetworkSpec", "Network"]
 
 
-@attrs.frozen(kw_only=True)
-class Network:
+@attrs.frozen(kw_only=True, repr=False)
+class Network(Displayed):
     """A libvirt virtual network.
 
     ``forward_mode`` is ``None`` for an isolated network. ``active``, ``autostart`` and

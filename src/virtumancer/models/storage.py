@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import attrs
 
+from virtumancer.models._display import Displayed
+
 __all__ = ["StoragePool", "StorageVolume"]
 
 
-@attrs.frozen(kw_only=True)
-class StoragePool:
+@attrs.frozen(kw_only=True, repr=False)
+class StoragePool(Displayed):
     """A storage pool.
 
     ``state`` is a lower-case word (``"running"``, ``"inactive"``, ``"building"``,
@@ -28,8 +30,8 @@ class StoragePool:
     persistent: bool | None = None
 
 
-@attrs.frozen(kw_only=True)
-class StorageVolume:
+@attrs.frozen(kw_only=True, repr=False)
+class StorageVolume(Displayed):
     """A volume in a storage pool. Sizes are exact bytes."""
 
     key: str | None = None

@@ -1,0 +1,98 @@
+"""What every virtumancer.libvirt module shares: the connection option, errors, JSON shapes.
+
+The modules are thin: each opens one blocking connection (``virtumancer.connect``), makes
+one library call and reports it. Library errors become ``fail_json`` with the error's
+``code`` and, for bad input, the option path of the offending value (``spec.disks[0].pool``).
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    import virtumancer
+    from virtumancer.exceptions import VirtumancerError
+except ImportError:
+    VIRTUMANCER_IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    VIRTUMANCER_IMPORT_ERROR = None
+
+#: The argument spec of the connection option (documented in the ``connection`` fragment).
+CONNECTION_ARGS: dict[str, dict[str, Any]] = {
+    "uri": {"type": "str", "default": "qemu:///system", "aliases": ["connect"]},
+}
+
+
+def require_library(module: AnsibleModule) -> None:
+    """Fail the task with Ansible's usual message when virtumancer is not importable."""
+    if VIRTUMANCER_IMPORT_ERROR is not None:
+        module.fail_json(
+            msg=missing_required_lib("virtumancer"), exception=VIRTUMANCER_IMPORT_ERROR
+        )
+
+
+def fail_from(module: AnsibleModule, exc: Exception, option: str | None = None) -> None:
+    """Fail the task from a library error.
+
+    ``option`` is the module option the error's ``field`` is relative to (``spec``): the
+    message then names the option path, as a user wrote it in the playbook.
+    """
+    details: dict[str, Any] = {"code": getattr(exc, "code", "error")}
+    message = str(exc)
+    field = getattr(exc, "field", None)
+    if field and option:
+        path = f"{option}.{field}" if not field.startswith("[") else f"{option}{field}"
+        text = getattr(exc, "message", message)
+        if text.startswith(f"{field}: "):
+            text = text[len(field) + 2 :]
+        message = f"{path}: {text}"
+        details["field"] = path
+    elif field:
+        details["field"] = field
+    for key in ("host_id", "vm_name"):
+        value = getattr(exc, key, None)
+        if value is not None:
+            details[key] = value
+    module.fail_json(msg=message, **details)
+
+
+def run_with_host(
+    module: AnsibleModule,
+    body: Callable[[Any], dict[str, Any]],
+    *,
+    option: str | None = None,
+) -> None:
+    """Connect to ``module.params['uri']``, run ``body(host)`` and exit with its result.
+
+    A library error fails the task (see :func:`fail_from`); ``option`` names the option
+    that errors with a ``field`` are about.
+    """
+    require_library(module)
+    try:
+        with virtumancer.connect(module.params["uri"]) as host:
+            result = body(host)
+    except VirtumancerError as exc:
+        fail_from(module, exc, option if getattr(exc, "field", None) != "uri" else None)
+        return
+    module.exit_json(**result)
+
+
+def to_json(value: Any) -> Any:
+    """Return the REST API's JSON shape of a library model (or list of them), as plain JSON."""
+    # Through the JSON text: the converter leaves IntEnums, which Ansible's result
+    # serialisation need not accept.
+    return json.loads(json.dumps(virtumancer.make_converter().unstructure(value)))
+
+
+def vm_json(domain: Any) -> dict[str, Any]:
+    """Return a VM's REST API object plus ``power_state`` (``running``/``stopped``/``paused``)."""
+    from virtumancer.lifecycle import state_word
+
+    data: dict[str, Any] = to_json(domain)
+    data["power_state"] = state_word(domain.state)
+    return data
