@@ -101,6 +101,7 @@ if TYPE_CHECKING:
         PoolEvent,
         PowerAction,
     )
+    from virtumancer.models.fleet import ClusterRecord, ReplicaRecord
     from virtumancer.models.lifecycle import DesiredState, EnsureResult, VmChange
     from virtumancer.models.notifications import HostsChanged, Notification, VmsChanged
     from virtumancer.models.records import (
@@ -278,6 +279,7 @@ if not TYPE_CHECKING:
                 "PoolEvent",
                 "PowerAction",
             ),
+            "virtumancer.models.fleet": ("ClusterRecord", "ReplicaRecord"),
             "virtumancer.models.notifications": (
                 "HostsChanged",
                 "Notification",
@@ -390,6 +392,7 @@ __all__ = [
     "BootDevice",
     "CharDevice",
     "CloudInitSpec",
+    "ClusterRecord",
     "ConflictError",
     "ConnectionLostError",
     "ConnectionPool",
@@ -468,6 +471,7 @@ __all__ = [
     "PortAttachmentRecord",
     "PortRecord",
     "PowerAction",
+    "ReplicaRecord",
     "Rng",
     "Role",
     "SerialSpec",
