@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ def fleet(
     fresh_postgres_url: str,
     test_node_factory: Callable[..., Path],
     libvirtd: str,
-) -> Iterator[Fleet]:
+) -> Fleet:
     replicas = [
         server_factory(
             database_url=fresh_postgres_url,
@@ -88,7 +88,7 @@ def fleet(
             uri = f"test+unix://{test_node_factory(domains=4)}"
             response = http.post("/hosts", json={"id": host_id, "uri": uri})
             assert response.status_code in (200, 201), response.text
-    yield Fleet(replicas)
+    return Fleet(replicas)
 
 
 def _spread_evenly(fleet: Fleet) -> dict[str, list[str]]:
@@ -108,8 +108,9 @@ async def test_every_host_has_exactly_one_owner_and_the_share_is_even(fleet: Fle
     assert all(r["address"].startswith("127.0.0.1:") for r in body["replicas"])
     for host_id, (owner,) in seen.items():
         # the owner holds the live connection
+        replica = fleet.by_id(owner)
         await wait_for(
-            lambda o=owner, h=host_id: host_state(fleet.by_id(o), h) == "CONNECTED",
+            lambda r=replica, h=host_id: host_state(r, h) == "CONNECTED",  # type: ignore[misc]
             within=_WAIT_S,
         )
 
