@@ -40,6 +40,7 @@ __all__ = [
     "listen",
     "notify",
     "release_leases",
+    "retire_replica",
 ]
 
 _log = logging.getLogger(__name__)
@@ -209,6 +210,19 @@ def release_leases(session: Session, replica_id: str, host_ids: Collection[str])
         .where(HostLeaseRow.owner == replica_id, HostLeaseRow.host_id.in_(list(host_ids)))
         .values(owner=None, expires_at=_now())
     )
+
+
+def retire_replica(session: Session, replica_id: str) -> None:
+    """Hand every lease of a replica that stops cleanly back and forget the replica.
+
+    Its heartbeat must not count it as live any longer: the others' share grows at once.
+    """
+    session.execute(
+        update(HostLeaseRow)
+        .where(HostLeaseRow.owner == replica_id)
+        .values(owner=None, expires_at=_now())
+    )
+    session.execute(delete(ReplicaRow).where(ReplicaRow.id == replica_id))
 
 
 def list_replicas(session: Session, *, ttl: float) -> list[ReplicaRecord]:

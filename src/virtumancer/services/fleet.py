@@ -141,11 +141,10 @@ class FleetService:
         if fleet_db is None:
             return
         self._fleet_db = None
-        owned, self.owned = set(self.owned), set()
+        self.owned = set()
         with anyio.move_on_after(3, shield=True):
             try:
-                if owned:
-                    await fleet_db.run(db_fleet.release_leases, self.replica_id, owned)
+                await fleet_db.run(db_fleet.retire_replica, self.replica_id)
             except Exception as exc:  # the database may be what is gone
                 _log.info("could not hand leases back: %s", exc)
             await fleet_db.aclose()
