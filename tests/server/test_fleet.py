@@ -7,7 +7,10 @@ and settings cross replicas.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -192,3 +195,85 @@ async def test_sqlite_cluster_lists_the_single_process(server_factory: ServerFac
     assert me["id"] == "solo"
     assert me["alive"] is True
     assert me["hosts"] == ["demo"]
+
+
+class CuttableProxy:
+    """A TCP forwarder to PostgreSQL whose every connection can be cut (a network cut)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.cut = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.cut:
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self._lock:
+                self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for s in (source, sink):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def sever(self) -> None:
+        self.cut = True
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for s in sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def close(self) -> None:
+        self.sever()
+        self.listener.close()
+
+
+async def test_a_replica_cut_off_from_the_database_stops_owning_then_recovers(
+    fresh_postgres_url: str, test_uri: str
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from virtumancer.manager import Virtumancer
+
+    real = make_url(fresh_postgres_url)
+    assert real.port is not None
+    proxy = CuttableProxy(real.port)
+    proxied = real.set(port=proxy.port).render_as_string(hide_password=False)
+    try:
+        async with Virtumancer(proxied, replica_id="cut") as vm:
+            await vm.add_host("h", test_uri)
+            assert vm.fleet.owned == {"h"}
+            proxy.sever()
+            cut_at = time.monotonic()
+            await wait_for(lambda: not vm.pool.hosts(), within=_WAIT_S)
+            print(f"\nfenced {time.monotonic() - cut_at:.1f} s after the cut (lease TTL 10 s)")
+            assert vm.fleet.owned == set()
+            proxy.cut = False  # the database is reachable again: the lease is taken back
+            await wait_for(
+                lambda: [h.state.value for h in vm.pool.hosts()] == ["CONNECTED"],
+                within=_WAIT_S,
+            )
+            assert vm.fleet.owned == {"h"}
+            body = await vm.cluster()
+            assert [(r.id, r.hosts) for r in body.replicas] == [("cut", ["h"])]
+    finally:
+        proxy.close()

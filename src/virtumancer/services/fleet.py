@@ -125,6 +125,7 @@ class FleetService:
             return False
         self._fleet_db = Database(db_fleet.fleet_database_url(self._url), max_threads=2)
         self.hosts.owns = self.owns
+        self.hosts.shared = True
         self.hosts.on_added = self._claim_added
         self.hub.forward = self._queue
         self.settings.on_change = lambda: self._queue_payload({"k": "settings"})

@@ -64,6 +64,8 @@ class HostService:
         self._restoring: set[str] = set()
         self._restore_idle = anyio.Event()
         self.owns: Callable[[str], bool] = lambda _host_id: True
+        #: Fleet mode: other replicas own some hosts, so live counts come from the database.
+        self.shared = False
         self.on_added: Callable[[DbSession, str], None] | None = None
 
     def __repr__(self) -> str:
