@@ -63,7 +63,16 @@ def main() -> None:
                     target = Path(directory) / f"convert-{round_}.qcow2"
                     started = time.perf_counter()
                     subprocess.run(
-                        ["qemu-img", "convert", "-f", "qcow2", "-O", "qcow2", str(disk), str(target)],
+                        [
+                            "qemu-img",
+                            "convert",
+                            "-f",
+                            "qcow2",
+                            "-O",
+                            "qcow2",
+                            str(disk),
+                            str(target),
+                        ],
                         check=True,
                     )
                     convert_times.append(time.perf_counter() - started)

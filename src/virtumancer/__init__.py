@@ -102,6 +102,7 @@ if TYPE_CHECKING:
         PoolEvent,
         PowerAction,
     )
+    from virtumancer.models.fleet import ClusterRecord, ReplicaRecord
     from virtumancer.models.lifecycle import DesiredState, DeviceScope, EnsureResult, VmChange
     from virtumancer.models.network import NatNetworkSpec
     from virtumancer.models.notifications import (
@@ -290,6 +291,7 @@ if not TYPE_CHECKING:
                 "PoolEvent",
                 "PowerAction",
             ),
+            "virtumancer.models.fleet": ("ClusterRecord", "ReplicaRecord"),
             "virtumancer.models.notifications": (
                 "HostsChanged",
                 "Notification",
@@ -413,6 +415,7 @@ __all__ = [
     "BootDevice",
     "CharDevice",
     "CloudInitSpec",
+    "ClusterRecord",
     "ConflictError",
     "ConnectionLostError",
     "ConnectionPool",
@@ -495,6 +498,7 @@ __all__ = [
     "PortAttachmentRecord",
     "PortRecord",
     "PowerAction",
+    "ReplicaRecord",
     "Rng",
     "Role",
     "SerialSpec",

@@ -18,6 +18,7 @@ from virtumancer.db.database import Database
 from virtumancer.exceptions import ConflictError
 from virtumancer.models import records
 from virtumancer.models.domain import DomainDevices
+from virtumancer.models.fleet import ClusterRecord
 from virtumancer.models.host import HostInfo
 from virtumancer.models.lifecycle import DeviceScope, VmChange
 from virtumancer.models.network import NatNetworkSpec, Network
@@ -28,6 +29,7 @@ from virtumancer.models.storage import StoragePool, StorageVolume
 from virtumancer.models.tasks import Task
 from virtumancer.models.tokens import ApiToken, CreatedToken, Role
 from virtumancer.pool import ConnectionPool
+from virtumancer.services.fleet import FleetService
 from virtumancer.services.hosts import HostService
 from virtumancer.services.inventory import InventoryService
 from virtumancer.services.lifecycle import LifecycleService
@@ -81,8 +83,11 @@ class Virtumancer:
         stats_interval: float | None = None,
         reconcile_interval: float = 60.0,
         pool: ConnectionPool | None = None,
+        replica_id: str | None = None,
+        replica_address: str = "",
     ) -> None:
         self._database_url = database_url
+        self._replica = (replica_id, replica_address)
         self.reconcile_interval = reconcile_interval
         self._pool = pool or ConnectionPool(allow_test_uris=allow_test_uris, uri_policy=uri_policy)
         self._settings = SettingsService(stats_interval=stats_interval)
@@ -109,6 +114,16 @@ class Virtumancer:
             await self._settings.load(database)
             await stack.enter_async_context(self._pool)
             services = _Services.wire(self._pool, database, self._hub)
+            fleet = FleetService(
+                database=database,
+                database_url=self._database_url,
+                hosts=services.hosts,
+                hub=self._hub,
+                settings=self._settings,
+                replica_id=self._replica[0],
+                address=self._replica[1],
+            )
+            services.fleet = fleet
             stack.callback(self._hub.close)
             self._stats = await stack.enter_async_context(self._make_sampler())
             group = await stack.enter_async_context(anyio.create_task_group())
@@ -120,7 +135,10 @@ class Virtumancer:
             services.tasks.task_group = group
             self._services = services
             await group.start(services.inventory.run_events)
-            await services.hosts.restore()
+            # Fleet mode (PostgreSQL) adopts only the hosts this replica owns; else all.
+            stack.push_async_callback(fleet.aclose)
+            if not await fleet.start(group):
+                await services.hosts.restore()
             group.start_soon(services.inventory.run_reconciliation, self.reconcile_interval)
             self._exit_stack = stack.pop_all()
         return self
@@ -212,6 +230,17 @@ class Virtumancer:
         from virtumancer.services.metrics import collect_metrics
 
         return await collect_metrics(self._pool)
+
+    # -- fleet ---------------------------------------------------------------------------
+
+    @property
+    def fleet(self) -> FleetService:
+        """The fleet service: this replica's id, the hosts it owns (for tests and scripts)."""
+        return self._open.fleet
+
+    async def cluster(self) -> ClusterRecord:
+        """Return the replicas of the fleet and the hosts each owns (SQLite: this process)."""
+        return await self._open.fleet.cluster()
 
     # -- hosts ---------------------------------------------------------------------------
 
@@ -639,6 +668,7 @@ class _Services:
         self.lifecycle = lifecycle
         self.tasks = tasks
         self.storage = storage
+        self.fleet: FleetService  # set by Virtumancer, which knows the replica
 
     @classmethod
     def wire(cls, pool: ConnectionPool, database: Database, hub: NotificationHub) -> _Services:

@@ -141,6 +141,8 @@ def create_app(
             config.database_url,
             uri_policy=config.uri_policy(),
             stats_interval=config.stats_interval,
+            replica_id=config.replica_id,
+            replica_address=f"{config.host}:{config.port}",
         )
     cache = ResponseCache()
     middleware: list[Any] = [

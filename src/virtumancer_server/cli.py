@@ -178,6 +178,11 @@ def _exclusive(params: Mapping[str, Any], *names: str) -> None:
     is_flag=True,
     help="serve /metrics without any token (loopback addresses only)",
 )
+@click.option(
+    "--replica-id",
+    metavar="ID",
+    help="this replica's id in a fleet on one PostgreSQL (default: host name + random)",
+)
 @click.option("--log-level", default="info", show_default=True, help="uvicorn log level")
 @click.option(
     "--header-timeout",
@@ -283,6 +288,7 @@ def build_config(args: Any) -> tuple[ServerConfig, bool]:
         body_timeout=args.body_timeout,
         max_connections=args.max_connections,
         max_connections_per_client=args.max_connections_per_client,
+        replica_id=getattr(args, "replica_id", None),
     )
     return config, generated
 

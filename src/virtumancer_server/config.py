@@ -117,6 +117,8 @@ class ServerConfig:
     metrics_open: bool = attrs.field(default=False, validator=_check_metrics_open)
     #: Seconds a console ticket stays valid (env ``VIRTUMANCER_CONSOLE_TICKET_TTL``).
     console_ticket_ttl: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    #: This replica's id in a fleet (PostgreSQL; ``--replica-id``; default: generated).
+    replica_id: str | None = None
 
     def uri_policy(self) -> UriPolicy:
         """Return the URI policy for hosts added through this server."""

@@ -19,6 +19,7 @@ import attrs
 from virtumancer import (
     ActivityEvent,
     ApiToken,
+    ClusterRecord,
     CreatedToken,
     DashboardOverview,
     DashboardStats,
@@ -720,6 +721,14 @@ ROUTES: Final[tuple[Route, ...]] = (
         call="runtime_metrics_settings",
     ),
     # service
+    _get(
+        "/cluster",
+        "get_cluster",
+        "The replicas of the fleet and the hosts each owns",
+        ClusterRecord,
+        "service",
+        call="cluster",
+    ),
     _get("/health", "get_health", "Health check", "Health", "service", call=None, public=True),
     _do(
         "POST",

@@ -28,11 +28,13 @@ __all__ = [
     "Base",
     "DiscoveredVmRow",
     "DiskAttachmentRow",
+    "HostLeaseRow",
     "HostRow",
     "HostVideoDeviceRow",
     "NetworkRow",
     "PortAttachmentRow",
     "PortRow",
+    "ReplicaRow",
     "SettingRow",
     "StoragePoolRow",
     "StorageVolumeRow",
@@ -314,3 +316,33 @@ class ApiTokenRow(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
+
+
+class ReplicaRow(Base):
+    """A replica of a fleet (PostgreSQL only): who it is, where it listens, when it last beat.
+
+    ``heartbeat_at`` is the database's clock (``now()``), so replicas' clocks never matter.
+    """
+
+    __tablename__ = "replicas"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+
+
+class HostLeaseRow(Base):
+    """Who owns a host until when (PostgreSQL only; see ADR 0015).
+
+    ``owner`` is a replica id, or ``None`` for a released host. A lease whose ``expires_at``
+    (database clock) has passed is free for any live replica to claim.
+    """
+
+    __tablename__ = "host_leases"
+
+    host_id: Mapped[str] = mapped_column(
+        ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)

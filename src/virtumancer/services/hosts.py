@@ -8,6 +8,7 @@ both go through it, and each write publishes ``HostsChanged``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Collection
 from contextlib import suppress
 
 import anyio
@@ -42,6 +43,9 @@ class HostService:
     """The hosts of a pool and their stored records; see the module docstring.
 
     ``task_group`` (set by the owner) runs the background connects of :meth:`restore`.
+    In fleet mode (:mod:`virtumancer.services.fleet`) this replica holds only the hosts it
+    owns (:meth:`adopt`, :meth:`release`); ``owns`` says which, and ``on_added`` takes the
+    lease of a host added here in the transaction that stores it.
     """
 
     def __init__(
@@ -59,6 +63,10 @@ class HostService:
         # Saved hosts whose background connect has not started/finished yet.
         self._restoring: set[str] = set()
         self._restore_idle = anyio.Event()
+        self.owns: Callable[[str], bool] = lambda _host_id: True
+        #: Fleet mode: other replicas own some hosts, so live counts come from the database.
+        self.shared = False
+        self.on_added: Callable[[DbSession, str], None] | None = None
 
     def __repr__(self) -> str:
         return f"<HostService {len(self.pool.hosts())} hosts, {len(self._restoring)} restoring>"
@@ -118,6 +126,8 @@ class HostService:
     ) -> None:
         """Store a state change the pool reported, with the activity entry it earns."""
         host_id = event.host_id
+        if not self.owns(host_id):
+            return  # released to another replica: its owner writes its state now
         activity = host_state_activity(host_id, previous, event.state, event.error)
 
         def write(session: DbSession) -> bool:
@@ -164,6 +174,8 @@ class HostService:
                 db_activity.add_activity(
                     session, ActivityType.HOST_ADDED, f"Host {host_id} added", host_id=host_id
                 )
+                if self.on_added is not None:
+                    self.on_added(session, host_id)
                 return record
 
             record = await self.database.run(write)
@@ -223,10 +235,16 @@ class HostService:
         timeout), so it runs in ``task_group`` and startup never waits for it. Hosts a user
         disconnected stay disconnected; the others reconnect on their own.
         """
+        await self.adopt(None)
+
+    async def adopt(self, host_ids: Collection[str] | None) -> None:
+        """Add these saved hosts (``None``: all) to the pool, as :meth:`restore` does."""
         group = self.task_group
         if group is None:
             raise ConflictError("the host service has no task group (use Virtumancer)")
         for record in await self.database.run(db_hosts.list_hosts):
+            if host_ids is not None and record.id not in host_ids:
+                continue
             try:
                 await self.pool.add_host(
                     record.id,
@@ -240,6 +258,17 @@ class HostService:
             if not record.auto_reconnect_disabled:
                 self._restoring.add(record.id)
                 group.start_soon(self._connect_restored, record.id)
+
+    async def release(self, host_id: str) -> None:
+        """Drop a host from this replica's pool without touching its stored state.
+
+        Fleet mode: another replica owns it now (or will); ``owns`` already says no, so
+        the pool's ``DISCONNECTED`` is not written over the new owner's state.
+        """
+        self._restoring.discard(host_id)
+        with suppress(NotFoundError):
+            await self.pool.remove_host(host_id)
+        self.inventory.forget_host(host_id)
 
     async def _connect_restored(self, host_id: str) -> None:
         try:

@@ -8,6 +8,8 @@ number of hosts, and nothing a subscriber needs to know is ever dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from virtumancer._fanout import CoalescingBuffer, Hub, Subscription
 from virtumancer.models.notifications import Notification
 
@@ -34,3 +36,16 @@ class NotificationHub(Hub[Notification, NotificationSubscription]):
 
     def __init__(self) -> None:
         super().__init__(NotificationSubscription)
+        #: Called with each notification published here (fleet mode sends it to the other
+        #: replicas); never with those :meth:`publish_remote` hands on.
+        self.forward: Callable[[Notification], None] | None = None
+
+    def publish(self, item: Notification) -> None:
+        """Hand ``item`` to every subscription (never blocks), and forward it."""
+        super().publish(item)
+        if self.forward is not None:
+            self.forward(item)
+
+    def publish_remote(self, item: Notification) -> None:
+        """Hand a notification another replica sent to the local subscribers only."""
+        super().publish(item)

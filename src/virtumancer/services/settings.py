@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import attrs
 
@@ -28,6 +28,8 @@ class SettingsService:
         self.stats_interval = stats_interval
         self._database: Database | None = None
         self._current = MetricsSettings()
+        #: Called after each change is stored (fleet mode tells the other replicas).
+        self.on_change: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"<SettingsService {self._current!r}>"
@@ -57,7 +59,13 @@ class SettingsService:
             return merged
 
         self._current = await self.database.run(write)
+        if self.on_change is not None:
+            self.on_change()
         return self._current
+
+    async def reload(self) -> None:
+        """Read the persisted settings again (another replica changed them)."""
+        self._current = await self.database.run(db_settings.get_metrics_settings)
 
     async def runtime_metrics_settings(self) -> MetricsSettings:
         """Return the settings the running services use (with ``stats_interval`` applied)."""

@@ -85,6 +85,8 @@ class InventoryViews:
     async def dashboard_stats(self) -> records.DashboardStats:
         """Return system-wide counters (connected hosts are counted live)."""
         stats = await self.database.run(db_queries.dashboard_stats)
+        if self.hosts.shared:
+            return stats  # fleet mode: each owner stores its hosts' state; this pool has some
         return attrs.evolve(stats, connected_hosts=self.hosts.connected_count())
 
     async def topology(self) -> TopologyLayout:
