@@ -9,55 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
-import threading
-import time
 
 import anyio
 
+from tests.pool._proxy import FreezableProxy
 from tests.pool._support import state_of, test_pool, wait_for_event
 from virtumancer import ConnectionState, HostStateChanged, HostUnavailableError
 
 
-class FreezableProxy:
-    """Forward 127.0.0.1:<port> to a target port; :attr:`frozen` holds every byte back."""
-
-    def __init__(self, target_port: int) -> None:
-        self.frozen = threading.Event()
-        self._target = target_port
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
-        self._sockets: list[socket.socket] = [self._listener]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self._target))
-            self._sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                while self.frozen.is_set():  # silent: hold the bytes, keep the sockets open
-                    time.sleep(0.05)
-                sink.sendall(data)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        for sock in self._sockets:
-            sock.close()
-
-
 async def scenario(ssh_port: int, key: str) -> dict[str, object]:
-    proxy = FreezableProxy(ssh_port)
+    proxy = FreezableProxy.tcp(ssh_port)
     uri = f"qemu+ssh://root@127.0.0.1:{proxy.port}/system?keyfile={key}&no_verify=1"
     found: dict[str, object] = {}
     async with test_pool(keepalive_interval=1, keepalive_count=2, call_timeout=10) as pool:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 import tempfile
 import threading
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import anyio
 
+from tests.pool._proxy import FreezableProxy
 from tests.pool._support import state_of, test_pool, wait_for_event
 from virtumancer import ConnectionState, HostStateChanged, VirtumancerError
 from virtumancer.testing import make_test_node_xml
@@ -35,56 +35,17 @@ from virtumancer.testing import make_test_node_xml
 LIBVIRT_SOCKET = "/var/run/libvirt/libvirt-sock"
 
 
-class FreezableUnixProxy:
-    """Forward a UNIX socket to libvirtd's; while :attr:`frozen` is set every byte waits."""
-
-    def __init__(self, path: Path, target: str = LIBVIRT_SOCKET) -> None:
-        self.frozen = threading.Event()
-        self.path = path
-        self._target = target
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._listener.bind(str(path))
-        self._listener.listen(64)
-        self._sockets: list[socket.socket] = [self._listener]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            upstream.connect(self._target)
-            self._sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                while self.frozen.is_set():  # silent: hold the bytes, keep the sockets open
-                    time.sleep(0.02)
-                sink.sendall(data)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        for sock in self._sockets:
-            sock.close()
-
-
-def prepare(directory: Path) -> tuple[Path, FreezableUnixProxy]:
+def prepare(directory: Path) -> tuple[Path, FreezableProxy]:
     """Write a 10-domain test node into ``directory`` and start a proxy there."""
     node = directory / "node.xml"
     node.write_text(make_test_node_xml(domains=10))
     directory.chmod(0o755)  # libvirtd reads the node file itself
     node.chmod(0o644)
-    return node, FreezableUnixProxy(directory / "proxy.sock")
+    return node, FreezableProxy.unix(directory / "proxy.sock", LIBVIRT_SOCKET)
 
 
 async def scenario(
-    args: argparse.Namespace, directory: Path, node: Path, proxy: FreezableUnixProxy
+    args: argparse.Namespace, directory: Path, node: Path, proxy: FreezableProxy
 ) -> dict[str, object]:
     # test:///default is shared by all connections to the daemon, so the pool spreads calls
     # over several connections; a node file is per connection, so they queue on one.
