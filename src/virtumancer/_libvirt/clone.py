@@ -5,12 +5,15 @@ A mixin of :class:`~virtumancer._libvirt.connection.LibvirtConnection`, like
 (name, UUID dropped so libvirt makes one, MACs, disk sources, serial log files, our
 provenance), so everything we do not model is cloned too.
 
-Full copies go through libvirt streams (``vol.download`` into ``vol.upload``, sparse: holes
-are sent as holes, not zeros) rather than ``virStorageVolCreateXMLFrom``: that call reports
-no progress, cannot be cancelled, and holds the pool's lock (the target's allocation
-cannot even be polled while it runs). A stream copy counts its bytes, stops between two
-chunks when cancelled, and works the same on a remote host. Reading and writing run in two
-threads, so download and upload overlap.
+Full copies are made by the host itself (``virStorageVolCreateXMLFrom``: for a file pool
+that is ``qemu-img convert``, or a sparse read/write loop for raw files), so no byte travels
+through this process and a remote host copies at its disk's speed. The call reports no
+progress and cannot be interrupted, so a poller thread with a libvirt connection of its own
+(docs/adr/0012: one call per connection at a time) reads the new volume's allocation every
+:data:`POLL_INTERVAL_S` and hands it to ``progress``; a ``progress`` that raises (cancelled,
+host lost) makes the copy's volume be removed as soon as the call returns. A driver without
+``createXMLFrom`` gets the older stream copy (``vol.download`` into ``vol.upload``, sparse,
+read and write overlapped), which stops between two chunks.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from virtumancer.exceptions import ConflictError
 from virtumancer.models.domain import Domain
 from virtumancer.models.spec import check_name, generate_mac
 
-__all__ = ["CloneOperations", "CopyProgress", "copy_volume"]
+__all__ = ["POLL_INTERVAL_S", "CloneOperations", "CopyProgress", "copy_into_pool", "copy_volume"]
 
 T = TypeVar("T")
 
@@ -51,6 +54,11 @@ CopyProgress = Callable[[int, int], None]
 
 _CHUNK: Final = 1 << 20
 _QUEUE_CHUNKS: Final = 16
+#: How often a host-side copy's progress is read (through the poller's own connection).
+POLL_INTERVAL_S: Final = 0.2
+#: How long the end of a copy waits for a poller still inside an RPC (a stalled transport:
+#: its connection's keepalive ends that RPC; the daemon thread then closes it).
+_POLLER_JOIN_S: Final = 30.0
 
 
 class CloneOperations:
@@ -111,18 +119,22 @@ class CloneOperations:
                 done = 0
                 for plan in plans:
                     if full_copy:
-                        target = plan.pool.createXML(
-                            render_volume(plan.name, plan.capacity, format=plan.format).decode(),
-                            0,
-                        )
-                        made.append(target)
                         offset = done
 
                         def step(copied: int, _size: int, base: int = offset) -> None:
                             if progress is not None:
                                 progress(base + copied, total)
 
-                        done += copy_volume(raw, plan.volume, target, step)
+                        target = copy_into_pool(
+                            raw,
+                            plan.volume,
+                            plan.pool,
+                            render_volume(plan.name, plan.capacity, format=plan.format).decode(),
+                            step,
+                            total=plan.size,
+                        )
+                        made.append(target)
+                        done += plan.size
                     else:
                         target = plan.pool.createXML(
                             render_volume(
@@ -160,11 +172,8 @@ class _DiskPlan:
         self.format = format
         info = volume.info()
         self.capacity = int(info[1])
-        # What a copy moves: the file's length (a sparse download skips its holes quickly).
-        try:
-            self.size = int(volume.infoFlags(libvirt.VIR_STORAGE_VOL_GET_PHYSICAL)[2])
-        except libvirt.libvirtError:
-            self.size = int(info[2])
+        # What a copy writes: the data allocated (holes stay holes in the copy).
+        self.size = max(int(info[2]), 1)
 
 
 def _plan_disks(raw: Any, root: Any, source: str, name: str, host_id: str) -> list[_DiskPlan]:
@@ -304,3 +313,109 @@ def copy_volume(raw: Any, source: Any, target: Any, progress: CopyProgress) -> i
             with contextlib.suppress(queue.Empty):
                 chunks.get(timeout=0.1)
         raise
+
+
+class _AllocationPoller:
+    """A thread reading a volume's allocation through its own connection into ``progress``.
+
+    It never touches the copying connection (docs/adr/0012). If its connection cannot be
+    opened it still calls ``progress`` (with nothing done) so cancellation and checks are
+    honoured. The first exception ``progress`` raises is kept in :attr:`error` and polling
+    stops.
+    """
+
+    def __init__(
+        self, uri: str, pool_name: str, name: str, total: int, progress: CopyProgress
+    ) -> None:
+        self.uri, self.pool_name, self.name = uri, pool_name, name
+        self.total, self.progress = total, progress
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="virtumancer-copy-poll", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> BaseException | None:
+        """Stop polling; return the exception ``progress`` raised, if any."""
+        self._stop.set()
+        self._thread.join(_POLLER_JOIN_S)
+        return self.error
+
+    def _allocation(self, conn: Any) -> int:
+        if conn is None:
+            return 0
+        try:
+            pool = conn.storagePoolLookupByName(self.pool_name)
+            return int(pool.storageVolLookupByName(self.name).info()[2])
+        except libvirt.libvirtError:
+            return 0  # not made yet (or gone): nothing to show
+
+    def _run(self) -> None:
+        conn: Any = None
+        if self._stop.wait(POLL_INTERVAL_S):
+            return  # a quick copy: no connection opened at all
+        try:
+            with contextlib.suppress(libvirt.libvirtError):
+                conn = libvirt.open(self.uri)
+                with contextlib.suppress(libvirt.libvirtError):
+                    conn.setKeepAlive(5, 3)  # a stalled host ends this thread's RPC too
+            while True:
+                # Never report it complete: the copy is done when the call returns.
+                done = min(self._allocation(conn), self.total - 1)
+                try:
+                    self.progress(max(done, 0), self.total)
+                except BaseException as exc:
+                    self.error = exc
+                    return
+                if self._stop.wait(POLL_INTERVAL_S):
+                    return
+        finally:
+            if conn is not None:
+                with contextlib.suppress(libvirt.libvirtError):
+                    conn.close()
+
+
+def copy_into_pool(
+    raw: Any, source: Any, pool: Any, xml: str, progress: CopyProgress, *, total: int
+) -> Any:
+    """Make the volume ``xml`` in ``pool`` as a copy of ``source``; return it.
+
+    The host copies (``createXMLFrom``); ``progress(done, total)`` is called from a poller
+    thread while it runs and once at the end. If ``progress`` raises, the copy is removed
+    (when the host's call returns: it cannot be interrupted) and the exception propagates.
+    """
+    name = parse_xml(xml.encode()).findtext("name") or ""
+    poller = _AllocationPoller(raw.getURI(), pool.name(), name, total, progress)
+    poller.start()
+    try:
+        target = pool.createXMLFrom(xml, source, 0)
+    except libvirt.libvirtError as exc:
+        poller.stop()
+        if _error_code(exc) != libvirt.VIR_ERR_NO_SUPPORT:
+            raise
+        return _stream_copy_into(raw, source, pool, xml, progress)
+    except BaseException:
+        poller.stop()
+        raise
+    try:
+        error = poller.stop()
+        if error is not None:
+            raise error
+        progress(total, total)
+    except BaseException:
+        with contextlib.suppress(libvirt.libvirtError):
+            target.delete(0)
+        raise
+    return target
+
+
+def _stream_copy_into(raw: Any, source: Any, pool: Any, xml: str, progress: CopyProgress) -> Any:
+    target = pool.createXML(xml, 0)
+    try:
+        copy_volume(raw, source, target, progress)
+    except BaseException:
+        with contextlib.suppress(libvirt.libvirtError):
+            target.delete(0)
+        raise
+    return target
