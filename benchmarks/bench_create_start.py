@@ -92,7 +92,7 @@ async def _service_round(server: Server, name: str, pool: str, directory: Path) 
                     lambda: server.http.post("/hosts/kvm/vms", params={"start": "true"}, json=body)
                 )
                 response.raise_for_status()
-                if response.json()["state"] != "running":
+                if response.json()["state"] not in ("running", 1):
                     raise RuntimeError(f"created but {response.json()['state']}")
                 seen.append(time.perf_counter())
 
