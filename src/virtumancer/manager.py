@@ -422,6 +422,23 @@ class Virtumancer:
             host_id, pool_name, name, size_bytes, format=format
         )
 
+    async def copy_volume(
+        self,
+        host_id: str,
+        pool_name: str,
+        volume_name: str,
+        name: str,
+        *,
+        target_pool: str | None = None,
+    ) -> Task:
+        """Copy a volume as ``name`` (into ``target_pool``, default its pool); return the task.
+
+        The host copies; the task's progress counts the bytes, its result is the new volume.
+        """
+        return await self._open.storage.copy_volume(
+            host_id, pool_name, volume_name, name, target_pool=target_pool
+        )
+
     async def resize_volume(
         self, host_id: str, pool_name: str, volume_name: str, size_bytes: int
     ) -> StorageVolume:
@@ -686,5 +703,5 @@ class _Services:
             tokens=TokenService(database),
             lifecycle=LifecycleService(pool, database, inventory, hub, tasks),
             tasks=tasks,
-            storage=StorageService(pool, database, inventory, hub),
+            storage=StorageService(pool, database, inventory, hub, tasks),
         )

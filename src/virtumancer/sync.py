@@ -171,6 +171,7 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     create_storage_pool = _blocking(HostPool.create_storage_pool)
     delete_storage_pool = _blocking(HostPool.delete_storage_pool)
     create_volume = _blocking(HostPool.create_volume)
+    copy_volume = _blocking(HostPool.copy_volume)
     resize_volume = _blocking(HostPool.resize_volume)
     delete_volume = _blocking(HostPool.delete_volume)
     define_network = _blocking(HostPool.define_network)

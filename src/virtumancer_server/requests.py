@@ -316,6 +316,16 @@ class NewVolume(RequestBody):
 
 
 @attrs.frozen(kw_only=True)
+class VolumeCopy(RequestBody):
+    """``POST .../volumes/{volume_name}/copy``: the copy's name and pool (default: the same)."""
+
+    name: str = attrs.field(validator=_non_empty_text, metadata=schema_meta(minLength=1))
+    target_pool: str | _Unset = attrs.field(
+        default=UNSET, metadata=schema_meta(description="Default: the source's pool")
+    )
+
+
+@attrs.frozen(kw_only=True)
 class VolumeSize(RequestBody):
     """``PATCH .../volumes/{volume_name}``: the new (larger) size."""
 

@@ -62,6 +62,7 @@ from virtumancer_server.requests import (
     NewVolume,
     NicAttachment,
     VmChanges,
+    VolumeCopy,
     VolumeSize,
 )
 
@@ -545,6 +546,18 @@ ROUTES: Final[tuple[Route, ...]] = (
         request=NewVolume,
         response=StorageVolume,
         status=201,
+        errors=(409, 503),
+    ),
+    _do(
+        "POST",
+        f"{_H}/storage/pools/{{pool_name}}/volumes/{{volume_name}}/copy",
+        "copy_volume",
+        "Copy a volume (the host copies) as a task; its result is the new volume",
+        _O,
+        "storage",
+        request=VolumeCopy,
+        response=Task,
+        status=202,
         errors=(409, 503),
     ),
     _do(

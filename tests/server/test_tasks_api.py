@@ -1,4 +1,4 @@
-"""Clone as a task through the API: 202, ``GET /tasks/{id}``, cancel, a host lost mid-way.
+"""Clones and volume copies as tasks through the API: 202, ``GET /tasks/{id}``, cancel, host lost.
 
 The quick cases run on the test driver; a full copy, its cancellation and the loss of the
 host during it run on qemu:///system with a volume of a few hundred MiB of data.
@@ -160,3 +160,84 @@ async def test_a_host_lost_during_a_full_copy_fails_the_task(
     assert task["state"] == "failed", task
     assert task["error_code"] == "host_unavailable"
     assert _volumes(pool) == [f"{name}.qcow2"]
+
+
+@pytest.fixture
+def big_volume(run_prefix: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A pool on qemu:///system with a 1 GiB qcow2 volume holding 768 MiB of data."""
+    pool = f"{run_prefix}vpool"
+    directory = tmp_path / "vpool"
+    directory.mkdir()
+    tmp_path.chmod(0o755)
+    virsh(QEMU_URI, "pool-create-as", pool, "dir", "--target", str(directory))
+    disk = directory / "big.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "1G"], check=True)
+    subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 768M", str(disk)],
+        check=True,
+        capture_output=True,
+    )
+    virsh(QEMU_URI, "pool-refresh", pool)
+    yield pool, disk.name
+    for line in virsh(QEMU_URI, "vol-list", pool, check=False).splitlines():
+        if line.split():
+            virsh(QEMU_URI, "vol-delete", line.split()[0], "--pool", pool, check=False)
+    virsh(QEMU_URI, "pool-destroy", pool, check=False)
+
+
+async def _start_copy(client: Conductor, pool: str, volume: str) -> dict[str, Any]:
+    added = await client.simulate_post(
+        "/api/v1/hosts", headers=AUTH, json={"id": "kvm", "uri": QEMU_URI}
+    )
+    assert added.status_code == 200, added.text
+    started = await client.simulate_post(
+        f"/api/v1/hosts/kvm/storage/pools/{pool}/volumes/{volume}/copy",
+        headers=AUTH,
+        json={"name": "copy.qcow2"},
+    )
+    assert started.status_code == 202, started.text
+    assert started.json["kind"] == "volume-copy"
+    task: dict[str, Any] = started.json
+    return task
+
+
+@pytest.mark.kvm
+async def test_a_volume_copy_is_a_task_whose_result_is_the_new_volume(
+    client: Conductor, big_volume: tuple[str, str]
+) -> None:
+    pool, volume = big_volume
+    started = await _start_copy(client, pool, volume)
+    task = await _task_until(client, started["id"], _finished, "the copy")
+    assert task["state"] == "succeeded", task
+    assert task["done"] == task["total"] >= 768 * MIB
+    assert task["result"]["name"] == "copy.qcow2"
+    assert _volumes(pool) == ["big.qcow2", "copy.qcow2"]
+    listed = await client.simulate_get("/api/v1/hosts/kvm/storage/volumes", headers=AUTH)
+    assert "copy.qcow2" in {v["name"] for v in listed.json}
+
+
+@pytest.mark.kvm
+async def test_a_cancelled_volume_copy_leaves_nothing(
+    client: Conductor, big_volume: tuple[str, str]
+) -> None:
+    pool, volume = big_volume
+    started = await _start_copy(client, pool, volume)
+    cancelled = await client.simulate_delete(f"/api/v1/tasks/{started['id']}", headers=AUTH)
+    assert cancelled.status_code == 202, cancelled.text
+    task = await _task_until(client, started["id"], _finished, "the cancellation")
+    assert task["state"] == "cancelled", task
+    assert _volumes(pool) == ["big.qcow2"]
+
+
+@pytest.mark.kvm
+async def test_a_host_lost_during_a_volume_copy_fails_the_task(
+    client: Conductor, big_volume: tuple[str, str]
+) -> None:
+    pool, volume = big_volume
+    started = await _start_copy(client, pool, volume)
+    lost = await client.simulate_post("/api/v1/hosts/kvm/disconnect", headers=AUTH)
+    assert lost.status_code in (200, 202), lost.text
+    task = await _task_until(client, started["id"], _finished, "the failure")
+    assert task["state"] == "failed", task
+    assert task["error_code"] == "host_unavailable"
+    assert _volumes(pool) == ["big.qcow2"]

@@ -45,7 +45,7 @@ from virtumancer.exceptions import ConflictError
 from virtumancer.models.domain import Domain
 from virtumancer.models.spec import check_name, generate_mac
 
-__all__ = ["POLL_INTERVAL_S", "CloneOperations", "CopyProgress", "copy_into_pool", "copy_volume"]
+__all__ = ["POLL_INTERVAL_S", "CloneOperations", "CopyProgress", "copy_into_pool", "copy_volume", "make_polled"]
 
 T = TypeVar("T")
 
@@ -384,17 +384,31 @@ def copy_into_pool(
     The host copies (``createXMLFrom``); ``progress(done, total)`` is called from a poller
     thread while it runs and once at the end. If ``progress`` raises, the copy is removed
     (when the host's call returns: it cannot be interrupted) and the exception propagates.
+    A driver without ``createXMLFrom`` gets a stream copy instead.
+    """
+    try:
+        return make_polled(raw, pool, xml, lambda: pool.createXMLFrom(xml, source, 0), progress, total)
+    except libvirt.libvirtError as exc:
+        if _error_code(exc) != libvirt.VIR_ERR_NO_SUPPORT:
+            raise
+    return _stream_copy_into(raw, source, pool, xml, progress)
+
+
+def make_polled(
+    raw: Any, pool: Any, xml: str, make: Callable[[], Any], progress: CopyProgress, total: int
+) -> Any:
+    """Run ``make()`` (a host call making the volume ``xml`` in ``pool``); return its volume.
+
+    While it runs, the new volume's allocation is polled into ``progress(done, total)`` (a
+    thread with a connection of its own); once more at the end with ``done == total``. If
+    ``progress`` raised meanwhile, or raises at the end, the volume is deleted and the
+    exception propagates.
     """
     name = parse_xml(xml.encode()).findtext("name") or ""
     poller = _AllocationPoller(raw.getURI(), pool.name(), name, total, progress)
     poller.start()
     try:
-        target = pool.createXMLFrom(xml, source, 0)
-    except libvirt.libvirtError as exc:
-        poller.stop()
-        if _error_code(exc) != libvirt.VIR_ERR_NO_SUPPORT:
-            raise
-        return _stream_copy_into(raw, source, pool, xml, progress)
+        target = make()
     except BaseException:
         poller.stop()
         raise

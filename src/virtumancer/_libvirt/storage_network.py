@@ -16,6 +16,7 @@ import attrs
 import libvirt
 from lxml import etree
 
+from virtumancer._libvirt.clone import CopyProgress, copy_into_pool
 from virtumancer._libvirt.lifecycle import _SECURE_INACTIVE, _check_volume_free, _error_code, _pool
 from virtumancer._xml import parse_network, parse_storage_pool, parse_storage_volume
 from virtumancer._xml._parser import parse_xml
@@ -201,6 +202,54 @@ class StorageNetworkOperations:
             xml = render_volume(name, size_bytes, format=volume_format.value)
             volume = pool.createXML(xml.decode(), 0)
             return parse_storage_volume(volume.XMLDesc(0), pool_name=pool_name)
+
+        return self.call(work)
+
+    def copy_volume(
+        self,
+        pool_name: str,
+        name: str,
+        new_name: str,
+        *,
+        target_pool: str | None = None,
+        progress: CopyProgress | None = None,
+    ) -> StorageVolume:
+        """Copy a volume as ``new_name`` (in ``target_pool``, default its own pool); return it.
+
+        The host copies (``createXMLFrom``: same format, holes kept); ``progress`` is told
+        the bytes done of the source's allocation, from a poller thread, and the last call
+        has ``done == total``. If ``progress`` raises (a cancelled task) the copy is removed
+        and the exception propagates. :class:`ConflictError` (``field="name"``) for a name
+        in use or a copy larger than the target pool's free space; :class:`NotFoundError`
+        for an unknown pool or volume.
+        """
+        check_name(new_name, "name")
+
+        def work(raw: Any) -> StorageVolume:
+            source = _lookup_volume(raw, pool_name, name)
+            into_name = target_pool or pool_name
+            into = _pool(raw, into_name, "pool")
+            _check_volume_free(into, new_name, "name")
+            _, capacity, allocation = source.info()
+            with contextlib.suppress(libvirt.libvirtError):
+                into.refresh(0)
+            available = int(into.info()[3])
+            if allocation > available:
+                raise ConflictError(
+                    f"the copy needs {allocation} bytes; pool {into_name!r} has {available}",
+                    field="name",
+                )
+            volume_format = parse_storage_volume(source.XMLDesc(0)).format or "raw"
+            xml = render_volume(new_name, int(capacity), format=volume_format).decode()
+            made = copy_into_pool(
+                raw,
+                source,
+                into,
+                xml,
+                progress or (lambda _done, _total: None),
+                total=max(int(allocation), 1),
+            )
+            return parse_storage_volume(made.XMLDesc(0), pool_name=into_name)
 
         return self.call(work)
 

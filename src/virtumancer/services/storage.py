@@ -3,20 +3,28 @@
 Each change is one host call, then the host's inventory is synced at once (pools, volumes
 and networks are database records too), with an activity entry and a ``hosts-changed``
 notification.
+
+What takes time in proportion to a volume's size runs as a task (progress in bytes,
+cancellable): a copy, always. A create is sparse (metadata only, whatever its size), so it
+answers at once.
 """
 
 from __future__ import annotations
 
 from virtumancer.db import activity as db_activity
+from virtumancer.exceptions import HostUnavailableError
+from virtumancer.models.events import ConnectionState
 from virtumancer.db.database import Database
 from virtumancer.models.network import NatNetworkSpec, Network
 from virtumancer.models.notifications import HostsChanged
 from virtumancer.models.records import ActivityType
 from virtumancer.models.spec import VolumeFormat
 from virtumancer.models.storage import StoragePool, StorageVolume
+from virtumancer.models.tasks import Task
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.inventory import InventoryService
 from virtumancer.services.notifications import NotificationHub
+from virtumancer.tasks import TaskProgress, TaskRegistry
 
 __all__ = ["StorageService"]
 
@@ -30,11 +38,13 @@ class StorageService:
         database: Database,
         inventory: InventoryService,
         hub: NotificationHub,
+        tasks: TaskRegistry | None = None,
     ) -> None:
         self.pool = pool
         self.database = database
         self.inventory = inventory
         self.hub = hub
+        self.tasks = tasks if tasks is not None else TaskRegistry(hub)
 
     def __repr__(self) -> str:
         return f"<StorageService {self.pool!r}>"
@@ -83,6 +93,42 @@ class StorageService:
             host_id, ActivityType.STORAGE_CHANGED, f"volume {name} created in {pool_name}"
         )
         return made
+
+    async def copy_volume(
+        self,
+        host_id: str,
+        pool_name: str,
+        volume_name: str,
+        name: str,
+        *,
+        target_pool: str | None = None,
+    ) -> Task:
+        """Copy a volume as ``name`` (into ``target_pool``, default its pool), as a task.
+
+        The task's result is the new volume; its progress counts the bytes copied. A host
+        lost meanwhile fails it; a cancelled or failed copy leaves no volume behind.
+        """
+        host = self.pool.get(host_id)
+
+        def connected() -> None:
+            if host.state is not ConnectionState.CONNECTED:
+                raise HostUnavailableError(
+                    f"host {host_id} was lost during the copy", host_id=host_id
+                )
+
+        async def work(progress: TaskProgress) -> StorageVolume:
+            progress.checks.append(connected)
+            made = await host.copy_volume(
+                pool_name, volume_name, name, target_pool=target_pool, progress=progress.update
+            )
+            await self._changed(
+                host_id,
+                ActivityType.STORAGE_CHANGED,
+                f"volume {volume_name} of {pool_name} copied as {name} in {target_pool or pool_name}",
+            )
+            return made
+
+        return self.tasks.submit("volume-copy", work, host_id=host_id)
 
     async def resize_volume(
         self, host_id: str, pool_name: str, volume_name: str, size_bytes: int
