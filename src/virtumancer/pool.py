@@ -59,11 +59,12 @@ from virtumancer.exceptions import (
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.events import (
     ConnectionState,
+    DomainDeviceEvent,
     HostStateChanged,
     PoolEvent,
     PowerAction,
 )
-from virtumancer.models.lifecycle import DesiredState, EnsureResult
+from virtumancer.models.lifecycle import DesiredState, DeviceScope, EnsureResult
 from virtumancer.models.metadata import VirtumancerMetadata
 from virtumancer.uri import UriPolicy, redact_uri
 
@@ -651,9 +652,7 @@ class HostPool:
     delete_vm = _operation(LibvirtConnection.delete_vm)
     update_vm = _operation(LibvirtConnection.update_vm)
     attach_disk = _operation(LibvirtConnection.attach_disk)
-    detach_disk = _operation(LibvirtConnection.detach_disk)
     attach_interface = _operation(LibvirtConnection.attach_interface)
-    detach_interface = _operation(LibvirtConnection.detach_interface)
     create_snapshot = _operation(LibvirtConnection.create_snapshot)
     list_snapshots = _operation(LibvirtConnection.list_snapshots)
     revert_snapshot = _operation(LibvirtConnection.revert_snapshot)
@@ -704,6 +703,80 @@ class HostPool:
         async with self._owner.subscribe() as events:
             await self._call(lambda conn: conn.power(name_or_uuid, power_action))
             await self._wait_in(events, name_or_uuid, target, timeout)
+
+    async def detach_disk(
+        self,
+        name_or_uuid: str,
+        target: str,
+        *,
+        scope: DeviceScope | None = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_S,  # noqa: ASYNC109 (a timeout is part of the public API)
+    ) -> Domain:
+        """Detach the disk whose guest device is ``target`` (``vdb``); return the VM.
+
+        Its volume is kept. :class:`NotFoundError` (``field="target"``) when the VM has no
+        such disk where ``scope`` says. A live detach only asks the guest; with ``wait`` it
+        returns once libvirt's ``DEVICE_REMOVED`` event says the guest let go (the VM
+        re-read then), or raises :class:`OperationTimeoutError` after ``timeout`` seconds.
+        A VM that is not running (or a definition-only detach) has nothing to wait for.
+        """
+        return await self._detach("disk", name_or_uuid, target, scope, wait, timeout)
+
+    async def detach_interface(
+        self,
+        name_or_uuid: str,
+        mac: str,
+        *,
+        scope: DeviceScope | None = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_S,  # noqa: ASYNC109 (a timeout is part of the public API)
+    ) -> Domain:
+        """Detach the NIC with MAC ``mac``; return the VM (``wait``: see :meth:`detach_disk`)."""
+        return await self._detach("interface", name_or_uuid, mac, scope, wait, timeout)
+
+    async def _detach(
+        self,
+        tag: str,
+        key: str,
+        device: str,
+        scope: DeviceScope | None,
+        wait: bool,
+        timeout: float,  # noqa: ASYNC109
+    ) -> Domain:
+        def detach(conn: LibvirtConnection) -> Domain:
+            if tag == "disk":
+                return conn.detach_disk(key, device, scope=scope)
+            return conn.detach_interface(key, device, scope=scope)
+
+        if not wait or scope is DeviceScope.CONFIG:
+            return await self._call(detach)
+        # Subscribed before the detach: the guest's answer cannot slip past.
+        async with self._owner.subscribe() as events:
+            alias = await self._call(lambda conn: conn.live_device_alias(key, tag, device))
+            domain = await self._call(detach)
+            if alias is None:
+                return domain
+            with anyio.move_on_after(timeout):
+                async for event in events:
+                    if event.host_id != self.host_id:
+                        continue
+                    if isinstance(event, HostStateChanged):
+                        if event.state is not ConnectionState.CONNECTED:
+                            raise self._unavailable()
+                        continue
+                    if (
+                        isinstance(event, DomainDeviceEvent)
+                        and event.change == "removed"
+                        and event.domain_uuid == domain.uuid
+                        and event.alias == alias
+                    ):
+                        return await self.get_domain(domain.uuid)
+        raise OperationTimeoutError(
+            f"the guest of {key!r} did not release {tag} {device} within {timeout:g} s",
+            host_id=self.host_id,
+            vm_name=key,
+        )
 
     async def wait_for_state(
         self,

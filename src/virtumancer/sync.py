@@ -24,7 +24,7 @@ from virtumancer.exceptions import ConflictError
 from virtumancer.models.console import ConsoleKind, ConsoleTarget
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.events import ConnectionState, PowerAction
-from virtumancer.models.lifecycle import DesiredState, EnsureResult
+from virtumancer.models.lifecycle import DesiredState, DeviceScope, EnsureResult
 from virtumancer.notebook import ModelList
 from virtumancer.pool import DEFAULT_WAIT_S, ConnectionPool, HostPool, _Operation
 from virtumancer.uri import UriPolicy, redact_uri
@@ -160,9 +160,7 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     delete_vm = _blocking(HostPool.delete_vm)
     update_vm = _blocking(HostPool.update_vm)
     attach_disk = _blocking(HostPool.attach_disk)
-    detach_disk = _blocking(HostPool.detach_disk)
     attach_interface = _blocking(HostPool.attach_interface)
-    detach_interface = _blocking(HostPool.detach_interface)
     create_snapshot = _blocking(HostPool.create_snapshot)
     snapshots = _blocking(HostPool.list_snapshots)
     revert_snapshot = _blocking(HostPool.revert_snapshot)
@@ -193,6 +191,40 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         :meth:`HostPool.power <virtumancer.pool.HostPool.power>`).
         """
         self._call(lambda host: host.power(name_or_uuid, action, wait=wait, timeout=timeout))
+
+    def detach_disk(
+        self,
+        name_or_uuid: str,
+        target: str,
+        *,
+        scope: DeviceScope | None = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_S,
+    ) -> Domain:
+        """Detach a disk; ``wait``: until the guest let go (see ``HostPool.detach_disk``)."""
+        result: Domain = self._call(
+            lambda host: host.detach_disk(
+                name_or_uuid, target, scope=scope, wait=wait, timeout=timeout
+            )
+        )
+        return result
+
+    def detach_interface(
+        self,
+        name_or_uuid: str,
+        mac: str,
+        *,
+        scope: DeviceScope | None = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_S,
+    ) -> Domain:
+        """Detach a NIC; ``wait``: until the guest let go (see ``HostPool.detach_disk``)."""
+        result: Domain = self._call(
+            lambda host: host.detach_interface(
+                name_or_uuid, mac, scope=scope, wait=wait, timeout=timeout
+            )
+        )
+        return result
 
     def wait_for_state(
         self, name_or_uuid: str, state: DomainState | str, timeout: float = DEFAULT_WAIT_S

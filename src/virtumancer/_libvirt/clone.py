@@ -45,7 +45,14 @@ from virtumancer.exceptions import ConflictError
 from virtumancer.models.domain import Domain
 from virtumancer.models.spec import check_name, generate_mac
 
-__all__ = ["POLL_INTERVAL_S", "CloneOperations", "CopyProgress", "copy_into_pool", "copy_volume", "make_polled"]
+__all__ = [
+    "POLL_INTERVAL_S",
+    "CloneOperations",
+    "CopyProgress",
+    "copy_into_pool",
+    "copy_volume",
+    "make_polled",
+]
 
 T = TypeVar("T")
 
@@ -387,7 +394,9 @@ def copy_into_pool(
     A driver without ``createXMLFrom`` gets a stream copy instead.
     """
     try:
-        return make_polled(raw, pool, xml, lambda: pool.createXMLFrom(xml, source, 0), progress, total)
+        return make_polled(
+            raw, pool, xml, lambda: pool.createXMLFrom(xml, source, 0), progress, total
+        )
     except libvirt.libvirtError as exc:
         if _error_code(exc) != libvirt.VIR_ERR_NO_SUPPORT:
             raise

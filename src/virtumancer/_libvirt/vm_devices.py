@@ -277,6 +277,27 @@ class DeviceOperations:
 
         return self.call(work, vm_name=name_or_uuid)
 
+    def live_device_alias(self, name_or_uuid: str, tag: str, key: str) -> str | None:
+        """Return the live alias of a running VM's disk (``tag="disk"``, ``key`` its target)
+        or NIC (``tag="interface"``, ``key`` its MAC); ``None`` when it is not running or has
+        no such device. What a ``DEVICE_REMOVED`` event names when the device goes.
+        """
+        wanted = key.lower()
+
+        def work(raw: Any) -> str | None:
+            dom = self._lookup(name_or_uuid)
+            if not dom.isActive():
+                return None
+            for element in parse_xml(dom.XMLDesc(0)).iterfind(f"devices/{tag}"):
+                found = element.find("target" if tag == "disk" else "mac")
+                value = None if found is None else found.get("dev" if tag == "disk" else "address")
+                alias = element.find("alias")
+                if (value or "").lower() == wanted and alias is not None:
+                    return alias.get("name")
+            return None
+
+        return self.call(work, vm_name=name_or_uuid)
+
     def attach_interface(
         self, name_or_uuid: str, nic: NicSpec, *, scope: DeviceScope | None = None
     ) -> Domain:

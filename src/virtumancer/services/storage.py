@@ -12,9 +12,9 @@ answers at once.
 from __future__ import annotations
 
 from virtumancer.db import activity as db_activity
+from virtumancer.db.database import Database
 from virtumancer.exceptions import HostUnavailableError
 from virtumancer.models.events import ConnectionState
-from virtumancer.db.database import Database
 from virtumancer.models.network import NatNetworkSpec, Network
 from virtumancer.models.notifications import HostsChanged
 from virtumancer.models.records import ActivityType
@@ -124,7 +124,8 @@ class StorageService:
             await self._changed(
                 host_id,
                 ActivityType.STORAGE_CHANGED,
-                f"volume {volume_name} of {pool_name} copied as {name} in {target_pool or pool_name}",
+                f"volume {volume_name} of {pool_name} copied as {name}"
+                f" in {target_pool or pool_name}",
             )
             return made
 
