@@ -56,7 +56,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: Called from the worker thread with (bytes done, bytes total); raising stops the copy.
+#: Called with (bytes done, bytes total) from a worker or poller thread; raising stops the copy.
 CopyProgress = Callable[[int, int], None]
 
 _CHUNK: Final = 1 << 20
