@@ -662,6 +662,7 @@ class HostPool:
     delete_storage_pool = _operation(LibvirtConnection.delete_storage_pool)
     create_volume = _operation(LibvirtConnection.create_volume)
     copy_volume = _operation(LibvirtConnection.copy_volume)
+    check_volume_copy = _operation(LibvirtConnection.check_volume_copy)
     resize_volume = _operation(LibvirtConnection.resize_volume)
     delete_volume = _operation(LibvirtConnection.delete_volume)
     define_network = _operation(LibvirtConnection.define_network)

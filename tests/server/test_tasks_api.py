@@ -241,3 +241,30 @@ async def test_a_host_lost_during_a_volume_copy_fails_the_task(
     assert task["state"] == "failed", task
     assert task["error_code"] == "host_unavailable"
     assert _volumes(pool) == ["big.qcow2"]
+
+
+@pytest.mark.kvm
+async def test_a_volume_copy_that_cannot_be_is_refused_before_a_task(
+    client: Conductor, big_volume: tuple[str, str]
+) -> None:
+    pool, volume = big_volume
+    added = await client.simulate_post(
+        "/api/v1/hosts", headers=AUTH, json={"id": "kvm", "uri": QEMU_URI}
+    )
+    assert added.status_code == 200, added.text
+    base = f"/api/v1/hosts/kvm/storage/pools/{pool}/volumes"
+    taken = await client.simulate_post(f"{base}/{volume}/copy", headers=AUTH, json={"name": volume})
+    assert taken.status_code == 409, taken.text
+    assert taken.json["error"]["field"] == "name"
+    missing = await client.simulate_post(
+        f"{base}/no-such.qcow2/copy", headers=AUTH, json={"name": "x.qcow2"}
+    )
+    assert missing.status_code == 404, missing.text
+    elsewhere = await client.simulate_post(
+        f"{base}/{volume}/copy",
+        headers=AUTH,
+        json={"name": "x.qcow2", "target_pool": "no-such-pool"},
+    )
+    assert elsewhere.status_code == 400, elsewhere.text
+    assert elsewhere.json["error"]["field"] == "target_pool"
+    assert _volumes(pool) == [volume]

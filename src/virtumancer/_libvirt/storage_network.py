@@ -224,21 +224,12 @@ class StorageNetworkOperations:
         for an unknown pool or volume.
         """
         check_name(new_name, "name")
+        into_name = target_pool or pool_name
 
         def work(raw: Any) -> StorageVolume:
-            source = _lookup_volume(raw, pool_name, name)
-            into_name = target_pool or pool_name
-            into = _pool(raw, into_name, "pool")
-            _check_volume_free(into, new_name, "name")
-            _, capacity, allocation = source.info()
-            with contextlib.suppress(libvirt.libvirtError):
-                into.refresh(0)
-            available = int(into.info()[3])
-            if allocation > available:
-                raise ConflictError(
-                    f"the copy needs {allocation} bytes; pool {into_name!r} has {available}",
-                    field="name",
-                )
+            source, into, capacity, allocation = _copy_plan(
+                raw, pool_name, name, new_name, into_name
+            )
             volume_format = parse_storage_volume(source.XMLDesc(0)).format or "raw"
             xml = render_volume(new_name, int(capacity), format=volume_format).decode()
             made = copy_into_pool(
@@ -252,6 +243,14 @@ class StorageNetworkOperations:
             return parse_storage_volume(made.XMLDesc(0), pool_name=into_name)
 
         return self.call(work)
+
+    def check_volume_copy(
+        self, pool_name: str, name: str, new_name: str, *, target_pool: str | None = None
+    ) -> None:
+        """Raise what :meth:`copy_volume` would refuse before copying; copy nothing."""
+        check_name(new_name, "name")
+        into_name = target_pool or pool_name
+        self.call(lambda raw: _copy_plan(raw, pool_name, name, new_name, into_name))
 
     def resize_volume(self, pool_name: str, name: str, size_bytes: int) -> StorageVolume:
         """Grow a volume to ``size_bytes``; shrinking is refused (it would cut data off)."""
@@ -348,6 +347,25 @@ class StorageNetworkOperations:
                 network.undefine()
 
         return self.call(work)
+
+
+def _copy_plan(
+    raw: Any, pool_name: str, name: str, new_name: str, into_name: str
+) -> tuple[Any, Any, int, int]:
+    """Check a copy: (source volume, target pool, capacity, allocation) or the refusal."""
+    source = _lookup_volume(raw, pool_name, name)
+    into = _pool(raw, into_name, "target_pool")
+    _check_volume_free(into, new_name, "name")
+    _, capacity, allocation = source.info()
+    with contextlib.suppress(libvirt.libvirtError):
+        into.refresh(0)
+    available = int(into.info()[3])
+    if allocation > available:
+        raise ConflictError(
+            f"the copy needs {allocation} bytes; pool {into_name!r} has {available}",
+            field="name",
+        )
+    return source, into, int(capacity), int(allocation)
 
 
 def _format(value: VolumeFormat | str) -> VolumeFormat:

@@ -105,10 +105,12 @@ class StorageService:
     ) -> Task:
         """Copy a volume as ``name`` (into ``target_pool``, default its pool), as a task.
 
-        The task's result is the new volume; its progress counts the bytes copied. A host
-        lost meanwhile fails it; a cancelled or failed copy leaves no volume behind.
+        The task's result is the new volume; its progress counts the bytes copied. An
+        unknown volume or pool, or a name in use, is refused at once; a host lost meanwhile
+        fails the task; a cancelled or failed copy leaves no volume behind.
         """
         host = self.pool.get(host_id)
+        await host.check_volume_copy(pool_name, volume_name, name, target_pool=target_pool)
 
         def connected() -> None:
             if host.state is not ConnectionState.CONNECTED:
