@@ -163,7 +163,10 @@ class InventoryService:
         self._host_states.pop(host_id, None)
 
     def _host(self, host_id: str) -> HostPool:
-        return self.pool.get(host_id)
+        # A request's re-read or sync after a change may run on a replica that does not own
+        # the host (fleet mode): it borrows a connection. Background passes iterate the
+        # held hosts only.
+        return self.pool.reach(host_id)
 
     def _metadata(self) -> VirtumancerMetadata:
         return VirtumancerMetadata(
