@@ -374,6 +374,9 @@ def _pg_bin(name: str) -> str:
     pytest.fail(f"PostgreSQL's {name} not found; run `scripts/provision-libvirt`", pytrace=False)
 
 
+_TRUST = ("-U", "postgres", "-A", "trust")
+
+
 class PostgresCluster:
     """A throwaway PostgreSQL cluster on a free loopback port (``initdb``, ``pg_ctl``)."""
 
@@ -385,11 +388,14 @@ class PostgresCluster:
         self._as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         shutil.chown(self.base, "postgres") if os.geteuid() == 0 else None
         subprocess.run(
-            [*self._as_postgres, _pg_bin("initdb"), "-D", str(self.data), "-U", "postgres"]
-            + ["-A", "trust"],
+            [*self._as_postgres, _pg_bin("initdb"), "-D", str(self.data), *_TRUST],
             check=True,
             capture_output=True,
         )
+
+    @property
+    def _server(self) -> list[str]:
+        return ["-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
 
     @property
     def url(self) -> str:
@@ -399,9 +405,18 @@ class PostgresCluster:
     def start(self) -> None:
         """Start the server (again) and wait until it accepts connections."""
         options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = ["-l", str(self.base / "log"), "-w"]
         subprocess.run(
-            [*self._as_postgres, _pg_bin("pg_ctl"), "-D", str(self.data)]
-            + ["-l", str(self.base / "log"), "-w", "-o", options, "start"],
+            [
+                *self._as_postgres,
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(self.data),
+                *log,
+                "-o",
+                options,
+                "start",
+            ],
             check=True,
             capture_output=True,
         )
@@ -417,8 +432,7 @@ class PostgresCluster:
     def create_database(self) -> None:
         """Create the ``virtumancer`` database."""
         subprocess.run(
-            [*self._as_postgres, _pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port)]
-            + ["-U", "postgres", "virtumancer"],
+            [*self._as_postgres, _pg_bin("createdb"), *self._server, "virtumancer"],
             check=True,
             capture_output=True,
         )

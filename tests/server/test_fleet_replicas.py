@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ def _ws(replica: ServerProcess) -> connect:
 
 def _sql(database_url: str, query: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as db:
-        return list(db.execute(query).fetchall())  # type: ignore[arg-type]
+        return list(db.execute(query).fetchall())
 
 
 def _vm_state(replica: ServerProcess, host_id: str, name: str) -> int | None:
@@ -113,7 +113,7 @@ def kvm_fleet(
     test_node_factory: Callable[..., Path],
     libvirtd: str,
     guest: Guest,
-) -> Iterator[Fleet]:
+) -> Fleet:
     hosts = {
         "fa": f"test+unix://{test_node_factory(domains=4)}",
         "fb": f"test+unix://{test_node_factory(domains=4)}",
@@ -123,7 +123,7 @@ def kvm_fleet(
     with fleet.replicas[0].client() as http:
         response = http.post(f"/hosts/kvm/vms/{guest.name}/import")
         assert response.status_code in (200, 202, 204), response.text
-    yield fleet
+    return fleet
 
 
 KVM_HOSTS = ("fa", "fb", "kvm")
@@ -220,17 +220,19 @@ async def test_virsh_destroy_after_the_kvm_owner_is_killed_reaches_a_third_repli
     def new_owner() -> str | None:
         try:
             found = owners(witness).get("kvm", [])
-            if len(found) == 1 and found[0] != victim_id:
-                if host_state(kvm_fleet.by_id(found[0]), "kvm") == "CONNECTED":
-                    return found[0]
+            if (
+                len(found) == 1
+                and found[0] != victim_id
+                and host_state(kvm_fleet.by_id(found[0]), "kvm") == "CONNECTED"
+            ):
+                return found[0]
         except httpx.HTTPError:
             pass
         return None
 
     taken_by: str = await wait_for(new_owner, within=_WAIT_S, interval=0.2)
-    print(
-        f"\nkvm host failover (kill -9 -> CONNECTED elsewhere): {time.monotonic() - killed_at:.1f} s"
-    )
+    took = time.monotonic() - killed_at
+    print(f"\nkvm host failover (kill -9 -> CONNECTED elsewhere): {took:.1f} s")
     third = next(r for r in kvm_fleet.alive() if r is not kvm_fleet.by_id(taken_by))
     async with _ws(third) as socket:
         virsh(QEMU_URI, "destroy", guest.name)  # outside Virtumancer: only events tell
