@@ -9,6 +9,7 @@ never collides with the next, and leftovers older than a few hours are swept at 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -373,57 +374,96 @@ def _pg_bin(name: str) -> str:
     pytest.fail(f"PostgreSQL's {name} not found; run `scripts/provision-libvirt`", pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """Start a throwaway PostgreSQL cluster on a free loopback port; yield its SQLAlchemy URL."""
-    base = Path(tempfile.mkdtemp(prefix="vmt-pg-"))
-    base.chmod(0o755)
-    data = base / "data"
-    port = _free_port()
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    shutil.chown(base, "postgres") if os.geteuid() == 0 else None
-    subprocess.run(
-        [*as_postgres, _pg_bin("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *as_postgres,
-            _pg_bin("pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(base / "log"),
-            "-w",
-            "-o",
-            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
+_TRUST = ("-U", "postgres", "-A", "trust")
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster on a free loopback port (``initdb``, ``pg_ctl``)."""
+
+    def __init__(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="vmt-pg-"))
+        self.base.chmod(0o755)
+        self.data = self.base / "data"
+        self.port = _free_port()
+        self._as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        shutil.chown(self.base, "postgres") if os.geteuid() == 0 else None
+        subprocess.run(
+            [*self._as_postgres, _pg_bin("initdb"), "-D", str(self.data), *_TRUST],
+            check=True,
+            capture_output=True,
+        )
+
+    @property
+    def _server(self) -> list[str]:
+        return ["-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL of its ``virtumancer`` database."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/virtumancer"
+
+    def start(self) -> None:
+        """Start the server (again) and wait until it accepts connections."""
+        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = ["-l", str(self.base / "log"), "-w"]
         subprocess.run(
             [
-                *as_postgres,
-                _pg_bin("createdb"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                "postgres",
-                "virtumancer",
+                *self._as_postgres,
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(self.data),
+                *log,
+                "-o",
+                options,
+                "start",
             ],
             check=True,
             capture_output=True,
         )
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/virtumancer"
-    finally:
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server (``immediate``: like a crash, no clean shutdown)."""
         subprocess.run(
-            [*as_postgres, _pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            [*self._as_postgres, _pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "stop"],
             check=False,
             capture_output=True,
         )
-        shutil.rmtree(base, ignore_errors=True)
+
+    def create_database(self) -> None:
+        """Create the ``virtumancer`` database."""
+        subprocess.run(
+            [*self._as_postgres, _pg_bin("createdb"), *self._server, "virtumancer"],
+            check=True,
+            capture_output=True,
+        )
+
+    def remove(self) -> None:
+        """Stop the server and delete its files."""
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A started throwaway cluster with an empty ``virtumancer`` database; removed after."""
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        cluster.create_database()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Start a throwaway PostgreSQL cluster on a free loopback port; yield its SQLAlchemy URL."""
+    with postgres_cluster() as cluster:
+        yield cluster.url
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster of this test's own (it may stop and start it)."""
+    with postgres_cluster() as cluster:
+        yield cluster

@@ -126,6 +126,8 @@ class Virtumancer:
             services.fleet = fleet
             stack.callback(self._hub.close)
             self._stats = await stack.enter_async_context(self._make_sampler())
+            fleet.stats = self._stats
+            fleet.tasks = services.tasks
             group = await stack.enter_async_context(anyio.create_task_group())
             # Cancel our tasks before the pool closes, so its shutdown is not recorded as
             # hosts being disconnected by the user.
@@ -647,7 +649,7 @@ class Virtumancer:
         """Return where a running VM's console listens and how to reach it."""
         from virtumancer.services.console import resolve_console_target
 
-        return await resolve_console_target(self._pool.get(host_id), vm_name, kind)
+        return await resolve_console_target(self._pool.reach(host_id), vm_name, kind)
 
     def open_console(
         self, target: ConsoleTarget
@@ -656,7 +658,7 @@ class Virtumancer:
         from virtumancer.services.console import open_console_stream
 
         return open_console_stream(
-            self._pool.get(target.host_id), target, events=self._pool.subscribe
+            self._pool.reach(target.host_id), target, events=self._pool.subscribe
         )
 
 

@@ -264,10 +264,16 @@ class HostPool:
         uri: str,
         *,
         auto_reconnect_disabled: bool,
+        borrowed: bool = False,
     ) -> None:
         self._owner = owner
         self.host_id = host_id
         self.uri = uri
+        #: An action-only connection to a host another replica owns (fleet mode, see
+        #: :meth:`ConnectionPool.reach`): no events, no state published, opened on the
+        #: first call and closed when idle.
+        self.borrowed = borrowed
+        self.last_used = 0.0
         self._state = ConnectionState.DISCONNECTED
         self._last_error: str | None = None
         self.auto_reconnect_disabled = auto_reconnect_disabled
@@ -329,7 +335,10 @@ class HostPool:
                 state.value,
                 f": {error}" if error else "",
             )
-            self._owner._publish(HostStateChanged(host_id=self.host_id, state=state, error=error))
+            if not self.borrowed:  # the owner's connection speaks for the host, not this one
+                self._owner._publish(
+                    HostStateChanged(host_id=self.host_id, state=state, error=error)
+                )
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -385,7 +394,7 @@ class HostPool:
         generation = self._generation
         self._set_state(ConnectionState.CONNECTING)
         try:
-            conn = await self._open_connection(generation, events=True)
+            conn = await self._open_connection(generation, events=not self.borrowed)
         except VirtumancerError as exc:
             self._set_state(ConnectionState.ERROR, exc.message)
             raise
@@ -590,6 +599,10 @@ class HostPool:
             self._owner._call_soon(self._checkin, conn, generation)
 
     async def _call(self, fn: Callable[[LibvirtConnection], T]) -> T:
+        if self.borrowed:
+            self.last_used = anyio.current_time()
+            if self.state is not ConnectionState.CONNECTED:
+                await self._connect()  # on demand; HostUnavailableError if it cannot
         if self.state is not ConnectionState.CONNECTED or self._conn is None:
             raise self._unavailable()
         generation = self._generation
@@ -922,6 +935,13 @@ class ConnectionPool:
         self.max_hung_opens_per_host = max_hung_opens_per_host
         self._open_budget = _OpenBudget(max_concurrent_opens)
         self._hosts: dict[str, HostPool] = {}
+        #: Fleet mode: the URI of a host this pool does not hold (another replica owns it),
+        #: or ``None`` for an unknown host; :meth:`reach` borrows a connection with it.
+        self.lender: Callable[[str], str | None] | None = None
+        #: Seconds an action-only (borrowed) connection stays open without a call.
+        self.borrow_idle_timeout = 60.0
+        self._borrowed: dict[str, HostPool] = {}
+        self._reaping = False
         self._events = Hub[PoolEvent, EventSubscription](
             lambda: EventSubscription(self.event_buffer)
         )
@@ -985,10 +1005,11 @@ class ConnectionPool:
         with anyio.CancelScope(shield=True):
             # All at once: one unresponsive host must not hold up closing the others.
             async with anyio.create_task_group() as closing:
-                for host in list(self._hosts.values()):
+                for host in [*self._hosts.values(), *self._borrowed.values()]:
                     host._removed = True
                     closing.start_soon(host._close, ConnectionState.DISCONNECTED)
             self._hosts.clear()
+            self._borrowed.clear()
         if tg is not None:
             tg.cancel_scope.cancel()
         self._task_group = None
@@ -1021,6 +1042,7 @@ class ConnectionPool:
                 raise ConflictError("a host with this id already exists", host_id=host_id)
             host = HostPool(self, host_id, uri, auto_reconnect_disabled=auto_reconnect_disabled)
             self._hosts[host_id] = host
+        await self._return_borrowed(host_id)  # owned now: the events-carrying one serves
         if connect:
             try:
                 await host._connect()
@@ -1032,6 +1054,7 @@ class ConnectionPool:
 
     async def remove_host(self, host_id: str) -> None:
         """Disconnect a host and forget it; :class:`NotFoundError` if unknown."""
+        await self._return_borrowed(host_id)
         async with self._lock:
             host = self.get(host_id)
             del self._hosts[host_id]
@@ -1046,8 +1069,68 @@ class ConnectionPool:
             raise NotFoundError("no such host", host_id=host_id) from None
 
     def hosts(self) -> list[HostPool]:
-        """Return every host pool, in the order they were added."""
+        """Return every host pool, in the order they were added (never borrowed ones)."""
         return list(self._hosts.values())
+
+    # -- borrowed (action-only) connections ------------------------------------------------
+
+    def reach(self, host_id: str) -> HostPool:
+        """Return the host pool to act on ``host_id`` with: the held one, else a borrowed one.
+
+        Without a :attr:`lender` (a single process) this is :meth:`get`. In fleet mode a host
+        another replica owns is reached through an action-only connection of this pool:
+        opened on its first call, without events (the owner's connection sees the change and
+        syncs it), closed after :attr:`borrow_idle_timeout` seconds without a call.
+        :class:`NotFoundError` if the host is unknown.
+        """
+        held = self._hosts.get(host_id)
+        if held is not None:
+            return held
+        borrowed = self._borrowed.get(host_id)
+        uri = self.lender(host_id) if self.lender is not None else None
+        if uri is None:
+            raise NotFoundError("no such host", host_id=host_id)
+        if borrowed is not None and borrowed.uri == uri:
+            return borrowed
+        if self._task_group is None:
+            raise ConflictError("the pool is not open (use `async with`)", host_id=host_id)
+        self.uri_policy.check(uri)
+        if borrowed is not None:  # the host's URI changed: the old one closes when idle
+            borrowed._removed = True
+            self._spawn(borrowed._close, ConnectionState.DISCONNECTED)
+        host = HostPool(self, host_id, uri, auto_reconnect_disabled=True, borrowed=True)
+        host.last_used = anyio.current_time()
+        self._borrowed[host_id] = host
+        if not self._reaping:
+            self._reaping = True
+            self._spawn(self._reap_borrowed)
+        return host
+
+    def borrowed(self) -> list[HostPool]:
+        """Return the action-only host pools open now (fleet mode; for tests and metrics)."""
+        return list(self._borrowed.values())
+
+    async def _return_borrowed(self, host_id: str) -> None:
+        host = self._borrowed.pop(host_id, None)
+        if host is not None:
+            host._removed = True
+            await host._close(ConnectionState.DISCONNECTED)
+
+    async def _reap_borrowed(self) -> None:
+        try:
+            while self._borrowed:
+                await anyio.sleep(max(0.05, min(self.borrow_idle_timeout / 4, 5.0)))
+                now = anyio.current_time()
+                for host_id, host in list(self._borrowed.items()):
+                    idle = now - host.last_used >= self.borrow_idle_timeout
+                    gone = self.lender is None or self.lender(host_id) is None
+                    if (idle or gone) and not host._in_flight:
+                        if self._borrowed.get(host_id) is host:
+                            del self._borrowed[host_id]
+                        host._removed = True
+                        await host._close(ConnectionState.DISCONNECTED)
+        finally:
+            self._reaping = False
 
     # -- events --------------------------------------------------------------------------
 

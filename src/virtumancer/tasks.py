@@ -91,6 +91,8 @@ class TaskRegistry:
         self.task_group: anyio.abc.TaskGroup | None = None
         self._tasks: dict[str, Task] = {}
         self._progress: dict[str, TaskProgress] = {}
+        # Fleet mode: the newest state of tasks other replicas run (read-only here).
+        self._remote: dict[str, Task] = {}
 
     def __repr__(self) -> str:
         running = sum(not task.state.finished for task in self._tasks.values())
@@ -172,11 +174,30 @@ class TaskRegistry:
         try:
             return self._tasks[task_id]
         except KeyError:
+            pass
+        try:
+            return self._remote[task_id]
+        except KeyError:
             raise NotFoundError(f"no task {task_id!r}", field="task_id") from None
+
+    def remember(self, task: Task) -> None:
+        """Keep the newest state of a task another replica runs (fleet mode), so it can be
+        read here too; publishes ``TaskUpdated`` to local subscribers only."""
+        if task.id in self._tasks:
+            return
+        self._remote.pop(task.id, None)  # re-inserted: the dict stays ordered by update
+        self._remote[task.id] = task
+        while len(self._remote) > KEEP_FINISHED:
+            del self._remote[next(iter(self._remote))]
+        self.hub.publish_remote(TaskUpdated(task_id=task.id))
 
     def cancel(self, task_id: str) -> Task:
         """Ask a task to stop; :class:`ConflictError` when it already finished."""
         task = self.get(task_id)
+        if task_id not in self._tasks:
+            raise ConflictError(
+                f"task {task_id} runs on another replica: cancel it there", field="task_id"
+            )
         progress = self._progress.get(task_id)
         if task.state.finished or progress is None:
             raise ConflictError(f"task {task_id} already {task.state.value}", field="task_id")

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from virtumancer.db.engine import create_database_engine, make_sessionmaker, migrate
@@ -82,6 +83,17 @@ class Database:
         return await anyio.to_thread.run_sync(
             self.run_sync, lambda session: fn(session, *args), limiter=self.limiter
         )
+
+    async def run_merging(self, fn: Callable[..., T], /, *args: Any) -> T:
+        """Like :meth:`run`, but run ``fn`` once more when a unique row it inserts was
+        inserted meanwhile by another writer (in fleet mode a replica acting on a host and
+        the host's owner both write what they read); the retry sees the row and updates it.
+        """
+        try:
+            return await self.run(fn, *args)
+        except IntegrityError:
+            logger.debug("a concurrent writer inserted the same row first: retrying once")
+            return await self.run(fn, *args)
 
     async def aclose(self) -> None:
         """Close every pooled connection."""

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from virtumancer.db.schema import HostLeaseRow, HostRow, ReplicaRow
+from virtumancer.db.schema import HostLeaseRow, HostRow, ReplicaRow, StatsSubscriptionRow
 from virtumancer.models.fleet import ReplicaRecord
 
 __all__ = [
@@ -35,12 +35,14 @@ __all__ = [
     "claim_host",
     "fleet_database_url",
     "heartbeat_and_lease",
+    "host_uris",
     "libpq_conninfo",
     "list_replicas",
     "listen",
     "notify",
     "release_leases",
     "retire_replica",
+    "sync_stats_subscriptions",
 ]
 
 _log = logging.getLogger(__name__)
@@ -94,16 +96,23 @@ def _plus(seconds: float) -> ColumnElement[dt.datetime]:
 class FleetPass:
     """What one lease pass found: the hosts this replica holds and the fleet's size."""
 
-    __slots__ = ("held", "hosts", "live_replicas", "loads")
+    __slots__ = ("held", "hosts", "live_replicas", "loads", "uris")
 
     def __init__(
-        self, held: set[str], hosts: int, live_replicas: int, loads: dict[str, int]
+        self,
+        held: set[str],
+        hosts: int,
+        live_replicas: int,
+        loads: dict[str, int],
+        uris: dict[str, str] | None = None,
     ) -> None:
         self.held = held
         self.hosts = hosts
         self.live_replicas = live_replicas
         #: unexpired leases per live replica
         self.loads = loads
+        #: every host's URI (a replica reaches hosts it does not own with it)
+        self.uris = uris or {}
 
     def __repr__(self) -> str:
         return f"<FleetPass {len(self.held)}/{self.hosts} hosts, {self.live_replicas} replicas>"
@@ -151,7 +160,8 @@ def heartbeat_and_lease(
         .on_conflict_do_nothing(index_elements=[HostLeaseRow.host_id])
     )
     live = list(session.scalars(select(ReplicaRow.id).where(ReplicaRow.heartbeat_at > _plus(-ttl))))
-    hosts = session.scalar(select(func.count()).select_from(HostRow)) or 0
+    uris = host_uris(session)
+    hosts = len(uris)
     loads = dict.fromkeys(live, 0)
     for owner, count in session.execute(
         select(HostLeaseRow.owner, func.count())
@@ -188,7 +198,75 @@ def heartbeat_and_lease(
             ReplicaRow.heartbeat_at < _now() - literal(FORGET_REPLICA_AFTER, Interval())
         )
     )
-    return FleetPass(held, hosts, len(live), loads)
+    return FleetPass(held, hosts, len(live), loads, uris)
+
+
+def host_uris(session: Session) -> dict[str, str]:
+    """Return every host's URI by id."""
+    return {host_id: uri for host_id, uri in session.execute(select(HostRow.id, HostRow.uri))}
+
+
+def sync_stats_subscriptions(
+    session: Session,
+    replica_id: str,
+    wanted: Collection[tuple[str, str]],
+    *,
+    ttl: float,
+    owned: Collection[str],
+) -> set[tuple[str, str]]:
+    """Store which VMs' statistics ``replica_id`` wants; return what others want of ``owned``.
+
+    The replica's rows become exactly ``wanted`` (``(host_id, vm_name)``), renewed for
+    ``ttl`` seconds; expired rows of any replica (a dead one's) are deleted. Returns the
+    VMs of the hosts in ``owned`` some other replica wants now: the owner samples those.
+    """
+    mine = {(host_id, vm_name) for host_id, vm_name in wanted}
+    current = {
+        (row.host_id, row.vm_name)
+        for row in session.execute(
+            select(StatsSubscriptionRow.host_id, StatsSubscriptionRow.vm_name).where(
+                StatsSubscriptionRow.replica_id == replica_id
+            )
+        )
+    }
+    for host_id, vm_name in current - mine:
+        session.execute(
+            delete(StatsSubscriptionRow).where(
+                StatsSubscriptionRow.replica_id == replica_id,
+                StatsSubscriptionRow.host_id == host_id,
+                StatsSubscriptionRow.vm_name == vm_name,
+            )
+        )
+    # A host removed meanwhile has no row to refer to: skip it rather than fail.
+    known = set(session.scalars(select(HostRow.id).where(HostRow.id.in_({h for h, _ in mine}))))
+    rows = [
+        {"replica_id": replica_id, "host_id": h, "vm_name": v, "expires_at": _plus(ttl)}
+        for h, v in sorted(mine)
+        if h in known
+    ]
+    if rows:
+        statement = pg_insert(StatsSubscriptionRow).values(rows)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["replica_id", "host_id", "vm_name"],
+                set_={"expires_at": statement.excluded.expires_at},
+            )
+        )
+    session.execute(delete(StatsSubscriptionRow).where(StatsSubscriptionRow.expires_at <= _now()))
+    if not owned:
+        return set()
+    return {
+        (row.host_id, row.vm_name)
+        for row in session.execute(
+            select(StatsSubscriptionRow.host_id, StatsSubscriptionRow.vm_name)
+            .where(
+                StatsSubscriptionRow.replica_id != replica_id,
+                StatsSubscriptionRow.host_id.in_(list(owned)),
+                StatsSubscriptionRow.expires_at > _now(),
+            )
+            .distinct()
+        )
+    }
 
 
 def claim_host(session: Session, replica_id: str, host_id: str, *, ttl: float) -> None:

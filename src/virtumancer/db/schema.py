@@ -36,6 +36,7 @@ __all__ = [
     "PortRow",
     "ReplicaRow",
     "SettingRow",
+    "StatsSubscriptionRow",
     "StoragePoolRow",
     "StorageVolumeRow",
     "VideoAttachmentRow",
@@ -346,3 +347,20 @@ class HostLeaseRow(Base):
     )
     owner: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+
+
+class StatsSubscriptionRow(Base):
+    """A replica's interest in one VM's live statistics (PostgreSQL only; ADR 0015).
+
+    The host's owner samples the VMs some live replica wants and sends the updates; rows
+    are renewed with the replica's leases, so those of a dead replica expire with them.
+    """
+
+    __tablename__ = "stats_subscriptions"
+
+    replica_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host_id: Mapped[str] = mapped_column(
+        ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True
+    )
+    vm_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow, index=True)

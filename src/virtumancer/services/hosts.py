@@ -99,7 +99,7 @@ class HostService:
 
     async def host_info(self, host_id: str) -> HostInfo:
         """Return live node information of a host."""
-        return await self.pool.get(host_id).host_info()
+        return await self.pool.reach(host_id).host_info()
 
     async def _store_state(self, host_id: str) -> HostRecord:
         host = self.pool.get(host_id)

@@ -163,7 +163,10 @@ class InventoryService:
         self._host_states.pop(host_id, None)
 
     def _host(self, host_id: str) -> HostPool:
-        return self.pool.get(host_id)
+        # A request's re-read or sync after a change may run on a replica that does not own
+        # the host (fleet mode): it borrows a connection. Background passes iterate the
+        # held hosts only.
+        return self.pool.reach(host_id)
 
     def _metadata(self) -> VirtumancerMetadata:
         return VirtumancerMetadata(
@@ -183,7 +186,7 @@ class InventoryService:
             clock = time.monotonic()
             await self._sync_resources(host)
             domains = await self._list_domains(host)
-            outcome = await self.database.run(
+            outcome = await self.database.run_merging(
                 lambda s: db_sync.apply_domains(s, host_id, domains, complete=True)
             )
             self._domains[host_id] = {domain.uuid: domain for domain in domains}
@@ -210,12 +213,14 @@ class InventoryService:
 
         if (found := await _listed(host_id, "storage", storage)) is not None:
             pools, volumes = found
-            await self.database.run(lambda s: db_sync.apply_storage(s, host_id, pools, volumes))
+            await self.database.run_merging(
+                lambda s: db_sync.apply_storage(s, host_id, pools, volumes)
+            )
         if (networks := await _listed(host_id, "networks", host.list_networks)) is not None:
-            await self.database.run(lambda s: db_sync.apply_networks(s, host_id, networks))
+            await self.database.run_merging(lambda s: db_sync.apply_networks(s, host_id, networks))
         # Many hosts have no GPU, or no node device driver: not worth a warning.
         if (gpus := await _listed(host_id, "GPUs", host.list_gpus, logging.INFO)) is not None:
-            await self.database.run(lambda s: db_sync.apply_gpus(s, host_id, gpus))
+            await self.database.run_merging(lambda s: db_sync.apply_gpus(s, host_id, gpus))
 
     async def _write_metadata(self, host: HostPool, domains: Sequence[Domain]) -> None:
         """Write our provenance into ``domains`` now, a chunk per worker-thread call.
@@ -357,7 +362,7 @@ class InventoryService:
         if current_actor.get() is not None:
             pending = None  # the request's own actor
         with acting_as(pending) if pending is not None else nullcontext():
-            outcome = await self.database.run(write)
+            outcome = await self.database.run_merging(write)
         if key is not None and outcome.vms_changed:
             self._actors.pop(key, None)
         return outcome

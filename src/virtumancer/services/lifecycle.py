@@ -78,19 +78,19 @@ class LifecycleService:
 
     async def create_vm(self, host_id: str, spec: VmSpec, *, start: bool = False) -> VmRecord:
         """Create a VM from ``spec`` (define it; start it if asked) and return its record."""
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         domain = await host.create_vm(spec, start=start)
         return await self._recorded(host_id, domain, ActivityType.VM_CREATED, "created")
 
     async def define_vm_xml(self, host_id: str, xml: str, *, start: bool = False) -> VmRecord:
         """Define a VM from raw domain XML (checked by the parser first); return its record."""
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         domain = await host.define_vm_xml(xml, start=start)
         return await self._recorded(host_id, domain, ActivityType.VM_CREATED, "defined")
 
     async def update_vm(self, host_id: str, vm_name: str, change: VmChange) -> VmRecord:
         """Change memory, vCPUs, description, autostart or CD-ROM media; return the record."""
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         domain = await host.update_vm(vm_name, change)
         return await self._recorded(host_id, domain, ActivityType.VM_CHANGED, "changed")
 
@@ -104,7 +104,7 @@ class LifecycleService:
         scope: DeviceScope | None = None,
     ) -> VmRecord:
         """Attach a disk (live and/or in the definition, as ``scope`` says); return the record."""
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         domain = await host.attach_disk(vm_name, disk, target=target, scope=scope)
         return await self._recorded(host_id, domain, ActivityType.VM_CHANGED, "disk attached")
 
@@ -112,7 +112,7 @@ class LifecycleService:
         self, host_id: str, vm_name: str, target: str, *, scope: DeviceScope | None = None
     ) -> VmRecord:
         """Detach the disk ``target`` (its volume is kept); return the VM's record."""
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         domain = await host.detach_disk(vm_name, target, scope=scope)
         return await self._recorded(
             host_id, domain, ActivityType.VM_CHANGED, f"disk {target} detached"
@@ -122,7 +122,7 @@ class LifecycleService:
         self, host_id: str, vm_name: str, nic: NicSpec, *, scope: DeviceScope | None = None
     ) -> VmRecord:
         """Attach a NIC (a MAC is generated when the spec has none); return the record."""
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         domain = await host.attach_interface(vm_name, nic, scope=scope)
         return await self._recorded(host_id, domain, ActivityType.VM_CHANGED, "NIC attached")
 
@@ -130,7 +130,7 @@ class LifecycleService:
         self, host_id: str, vm_name: str, mac: str, *, scope: DeviceScope | None = None
     ) -> VmRecord:
         """Detach the NIC with MAC ``mac``; return the VM's record."""
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         domain = await host.detach_interface(vm_name, mac, scope=scope)
         return await self._recorded(host_id, domain, ActivityType.VM_CHANGED, f"NIC {mac} detached")
 
@@ -143,7 +143,7 @@ class LifecycleService:
 
     async def list_snapshots(self, host_id: str, vm_name: str) -> list[Snapshot]:
         """Return a VM's snapshots as a tree, depth first."""
-        return await self.pool.get(host_id).list_snapshots(vm_name)
+        return await self.pool.reach(host_id).list_snapshots(vm_name)
 
     async def create_snapshot(
         self,
@@ -155,7 +155,7 @@ class LifecycleService:
         memory: bool | None = None,
     ) -> Snapshot:
         """Take a snapshot of a VM (with its memory by default when it runs); return it."""
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         snapshot = await host.create_snapshot(vm_name, name, description=description, memory=memory)
         await self._note(
             host_id,
@@ -167,7 +167,7 @@ class LifecycleService:
 
     async def revert_snapshot(self, host_id: str, vm_name: str, snapshot: str) -> VmRecord:
         """Revert a VM to a snapshot; return the VM's record afterwards."""
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         domain = await host.revert_snapshot(vm_name, snapshot)
         return await self._recorded(
             host_id,
@@ -180,7 +180,7 @@ class LifecycleService:
         self, host_id: str, vm_name: str, snapshot: str, *, children: bool = False
     ) -> list[str]:
         """Delete a snapshot (and its descendants with ``children``); return their names."""
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         deleted = await host.delete_snapshot(vm_name, snapshot, children=children)
         await self._note(
             host_id,
@@ -198,7 +198,7 @@ class LifecycleService:
         An unknown VM or a name in use is refused at once; the rest happens in the task,
         which fails if the host is lost meanwhile (what it made is removed).
         """
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         source = await host.get_domain(vm_name)
         if source.state is not DomainState.SHUTOFF:
             raise ConflictError(
@@ -240,7 +240,7 @@ class LifecycleService:
 
         Returns the paths of the volumes deleted. The VM leaves the database at once.
         """
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         domain = await host.get_domain(vm_name)
         deleted = await host.delete_vm(domain.uuid, delete_storage=delete_storage, force=force)
         await self.database.run(db_sync.remove_deleted_vm, host_id, domain.uuid)

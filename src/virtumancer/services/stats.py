@@ -195,6 +195,15 @@ class StatsSampler:
         self.bulk_calls: dict[str, int] = {}
         #: Ticks run, per host id.
         self.ticks: dict[str, int] = {}
+        # Fleet mode (set by the fleet service): only the owner of a host samples it; the
+        # subscriptions of hosts owned elsewhere wait here for the updates the owner sends.
+        #: Whether this process samples ``host_id`` (its owner).
+        self.owns: Callable[[str], bool] = lambda _host_id: True
+        #: Checks a VM of a host owned elsewhere exists (``NotFoundError`` if not).
+        self.check_remote: Callable[[str, str], Awaitable[None]] | None = None
+        #: Called when the set of VMs subscribed here but sampled elsewhere changes.
+        self.on_remote_change: Callable[[], None] | None = None
+        self._remote: dict[tuple[str, str], dict[int, StatsSink]] = {}
 
     async def __aenter__(self) -> Self:
         self._task_group = anyio.create_task_group()
@@ -234,6 +243,8 @@ class StatsSampler:
         """
         if self._task_group is None:
             raise RuntimeError("StatsSampler is not running: use `async with sampler:`")
+        if not self.owns(host_id):
+            return await self._subscribe_remote(host_id, vm_name, sink)
         loop = self._hosts.get(host_id)
         target = loop.targets.get(vm_name) if loop else None
         if target is None:
@@ -254,7 +265,70 @@ class StatsSampler:
         target.sinks[token] = sink
         return StatsSubscription(self, host_id, vm_name, token)
 
+    async def _subscribe_remote(
+        self, host_id: str, vm_name: str, sink: StatsSink
+    ) -> StatsSubscription:
+        key = (host_id, vm_name)
+        if key not in self._remote and self.check_remote is not None:
+            await self.check_remote(host_id, vm_name)
+        self._next_token += 1
+        token = self._next_token
+        sinks = self._remote.setdefault(key, {})
+        sinks[token] = sink
+        if len(sinks) == 1 and self.on_remote_change is not None:
+            self.on_remote_change()
+        return StatsSubscription(self, host_id, vm_name, token)
+
+    def remote_subscriptions(self) -> set[tuple[str, str]]:
+        """Return the ``(host_id, vm_name)`` subscribed here but sampled by another owner."""
+        return set(self._remote)
+
+    def deliver_remote(self, update: StatsUpdate) -> None:
+        """Hand an update the host's owner sampled to the subscribers here (fleet mode)."""
+        for sink in list(self._remote.get((update.host_id, update.vm_name), {}).values()):
+            try:
+                sink(update)
+            except Exception:  # one broken subscriber must not starve the others
+                _log.exception("stats sink failed for %s/%s", update.host_id, update.vm_name)
+
+    def rehome(self) -> None:
+        """Move subscriptions between sampling here and waiting for the owner's updates,
+        after this process gained or lost hosts (fleet mode)."""
+        for host_id, loop in list(self._hosts.items()):
+            if self.owns(host_id):
+                continue
+            del self._hosts[host_id]
+            loop.scope.cancel()
+            for vm_name, target in loop.targets.items():
+                self._remote.setdefault((host_id, vm_name), {}).update(target.sinks)
+        for (host_id, vm_name), sinks in list(self._remote.items()):
+            if not self.owns(host_id) or self._task_group is None:
+                continue
+            del self._remote[(host_id, vm_name)]
+            polling = self._hosts.get(host_id)
+            if polling is None:
+                polling = _HostLoop(scope=anyio.CancelScope())
+                self._hosts[host_id] = polling
+                self._task_group.start_soon(self._poll_host, host_id, polling)
+            found = polling.targets.get(vm_name)
+            if found is None:
+                # Looked up by name on the first tick (a target without a UUID).
+                found = _Target(host_id=host_id, vm_name=vm_name, uuid=None)
+                polling.targets[vm_name] = found
+            found.sinks.update(sinks)
+            polling.wake.set()
+        if self.on_remote_change is not None:
+            self.on_remote_change()
+
     def _release(self, host_id: str, vm_name: str, token: int) -> None:
+        remote = self._remote.get((host_id, vm_name))
+        if remote is not None and token in remote:
+            del remote[token]
+            if not remote:
+                del self._remote[(host_id, vm_name)]
+                if self.on_remote_change is not None:
+                    self.on_remote_change()
+            return
         loop = self._hosts.get(host_id)
         if loop is None:
             return

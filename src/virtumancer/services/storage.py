@@ -62,7 +62,7 @@ class StorageService:
         self, host_id: str, name: str, path: str, *, autostart: bool = True
     ) -> StoragePool:
         """Define and start a directory pool (its directory made if missing)."""
-        made = await self.pool.get(host_id).create_storage_pool(name, path, autostart=autostart)
+        made = await self.pool.reach(host_id).create_storage_pool(name, path, autostart=autostart)
         await self._changed(host_id, ActivityType.STORAGE_CHANGED, f"storage pool {name} created")
         return made
 
@@ -70,7 +70,7 @@ class StorageService:
         self, host_id: str, pool_name: str, *, delete_volumes: bool = False
     ) -> list[str]:
         """Remove a pool (its volumes too with ``delete_volumes``); the volumes deleted."""
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         deleted = await host.delete_storage_pool(pool_name, delete_volumes=delete_volumes)
         await self._changed(
             host_id, ActivityType.STORAGE_CHANGED, f"storage pool {pool_name} deleted"
@@ -87,7 +87,7 @@ class StorageService:
         format: VolumeFormat | str = VolumeFormat.QCOW2,
     ) -> StorageVolume:
         """Create a volume in a pool."""
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         made = await host.create_volume(pool_name, name, size_bytes, format=format)
         await self._changed(
             host_id, ActivityType.STORAGE_CHANGED, f"volume {name} created in {pool_name}"
@@ -137,7 +137,7 @@ class StorageService:
         self, host_id: str, pool_name: str, volume_name: str, size_bytes: int
     ) -> StorageVolume:
         """Grow a volume."""
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         resized = await host.resize_volume(pool_name, volume_name, size_bytes)
         await self._changed(
             host_id,
@@ -148,20 +148,20 @@ class StorageService:
 
     async def delete_volume(self, host_id: str, pool_name: str, volume_name: str) -> None:
         """Delete a volume no VM uses."""
-        await self.pool.get(host_id).delete_volume(pool_name, volume_name)
+        await self.pool.reach(host_id).delete_volume(pool_name, volume_name)
         await self._changed(
             host_id, ActivityType.STORAGE_CHANGED, f"volume {volume_name} deleted from {pool_name}"
         )
 
     async def define_network(self, host_id: str, spec: NatNetworkSpec) -> Network:
         """Define a NAT network with a DHCP range."""
-        network = await self.pool.get(host_id).define_network(spec)
+        network = await self.pool.reach(host_id).define_network(spec)
         await self._changed(host_id, ActivityType.NETWORK_CHANGED, f"network {spec.name} defined")
         return network
 
     async def start_network(self, host_id: str, network_name: str) -> Network:
         """Start a network."""
-        network = await self.pool.get(host_id).start_network(network_name)
+        network = await self.pool.reach(host_id).start_network(network_name)
         await self._changed(
             host_id, ActivityType.NETWORK_CHANGED, f"network {network_name} started"
         )
@@ -169,7 +169,7 @@ class StorageService:
 
     async def stop_network(self, host_id: str, network_name: str) -> Network:
         """Stop a network."""
-        network = await self.pool.get(host_id).stop_network(network_name)
+        network = await self.pool.reach(host_id).stop_network(network_name)
         await self._changed(
             host_id, ActivityType.NETWORK_CHANGED, f"network {network_name} stopped"
         )
@@ -177,7 +177,7 @@ class StorageService:
 
     async def delete_network(self, host_id: str, network_name: str) -> None:
         """Stop and undefine a network."""
-        await self.pool.get(host_id).delete_network(network_name)
+        await self.pool.reach(host_id).delete_network(network_name)
         await self._changed(
             host_id, ActivityType.NETWORK_CHANGED, f"network {network_name} deleted"
         )

@@ -35,7 +35,7 @@ class VmService:
         Writes only the database, never libvirt. ``size_bytes`` comes from the host's pool
         volumes, else from libvirt's block info (a file or block device in no pool).
         """
-        self.pool.get(host_id)  # NotFoundError for an unknown host before any query
+        self.pool.reach(host_id)  # NotFoundError for an unknown host before any query
         domain = await self.inventory.read_domain(host_id, vm_name, disk_sizes=True)
         return domain.devices
 
@@ -52,7 +52,7 @@ class VmService:
                 host_id=host_id,
                 vm_name=vm_name,
             )
-        host = self.pool.get(host_id)
+        host = self.pool.reach(host_id)
         domain = await host.get_domain(vm_name)
         self.inventory.expect_change(host_id, domain.uuid)
         try:

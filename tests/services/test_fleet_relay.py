@@ -1,0 +1,137 @@
+"""Two replicas in one process on one PostgreSQL: what crosses between them.
+
+Borrowed (action-only) connections to a host the other replica owns; statistics sampled
+by the owner delivered to a subscriber of the other replica, also when an update is longer
+than a ``NOTIFY`` payload may be; task updates readable on the other replica.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import attrs
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.server.conftest import wait_for
+from virtumancer.converters import make_converter
+from virtumancer.manager import Virtumancer
+from virtumancer.models.stats import DiskStats
+from virtumancer.models.tasks import TaskState
+from virtumancer.services.fleet import NOTIFY_LIMIT
+from virtumancer.services.stats import StatsUpdate
+from virtumancer.tasks import TaskProgress
+
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres, pytest.mark.libvirt]
+
+_WAIT_S = 60.0
+
+
+@pytest.fixture
+def pg_url(postgres_url: str) -> Iterator[str]:
+    name = f"vmt_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+async def pair(pg_url: str, test_unix_uri: str) -> AsyncIterator[tuple[Virtumancer, Virtumancer]]:
+    """Replica ``a`` owns host ``h`` (it added it); replica ``b`` owns nothing."""
+    async with Virtumancer(pg_url, replica_id="a", stats_interval=0.5) as a:
+        await a.add_host("h", test_unix_uri)
+        async with Virtumancer(pg_url, replica_id="b", stats_interval=0.5) as b:
+            assert a.fleet.owned == {"h"}
+            assert b.fleet.owned == set()
+            await wait_for(lambda: "h" in b.fleet.uris, within=_WAIT_S)
+            yield a, b
+
+
+async def test_a_non_owner_acts_through_a_borrowed_connection(
+    pair: tuple[Virtumancer, Virtumancer],
+) -> None:
+    a, b = pair
+    b.pool.borrow_idle_timeout = 0.2
+    await a.import_all_vms("h")
+    await b.vm_action("h", "guest-0001", "destroy")
+    # b held nothing and published no host state: the borrowed connection is not a host
+    assert b.pool.hosts() == []
+    assert [host.host_id for host in b.pool.borrowed()] == ["h"]
+    assert b.fleet.owned == set()
+    # the owner's event path sees it too (its view is the database's)
+    await wait_for(
+        lambda: _state_of(a, "guest-0001"),
+        within=_WAIT_S,
+    )
+    # and the borrowed connection is closed once idle
+    await wait_for(lambda: b.pool.borrowed() == [], within=_WAIT_S)
+
+
+async def _state_of(vm: Virtumancer, name: str) -> bool:
+    records = {record.name: record for record in await vm.list_vms("h")}
+    return name in records and records[name].state == 5
+
+
+async def test_stats_of_the_owner_reach_a_subscriber_of_the_other_replica(
+    pair: tuple[Virtumancer, Virtumancer],
+) -> None:
+    a, b = pair
+    got: list[StatsUpdate] = []
+    subscription = await b.stats.subscribe("h", "guest-0000", got.append)
+    assert b.stats.subscribed() == {}  # b does not sample: a does
+    await wait_for(lambda: len(got) >= 2, within=_WAIT_S)
+    assert got[-1].host_id == "h"
+    assert got[-1].vm_name == "guest-0000"
+    assert a.stats.subscribed() == {"h": ["guest-0000"]}
+    assert a.fleet.stats_sent >= 2
+
+    # an update longer than a NOTIFY payload arrives whole, in parts
+    big = attrs.evolve(
+        got[-1],
+        sample=attrs.evolve(
+            got[-1].sample,
+            disks=tuple(DiskStats(device=f"vd{n:04d}", read_bytes=n) for n in range(400)),
+        ),
+    )
+    a.fleet._send_stats(big)
+    received = await wait_for(
+        lambda: next((u for u in got if len(u.sample.disks) == 400), None), within=_WAIT_S
+    )
+    assert received == big
+    assert len(json.dumps(make_converter().unstructure(big))) > NOTIFY_LIMIT
+
+    # the last subscriber anywhere leaves: the owner stops sampling
+    subscription.close()
+    await wait_for(lambda: a.stats.subscribed() == {}, within=_WAIT_S)
+
+
+async def test_a_task_of_one_replica_is_readable_on_the_other(
+    pair: tuple[Virtumancer, Virtumancer],
+) -> None:
+    a, b = pair
+
+    async def work(progress: TaskProgress) -> dict[str, str]:
+        progress.update(1, 2)
+        return {"made": "x" * 10_000}  # longer than a NOTIFY payload
+
+    task = a._open.tasks.submit("demo", work, host_id="h")
+
+    async def finished_on_b() -> bool:
+        try:
+            seen = await b.get_task(task.id)
+        except Exception:
+            return False
+        return seen.state is TaskState.SUCCEEDED
+
+    await wait_for(finished_on_b, within=_WAIT_S)
+    seen = await b.get_task(task.id)
+    assert seen.result == {"made": "x" * 10_000}
