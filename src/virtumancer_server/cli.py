@@ -363,9 +363,8 @@ def run_server(config: ServerConfig, *, log_level: str = "info", log_format: str
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
-    from virtumancer_server.logs import json_logging_config
-
     from virtumancer_server.app import create_app
+    from virtumancer_server.logs import json_logging_config
     from virtumancer_server.protocol import (
         RESERVED_DESCRIPTORS,
         guarded_http_protocol,

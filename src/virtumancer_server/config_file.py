@@ -107,7 +107,9 @@ def _toml_type(value: object) -> str:
         if type(value) is kind:
             return name
     if isinstance(value, list):
-        return "an array" if not value or all(isinstance(v, str) for v in value) else "a mixed array"
+        return (
+            "an array" if not value or all(isinstance(v, str) for v in value) else "a mixed array"
+        )
     if isinstance(value, dict):
         return "a table"
     return "a date or time"

@@ -34,9 +34,12 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         args = record.args
-        if record.name == "uvicorn.access" and isinstance(args, tuple):
-            if len(args) == len(ACCESS_FIELDS):
-                entry.update(zip(ACCESS_FIELDS, args, strict=True))
+        if (
+            record.name == "uvicorn.access"
+            and isinstance(args, tuple)
+            and len(args) == len(ACCESS_FIELDS)
+        ):
+            entry.update(zip(ACCESS_FIELDS, args, strict=True))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
