@@ -126,7 +126,7 @@ def _exclusive(params: Mapping[str, Any], *names: str) -> None:
 @click.option(
     "--config",
     metavar="FILE",
-    help="read settings from this TOML file (env VIRTUMANCER_CONFIG; keys: the option "
+    help="read settings from this TOML file (env VIRTUMANCER_SERVE_CONFIG; keys: the option "
     "names, e.g. token_file; the command line and the environment come first)",
 )
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="bind address")

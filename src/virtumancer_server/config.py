@@ -165,8 +165,12 @@ class ServerConfig:
     @staticmethod
     def config_file_from_env(explicit: str | None = None) -> str | None:
         """Return the config file to read: ``explicit`` (``--config``), else
-        ``VIRTUMANCER_CONFIG``, else ``None``."""
-        return explicit or os.environ.get("VIRTUMANCER_CONFIG") or None
+        ``VIRTUMANCER_SERVE_CONFIG``, else ``None``.
+
+        Not ``VIRTUMANCER_CONFIG``: that names the host commands' file (``uri = ...``), whose
+        keys ``serve`` would refuse.
+        """
+        return explicit or os.environ.get("VIRTUMANCER_SERVE_CONFIG") or None
 
     @staticmethod
     def console_ticket_ttl_from_env() -> float:

@@ -180,7 +180,7 @@ def test_the_config_file_can_come_from_the_environment(
 ) -> None:
     from virtumancer_server.config import ServerConfig
 
-    monkeypatch.setenv("VIRTUMANCER_CONFIG", str(tmp_path / "env.toml"))
+    monkeypatch.setenv("VIRTUMANCER_SERVE_CONFIG", str(tmp_path / "env.toml"))
     assert ServerConfig.config_file_from_env() == str(tmp_path / "env.toml")
     assert ServerConfig.config_file_from_env("flag.toml") == "flag.toml"
 
@@ -242,7 +242,7 @@ def test_serve_runs_from_a_config_file_named_by_the_environment(tmp_path: Path) 
             }
         )
     )
-    process = _popen_serve([], tmp_path, env={"VIRTUMANCER_CONFIG": str(config)})
+    process = _popen_serve([], tmp_path, env={"VIRTUMANCER_SERVE_CONFIG": str(config)})
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_live(process, url, tmp_path)
