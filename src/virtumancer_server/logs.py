@@ -54,6 +54,8 @@ def json_logging_config(level: str = "info") -> dict[str, Any]:
     uvicorn's loggers and the root logger (the library's and the server's records) share
     one handler on stdout.
     """
+    # uvicorn's "trace" (5) may not be registered yet when serve configures logging.
+    value: int | str = 5 if level.lower() == "trace" else level.upper()
     handler = {
         "class": "logging.StreamHandler",
         "formatter": "json",
@@ -65,11 +67,11 @@ def json_logging_config(level: str = "info") -> dict[str, Any]:
         "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
         "handlers": {"json": handler},
         "loggers": {
-            "uvicorn": {"handlers": ["json"], "level": level.upper(), "propagate": False},
-            "uvicorn.error": {"level": level.upper()},
-            "uvicorn.access": {"handlers": ["json"], "level": level.upper(), "propagate": False},
+            "uvicorn": {"handlers": ["json"], "level": value, "propagate": False},
+            "uvicorn.error": {"level": value},
+            "uvicorn.access": {"handlers": ["json"], "level": value, "propagate": False},
         },
-        "root": {"handlers": ["json"], "level": level.upper()},
+        "root": {"handlers": ["json"], "level": value},
     }
 
 
