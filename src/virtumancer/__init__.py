@@ -111,6 +111,7 @@ if TYPE_CHECKING:
         TaskUpdated,
         VmsChanged,
     )
+    from virtumancer.models.readiness import Readiness
     from virtumancer.models.records import (
         ActivityEvent,
         DashboardOverview,
@@ -292,6 +293,7 @@ if not TYPE_CHECKING:
                 "PowerAction",
             ),
             "virtumancer.models.fleet": ("ClusterRecord", "ReplicaRecord"),
+            "virtumancer.models.readiness": ("Readiness",),
             "virtumancer.models.notifications": (
                 "HostsChanged",
                 "Notification",
@@ -498,6 +500,7 @@ __all__ = [
     "PortAttachmentRecord",
     "PortRecord",
     "PowerAction",
+    "Readiness",
     "ReplicaRecord",
     "Rng",
     "Role",

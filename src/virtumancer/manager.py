@@ -22,6 +22,7 @@ from virtumancer.models.fleet import ClusterRecord
 from virtumancer.models.host import HostInfo
 from virtumancer.models.lifecycle import DeviceScope, VmChange
 from virtumancer.models.network import NatNetworkSpec, Network
+from virtumancer.models.readiness import Readiness
 from virtumancer.models.settings import MetricsSettings
 from virtumancer.models.snapshot import Snapshot
 from virtumancer.models.spec import DiskSpec, NicSpec, VmSpec, VolumeFormat
@@ -243,6 +244,19 @@ class Virtumancer:
     async def cluster(self) -> ClusterRecord:
         """Return the replicas of the fleet and the hosts each owns (SQLite: this process)."""
         return await self._open.fleet.cluster()
+
+    async def readiness(self) -> Readiness:
+        """Return whether this replica is ready for work.
+
+        Ready: its database answers and, in a fleet, it owns its share of the hosts (see
+        :mod:`virtumancer.services.readiness`).
+        """
+        from virtumancer.services.readiness import check_readiness
+
+        services = self._open
+        return await check_readiness(
+            database=services.database, fleet=services.fleet, hosts=services.hosts
+        )
 
     # -- hosts ---------------------------------------------------------------------------
 

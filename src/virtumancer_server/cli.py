@@ -123,6 +123,12 @@ def _exclusive(params: Mapping[str, Any], *names: str) -> None:
 
 
 @cli.command()
+@click.option(
+    "--config",
+    metavar="FILE",
+    help="read settings from this TOML file (env VIRTUMANCER_SERVE_CONFIG; keys: the option "
+    "names, e.g. token_file; the command line and the environment come first)",
+)
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="bind address")
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="port")
 @click.option(
@@ -130,6 +136,12 @@ def _exclusive(params: Mapping[str, Any], *names: str) -> None:
     metavar="URL",
     help="SQLAlchemy database URL (env VIRTUMANCER_DATABASE_URL; "
     "default: a SQLite file in the user's data directory)",
+)
+@click.option(
+    "--database-url-file",
+    metavar="PATH",
+    help="read the database URL from this file, so its password is not on the command line "
+    "(env VIRTUMANCER_DATABASE_URL_FILE)",
 )
 @click.option(
     "--token",
@@ -185,6 +197,14 @@ def _exclusive(params: Mapping[str, Any], *names: str) -> None:
 )
 @click.option("--log-level", default="info", show_default=True, help="uvicorn log level")
 @click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line (time, level, logger, message; request fields on "
+    "access lines)",
+)
+@click.option(
     "--header-timeout",
     type=float,
     default=10.0,
@@ -218,21 +238,59 @@ def _exclusive(params: Mapping[str, Any], *names: str) -> None:
 )
 def serve(**params: Any) -> int:
     """Run the web service (REST, WebSocket, dashboard)."""
-    _exclusive(params, "token", "token_file", "no_auth")
-    args = SimpleNamespace(**params)
+    from virtumancer_server.config_file import EXCLUSIVE, load_config_file, merge_layers
+
+    for group in EXCLUSIVE:
+        _exclusive(params, *group)
+    ctx = click.get_current_context()
+    if _url_password(params["database"]):
+        # Said on every start, never with the URL itself.
+        click.echo(
+            "virtumancer: warning: --database carries a password, which every local user "
+            "can read in ps; use --database-url-file or VIRTUMANCER_DATABASE_URL",
+            err=True,
+        )
     try:
-        config, generated = build_config(args)
+        config_path = ServerConfig.config_file_from_env(params.pop("config"))
+        file_values = load_config_file(config_path, ctx.command.params) if config_path else {}
+        params, behind_env = merge_layers(params, ctx, file_values)
+        args = SimpleNamespace(**params)
+        config, generated = build_config(args, file=behind_env)
+        if generated and args.log_format == "json":
+            raise ValueError(
+                "--log-format json needs a configured token (token_file, "
+                "VIRTUMANCER_TOKEN_FILE...): a generated one would be printed into the logs"
+            )
     except ValueError as exc:
         click.echo(f"virtumancer: {exc}", err=True)
         return EXIT_USAGE
-    if generated:
-        # Printed once, to the terminal only; never logged.
-        print(f"API token (generated for this run): {config.token}", flush=True)
-    elif config.no_auth:
-        print("Authentication is OFF (loopback only).", flush=True)
-    print(f"Virtumancer: {browser_url(config.host, config.port)}", flush=True)
-    run_server(config, log_level=args.log_level)
+    if args.log_format == "json":
+        from virtumancer_server.logs import configure_json_logging
+
+        configure_json_logging(args.log_level)
+        logging.getLogger("virtumancer_server").info(
+            "serving at %s%s",
+            browser_url(config.host, config.port),
+            " (authentication is OFF: loopback only)" if config.no_auth else "",
+        )
+    else:
+        if generated:
+            # Printed once, to the terminal only; never logged.
+            print(f"API token (generated for this run): {config.token}", flush=True)
+        elif config.no_auth:
+            print("Authentication is OFF (loopback only).", flush=True)
+        print(f"Virtumancer: {browser_url(config.host, config.port)}", flush=True)
+    run_server(config, log_level=args.log_level, log_format=args.log_format)
     return EXIT_OK
+
+
+def _url_password(url: str | None) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return bool(url) and bool(urlsplit(url).password)
+    except ValueError:  # a malformed URL: the database layer says what is wrong with it
+        return False
 
 
 @cli.command()
@@ -255,10 +313,11 @@ for _command in HOST_COMMANDS:
     cli.add_command(_command)
 
 
-def build_config(args: Any) -> tuple[ServerConfig, bool]:
+def build_config(args: Any, *, file: Mapping[str, Any] | None = None) -> tuple[ServerConfig, bool]:
     """Return the config for ``serve`` (``args``: its options) and whether a token was made.
 
-    Raises :class:`SystemExit` (via the caller) through ``ValueError`` for a refused setup.
+    ``file`` holds the config file's values of the options the environment may also set
+    (read after the environment). Raises ``ValueError`` for a refused setup.
     """
     if args.no_auth and not is_loopback(args.host):
         raise ValueError(
@@ -267,13 +326,15 @@ def build_config(args: Any) -> tuple[ServerConfig, bool]:
     token: str | None = None
     generated = False
     if not args.no_auth:
-        token = configured_token(args.token, args.token_file)
+        token = configured_token(args.token, args.token_file, file=file)
         if token is None:
             token, generated = generate_token(), True
     config = ServerConfig(
         host=args.host,
         port=args.port,
-        database_url=ServerConfig.database_url_from_env(args.database),
+        database_url=ServerConfig.database_url_from_env(
+            args.database, url_file=getattr(args, "database_url_file", None), file=file
+        ),
         console_ticket_ttl=ServerConfig.console_ticket_ttl_from_env(),
         token=token,
         no_auth=args.no_auth,
@@ -293,11 +354,17 @@ def build_config(args: Any) -> tuple[ServerConfig, bool]:
     return config, generated
 
 
-def run_server(config: ServerConfig, *, log_level: str = "info") -> None:
-    """Run the app on uvicorn until SIGINT/SIGTERM; in-flight requests finish first."""
+def run_server(config: ServerConfig, *, log_level: str = "info", log_format: str = "text") -> None:
+    """Run the app on uvicorn until SIGINT/SIGTERM; in-flight requests finish first.
+
+    ``log_format="json"`` writes every log line (uvicorn's access and error logs, the
+    library's) as one JSON object (:mod:`virtumancer_server.logs`).
+    """
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from virtumancer_server.app import create_app
+    from virtumancer_server.logs import json_logging_config
     from virtumancer_server.protocol import (
         RESERVED_DESCRIPTORS,
         guarded_http_protocol,
@@ -322,6 +389,7 @@ def run_server(config: ServerConfig, *, log_level: str = "info") -> None:
         port=config.port,
         lifespan="on",
         log_level=log_level,
+        log_config=json_logging_config(log_level) if log_format == "json" else LOGGING_CONFIG,
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,

@@ -6,7 +6,7 @@ import ipaddress
 import os
 import secrets
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import attrs
@@ -23,6 +23,7 @@ __all__ = [
     "default_database_url",
     "generate_token",
     "is_loopback",
+    "read_secret_file",
     "read_token_file",
 ]
 
@@ -135,10 +136,41 @@ class ServerConfig:
         return self.token is not None
 
     @staticmethod
-    def database_url_from_env(explicit: str | None = None) -> str:
-        """Return ``explicit`` (``--database``), else ``VIRTUMANCER_DATABASE_URL``, else the
-        default SQLite file: the one place the server reads the database setting."""
-        return explicit or os.environ.get("VIRTUMANCER_DATABASE_URL") or default_database_url()
+    def database_url_from_env(
+        explicit: str | None = None,
+        *,
+        url_file: str | None = None,
+        file: Mapping[str, object] | None = None,
+    ) -> str:
+        """Return the database URL: the one place the server reads the database setting.
+
+        In order: ``explicit`` (``--database``), the file ``url_file``
+        (``--database-url-file``), ``VIRTUMANCER_DATABASE_URL``, the file named by
+        ``VIRTUMANCER_DATABASE_URL_FILE``, the config file's ``database`` then
+        ``database_url_file`` (``file``: its values), else the default SQLite file.
+        """
+        file = file or {}
+        env_file = os.environ.get("VIRTUMANCER_DATABASE_URL_FILE") or None
+        for url, path in (
+            (explicit, url_file),
+            (os.environ.get("VIRTUMANCER_DATABASE_URL") or None, env_file),
+            (file.get("database"), file.get("database_url_file")),
+        ):
+            if url:
+                return str(url)
+            if path:
+                return read_secret_file(str(path), "database URL file")
+        return default_database_url()
+
+    @staticmethod
+    def config_file_from_env(explicit: str | None = None) -> str | None:
+        """Return the config file to read: ``explicit`` (``--config``), else
+        ``VIRTUMANCER_SERVE_CONFIG``, else ``None``.
+
+        Not ``VIRTUMANCER_CONFIG``: that names the host commands' file (``uri = ...``), whose
+        keys ``serve`` would refuse.
+        """
+        return explicit or os.environ.get("VIRTUMANCER_SERVE_CONFIG") or None
 
     @staticmethod
     def console_ticket_ttl_from_env() -> float:
@@ -178,32 +210,48 @@ def generate_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def read_token_file(path: str | os.PathLike[str]) -> str:
-    """Return the token stored in ``path``: its content without surrounding whitespace.
+def read_secret_file(path: str | os.PathLike[str], what: str = "token file") -> str:
+    """Return the secret stored in ``path``: its content without surrounding whitespace.
 
-    Raises :class:`ValueError` (naming the file, never its content) if it cannot be read or
-    is empty.
+    Raises :class:`ValueError` (naming the file as ``what``, never its content) if it cannot
+    be read or is empty.
     """
     try:
-        token = Path(path).read_text(encoding="utf-8").strip()
+        secret = Path(path).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ValueError(f"cannot read the token file {path}: {reason}") from None
-    if not token:
-        raise ValueError(f"the token file {path} is empty")
-    return token
+        raise ValueError(f"cannot read the {what} {path}: {reason}") from None
+    if not secret:
+        raise ValueError(f"the {what} {path} is empty")
+    return secret
 
 
-def configured_token(token: str | None = None, token_file: str | None = None) -> str | None:
+def read_token_file(path: str | os.PathLike[str]) -> str:
+    """Return the token stored in ``path`` (see :func:`read_secret_file`)."""
+    return read_secret_file(path, "token file")
+
+
+def configured_token(
+    token: str | None = None,
+    token_file: str | None = None,
+    *,
+    file: Mapping[str, object] | None = None,
+) -> str | None:
     """Return the API token given by the caller or the environment, or ``None``.
 
     In order: ``token`` (``--token``, for tests: a command line shows in ``ps``),
-    ``token_file`` (``--token-file``), the file named by ``VIRTUMANCER_TOKEN_FILE``, then
-    ``VIRTUMANCER_TOKEN``.
+    ``token_file`` (``--token-file``), the file named by ``VIRTUMANCER_TOKEN_FILE``,
+    ``VIRTUMANCER_TOKEN``, then the config file's ``token_file`` and ``token`` (``file``:
+    its values).
     """
     if token:
         return token
     token_file = token_file or os.environ.get("VIRTUMANCER_TOKEN_FILE") or None
     if token_file is not None:
         return read_token_file(token_file)
-    return os.environ.get("VIRTUMANCER_TOKEN") or None
+    from_env = os.environ.get("VIRTUMANCER_TOKEN") or None
+    if from_env is not None or not file:
+        return from_env
+    if file.get("token_file"):
+        return read_token_file(str(file["token_file"]))
+    return str(file["token"]) if file.get("token") else None

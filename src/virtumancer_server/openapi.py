@@ -178,6 +178,13 @@ def _operation(builder: SchemaBuilder, route: Route, websocket: Route | None) ->
             "description": _ERROR_STATUSES[code],
             "content": {"application/json": {"schema": ref("Error")}},
         }
+    if route.operation_id == "get_readiness":
+        # Not ready is not an error of the request: the 503 body is the 200 one (what is
+        # missing), which is what probes and people read.
+        responses["503"] = {
+            "description": "Not ready",
+            "content": {"application/json": {"schema": _response_schema(builder, route.response)}},
+        }
     operation: Schema = {
         "operationId": route.operation_id,
         "summary": route.summary,

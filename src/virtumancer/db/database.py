@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -94,6 +94,20 @@ class Database:
         except IntegrityError:
             logger.debug("a concurrent writer inserted the same row first: retrying once")
             return await self.run(fn, *args)
+
+    async def ping(self) -> None:
+        """Run ``SELECT 1``; raise what the driver raises if the database does not answer.
+
+        For readiness probes: it does not wait for the request threads' limiter (a busy
+        server is still ready), and a caller that gives up (a timeout) stops waiting while
+        the thread finishes on its own (PostgreSQL's connect timeout bounds it).
+        """
+
+        def ping_sync() -> None:
+            with self.engine.connect() as connection:
+                connection.execute(select(1))
+
+        await anyio.to_thread.run_sync(ping_sync, abandon_on_cancel=True)
 
     async def aclose(self) -> None:
         """Close every pooled connection."""

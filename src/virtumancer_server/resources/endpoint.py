@@ -175,6 +175,14 @@ async def _health(
         resp.data = _HEALTH_BODY
 
 
+async def _readiness(
+    ctx: Context, route: Route, req: Request, resp: Response, args: dict[str, Any]
+) -> None:
+    readiness = await ctx.manager.readiness()
+    resp.cache_control = ["no-store"]
+    ctx.json.send(resp, readiness, status=200 if readiness.ready else 503)
+
+
 async def _create_session(
     ctx: Context, route: Route, req: Request, resp: Response, args: dict[str, Any]
 ) -> None:
@@ -228,6 +236,7 @@ CUSTOM: Final[Mapping[str, Responder]] = {
     "add_host": _add_host,
     "create_token": _create_token,
     "get_health": _health,
+    "get_readiness": _readiness,
     "create_session": _create_session,
     "delete_session": _delete_session,
     "get_openapi_document": _document,
