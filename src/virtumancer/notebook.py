@@ -18,7 +18,6 @@ Every value is HTML-escaped: domain names and descriptions come from the hypervi
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
 from collections.abc import Callable, Iterable
@@ -33,6 +32,8 @@ from virtumancer.models.storage import StoragePool, StorageVolume
 from virtumancer.rates import compute_rates
 
 if TYPE_CHECKING:
+    import asyncio
+
     from virtumancer.pool import ConnectionPool
 
 __all__ = [
@@ -330,6 +331,9 @@ class LiveView:
         self._task: asyncio.Task[None] | None = None
         self._previous: dict[str, DomainStatsSample] = {}
         self._finished = 0
+        # asyncio is imported where the live view uses it: SyncHost's tables need none.
+        import asyncio
+
         self._changed = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -342,6 +346,8 @@ class LiveView:
     @classmethod
     async def start(cls, pool: ConnectionPool, host_id: str, *, interval: float = 2.0) -> LiveView:
         """Draw the table in the current cell's output and follow the host from now on."""
+        import asyncio
+
         from IPython.display import HTML, display
 
         view = cls(pool, host_id, interval=interval)
@@ -352,6 +358,8 @@ class LiveView:
 
     async def stop(self) -> None:
         """Stop following; the table keeps its last state."""
+        import asyncio
+
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -382,7 +390,7 @@ class LiveView:
 
             self._handle.update(HTML(self.html))  # type: ignore[no-untyped-call]
         self._changed.set()
-        self._changed = asyncio.Event()
+        self._changed = type(self._changed)()
 
     async def wait_until(self, predicate: Callable[[str], bool]) -> str:
         """Wait until the drawn table satisfies ``predicate`` (given its HTML); return it.
