@@ -33,9 +33,8 @@ from virtumancer.exceptions import (
     OperationTimeoutError,
     VirtumancerError,
 )
-from virtumancer.models.console import ConsoleKind, ConsoleTarget
 from virtumancer.models.domain import Domain, DomainState
-from virtumancer.models.events import ConnectionState, PoolEvent, PowerAction
+from virtumancer.models.events import ConnectionState, PowerAction
 from virtumancer.models.lifecycle import DesiredState, EnsureResult
 from virtumancer.notebook import ModelList
 from virtumancer.uri import UriPolicy, redact_uri
@@ -43,6 +42,7 @@ from virtumancer.uri import UriPolicy, redact_uri
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
+    from virtumancer.models.console import ConsoleKind, ConsoleTarget
     from virtumancer.models.spec import VmSpec
     from virtumancer.pool import ConnectionPool, HostPool
     from virtumancer.topology import TopologyLayout
@@ -178,7 +178,7 @@ class SyncHost(AbstractContextManager["SyncHost"]):
                 host_id=_HOST_ID,
                 keepalive_interval=self._pool_options.get("keepalive_interval", 5),
                 keepalive_count=self._pool_options.get("keepalive_count", 3),
-                on_event=self._on_event,
+                on_event=None,  # registered when a pool takes the connection over
                 on_close=self._on_close,
                 abandoned=abandoned,
             )
@@ -196,11 +196,6 @@ class SyncHost(AbstractContextManager["SyncHost"]):
             raise HostUnavailableError(exc.message, host_id=_HOST_ID) from exc
         self._lost = None
         return conn
-
-    # libvirt's event loop thread: until a pool took the connection over, nobody listens.
-    def _on_event(self, event: PoolEvent) -> None:
-        if self._pool is not None:
-            self._pool._event_sink(event)
 
     def _on_close(self, reason: str) -> None:
         host = self._host
@@ -238,27 +233,29 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         if self._host is not None:
             return self._on_pool(fn)
         with self._calls:
-            if self._conn is None or self._lost is not None:
-                # Lost (or retired after a timeout): reconnect, as the pool would.
-                if self._conn is not None:
-                    self._conn.retire()
-                    self._conn = None
-                self._conn = self._open_connection()
-            conn = self._conn
-            try:
-                return _in_daemon_thread(
-                    lambda: fn(conn), self._call_timeout, name="virtumancer-call"
-                )
-            except _TimedOutError:
-                # Still inside libvirt: never reused, closed once the call returns.
+            return self._direct(fn)
+
+    def _direct(self, fn: Callable[[LibvirtConnection], Any]) -> Any:
+        """Run ``fn`` on the connection, reconnecting first if it was lost (holds ``_calls``)."""
+        if self._conn is None or self._lost is not None:
+            # Lost (or retired after a timeout): reconnect, as the pool would.
+            if self._conn is not None:
+                self._conn.retire()
                 self._conn = None
-                conn.retire()
-                raise OperationTimeoutError(
-                    f"no answer from the host within {self._call_timeout:g} s", host_id=_HOST_ID
-                ) from None
-            except ConnectionLostError as exc:
-                self._lost = exc.message
-                raise
+            self._conn = self._open_connection()
+        conn = self._conn
+        try:
+            return _in_daemon_thread(lambda: fn(conn), self._call_timeout, name="virtumancer-call")
+        except _TimedOutError:
+            # Still inside libvirt: never reused, closed once the call returns.
+            self._conn = None
+            conn.retire()
+            raise OperationTimeoutError(
+                f"no answer from the host within {self._call_timeout:g} s", host_id=_HOST_ID
+            ) from None
+        except ConnectionLostError as exc:
+            self._lost = exc.message
+            raise
 
     def _on_pool(self, fn: Callable[[Any], Any]) -> Any:
         host = self._pool_host()
@@ -288,7 +285,13 @@ class SyncHost(AbstractContextManager["SyncHost"]):
             if self._conn is None or self._lost is not None:
                 host = portal.call(pool.add_host, _HOST_ID, self.uri)
             else:
-                host = portal.call(pool._adopt_host, _HOST_ID, self.uri, self._conn)
+
+                def take_over(conn: LibvirtConnection) -> LibvirtConnection:
+                    conn.call(lambda _: conn.register_events(pool._event_sink))
+                    return conn
+
+                adopted: LibvirtConnection = self._direct(take_over)
+                host = portal.call(pool._adopt_host, _HOST_ID, self.uri, adopted)
                 self._adopted_generation = host._generation
             self._pool = pool
             self._host = host
@@ -439,6 +442,7 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         reachable from here).
         """
         # The console service pulls in asyncssh: only callers that want a console pay for it.
+        from virtumancer.models.console import ConsoleKind
         from virtumancer.services.console import resolve_console_target
 
         wanted = ConsoleKind(kind) if kind is not None else None

@@ -13,7 +13,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -25,16 +25,8 @@ from virtumancer._libvirt.lifecycle import LifecycleOperations
 from virtumancer._libvirt.snapshots import SnapshotOperations
 from virtumancer._libvirt.storage_network import StorageNetworkOperations
 from virtumancer._libvirt.vm_devices import DeviceOperations
-from virtumancer._xml import (
-    node_info_from_libvirt,
-    parse_capabilities,
-    parse_domain,
-    parse_network,
-    parse_node_device,
-    parse_storage_pool,
-    parse_storage_volume,
-    render_metadata,
-)
+from virtumancer._xml.domain import parse_domain
+from virtumancer._xml.metadata import render_metadata
 from virtumancer.exceptions import ConflictError, HostUnavailableError, VirtumancerError
 from virtumancer.models.domain import ACTIVE_DOMAIN_STATES, Domain, DomainState
 from virtumancer.models.events import (
@@ -46,12 +38,16 @@ from virtumancer.models.events import (
     PoolEvent,
     PowerAction,
 )
-from virtumancer.models.host import HostInfo
 from virtumancer.models.metadata import METADATA_NAMESPACE, METADATA_PREFIX, VirtumancerMetadata
-from virtumancer.models.network import Network
-from virtumancer.models.nodedev import GpuDevice
-from virtumancer.models.stats import DomainStatsSample, parse_domain_stats
-from virtumancer.models.storage import StoragePool, StorageVolume
+
+# What a plain domain listing does not need is imported where it is used: a one-shot script
+# pays for the models and parsers it touches only (issue 11, cold start).
+if TYPE_CHECKING:
+    from virtumancer.models.host import HostInfo
+    from virtumancer.models.network import Network
+    from virtumancer.models.nodedev import GpuDevice
+    from virtumancer.models.stats import DomainStatsSample
+    from virtumancer.models.storage import StoragePool, StorageVolume
 
 __all__ = ["LibvirtConnection", "ListedDomain", "call_translated", "connections_share_state"]
 
@@ -243,8 +239,16 @@ class LibvirtConnection(
 
         with contextlib.suppress(libvirt.libvirtError):
             raw.registerCloseCallback(closed, None)
-        if on_event is None:
-            return
+        if on_event is not None:
+            self.register_events(on_event)
+
+    def register_events(self, on_event: Callable[[PoolEvent], None]) -> None:
+        """Register every domain event, delivered to ``on_event`` on libvirt's loop thread.
+
+        :meth:`open` does this when given ``on_event``; the blocking facade does it later, when
+        it first needs events (a one-shot script never does, and saves the five RPCs).
+        """
+        raw = self.raw
         handlers = self._event_handlers(on_event)
         for name in _EVENT_IDS:
             event_id = getattr(libvirt, name, None)
@@ -430,6 +434,8 @@ class LibvirtConnection(
 
     def host_info(self) -> HostInfo:
         """Return node info, hostname, capabilities and versions (six RPCs)."""
+        from virtumancer._xml.host import node_info_from_libvirt, parse_capabilities
+        from virtumancer.models.host import HostInfo
 
         def work(raw: Any) -> HostInfo:
             return HostInfo(
@@ -691,6 +697,7 @@ class LibvirtConnection(
         events, and otherwise ``getAllDomainStats`` filtered here -- one RPC either way.
         Unknown UUIDs are ignored.
         """
+        from virtumancer.models.stats import parse_domain_stats
 
         def work(raw: Any) -> list[DomainStatsSample]:
             handles = self.domain_handles
@@ -732,6 +739,7 @@ class LibvirtConnection(
 
     def list_storage_pools(self) -> list[StoragePool]:
         """List storage pools with state, sizes, autostart and persistence."""
+        from virtumancer._xml.storage import parse_storage_pool
 
         def work(raw: Any) -> list[StoragePool]:
             result = []
@@ -754,6 +762,7 @@ class LibvirtConnection(
 
     def list_storage_volumes(self, pool_name: str | None = None) -> list[StorageVolume]:
         """List the volumes of every active pool, or of the pool named ``pool_name``."""
+        from virtumancer._xml.storage import parse_storage_volume
 
         def work(raw: Any) -> list[StorageVolume]:
             if pool_name is not None:
@@ -773,6 +782,7 @@ class LibvirtConnection(
 
     def list_networks(self) -> list[Network]:
         """List virtual networks with active, autostart and persistence."""
+        from virtumancer._xml.network import parse_network
 
         def work(raw: Any) -> list[Network]:
             return [
@@ -789,6 +799,7 @@ class LibvirtConnection(
 
     def list_gpus(self) -> list[GpuDevice]:
         """List the host's PCI display controllers."""
+        from virtumancer._xml.nodedev import parse_node_device
 
         def work(raw: Any) -> list[GpuDevice]:
             devices = raw.listAllDevices(libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_PCI_DEV)

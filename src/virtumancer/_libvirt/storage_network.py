@@ -17,13 +17,17 @@ import libvirt
 from lxml import etree
 
 from virtumancer._libvirt.lifecycle import _SECURE_INACTIVE, _check_volume_free, _error_code, _pool
-from virtumancer._xml import parse_network, parse_storage_pool, parse_storage_volume
 from virtumancer._xml._parser import parse_xml
 from virtumancer._xml.lifecycle import render_volume
 from virtumancer.exceptions import ConflictError, InvalidInputError, NotFoundError
-from virtumancer.models.network import NatNetworkSpec, Network
-from virtumancer.models.spec import VolumeFormat, check_name
-from virtumancer.models.storage import StoragePool, StorageVolume
+from virtumancer.models._names import check_name
+
+# The storage and network parsers and models load when those are used (each function
+# imports what it needs), not with every connection: a plain domain listing skips them.
+if TYPE_CHECKING:
+    from virtumancer.models.network import NatNetworkSpec, Network
+    from virtumancer.models.spec import VolumeFormat
+    from virtumancer.models.storage import StoragePool, StorageVolume
 
 __all__ = ["StorageNetworkOperations", "render_dir_pool", "render_nat_network"]
 
@@ -85,6 +89,8 @@ def render_nat_network(spec: NatNetworkSpec) -> bytes:
 
 
 def _pool_model(pool: Any) -> StoragePool:
+    from virtumancer._xml.storage import parse_storage_pool
+
     state, capacity, allocation, available = pool.info()
     return attrs.evolve(
         parse_storage_pool(pool.XMLDesc(0)),
@@ -98,6 +104,8 @@ def _pool_model(pool: Any) -> StoragePool:
 
 
 def _network_model(network: Any) -> Network:
+    from virtumancer._xml.network import parse_network
+
     return attrs.evolve(
         parse_network(network.XMLDesc(0)),
         active=bool(network.isActive()),
@@ -182,6 +190,8 @@ class StorageNetworkOperations:
 
         :class:`ConflictError` for a name in use or a size beyond the pool's free space.
         """
+        from virtumancer._xml.storage import parse_storage_volume
+
         check_name(name, "name")
         volume_format = _format(format)
         _check_size(size_bytes)
@@ -206,6 +216,8 @@ class StorageNetworkOperations:
 
     def resize_volume(self, pool_name: str, name: str, size_bytes: int) -> StorageVolume:
         """Grow a volume to ``size_bytes``; shrinking is refused (it would cut data off)."""
+        from virtumancer._xml.storage import parse_storage_volume
+
         _check_size(size_bytes)
 
         def work(raw: Any) -> StorageVolume:
@@ -302,6 +314,8 @@ class StorageNetworkOperations:
 
 
 def _format(value: VolumeFormat | str) -> VolumeFormat:
+    from virtumancer.models.spec import VolumeFormat
+
     try:
         return VolumeFormat(value)
     except ValueError:
