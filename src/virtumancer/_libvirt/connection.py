@@ -23,7 +23,11 @@ from virtumancer._libvirt.clone import CloneOperations
 from virtumancer._libvirt.errors import translate_error
 from virtumancer._libvirt.lifecycle import LifecycleOperations
 from virtumancer._libvirt.snapshots import SnapshotOperations
-from virtumancer._libvirt.storage_network import StorageNetworkOperations
+from virtumancer._libvirt.storage_network import (
+    StorageNetworkOperations,
+    network_model,
+    pool_model,
+)
 from virtumancer._libvirt.vm_devices import DeviceOperations
 from virtumancer._xml.domain import parse_domain
 from virtumancer._xml.metadata import render_metadata
@@ -71,7 +75,6 @@ _DETAILS = _detail_names()
 # SECURE so the parser sees whether graphics have a password (it keeps only the presence,
 # never the value); listings therefore hold such XML in memory only, never log or return it.
 _DOMAIN_XML_FLAGS = libvirt.VIR_DOMAIN_XML_SECURE
-_POOL_STATES = {0: "inactive", 1: "building", 2: "running", 3: "degraded", 4: "inaccessible"}
 _METADATA_KINDS = {0: "description", 1: "title", 2: "element"}
 _ACTIVE_STATES = ACTIVE_DOMAIN_STATES
 _INACTIVE_STATES = frozenset(DomainState) - ACTIVE_DOMAIN_STATES
@@ -739,26 +742,7 @@ class LibvirtConnection(
 
     def list_storage_pools(self) -> list[StoragePool]:
         """List storage pools with state, sizes, autostart and persistence."""
-        from virtumancer._xml.storage import parse_storage_pool
-
-        def work(raw: Any) -> list[StoragePool]:
-            result = []
-            for pool in raw.listAllStoragePools(0):
-                state, capacity, allocation, available = pool.info()
-                result.append(
-                    attrs.evolve(
-                        parse_storage_pool(pool.XMLDesc(0)),
-                        state=_POOL_STATES.get(state, str(state)),
-                        capacity_bytes=capacity,
-                        allocation_bytes=allocation,
-                        available_bytes=available,
-                        autostart=bool(pool.autostart()),
-                        persistent=bool(pool.isPersistent()),
-                    )
-                )
-            return result
-
-        return self.call(work)
+        return self.call(lambda raw: [pool_model(pool) for pool in raw.listAllStoragePools(0)])
 
     def list_storage_volumes(self, pool_name: str | None = None) -> list[StorageVolume]:
         """List the volumes of every active pool, or of the pool named ``pool_name``."""
@@ -782,20 +766,7 @@ class LibvirtConnection(
 
     def list_networks(self) -> list[Network]:
         """List virtual networks with active, autostart and persistence."""
-        from virtumancer._xml.network import parse_network
-
-        def work(raw: Any) -> list[Network]:
-            return [
-                attrs.evolve(
-                    parse_network(network.XMLDesc(0)),
-                    active=bool(network.isActive()),
-                    autostart=bool(network.autostart()),
-                    persistent=bool(network.isPersistent()),
-                )
-                for network in raw.listAllNetworks(0)
-            ]
-
-        return self.call(work)
+        return self.call(lambda raw: [network_model(net) for net in raw.listAllNetworks(0)])
 
     def list_gpus(self) -> list[GpuDevice]:
         """List the host's PCI display controllers."""

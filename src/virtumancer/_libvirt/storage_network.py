@@ -29,7 +29,13 @@ if TYPE_CHECKING:
     from virtumancer.models.spec import VolumeFormat
     from virtumancer.models.storage import StoragePool, StorageVolume
 
-__all__ = ["StorageNetworkOperations", "render_dir_pool", "render_nat_network"]
+__all__ = [
+    "StorageNetworkOperations",
+    "network_model",
+    "pool_model",
+    "render_dir_pool",
+    "render_nat_network",
+]
 
 T = TypeVar("T")
 
@@ -88,7 +94,8 @@ def render_nat_network(spec: NatNetworkSpec) -> bytes:
     return etree.tostring(root)
 
 
-def _pool_model(pool: Any) -> StoragePool:
+def pool_model(pool: Any) -> StoragePool:
+    """Return a pool's model with its state, sizes, autostart and persistence filled."""
     from virtumancer._xml.storage import parse_storage_pool
 
     state, capacity, allocation, available = pool.info()
@@ -103,7 +110,8 @@ def _pool_model(pool: Any) -> StoragePool:
     )
 
 
-def _network_model(network: Any) -> Network:
+def network_model(network: Any) -> Network:
+    """Return a network's model with active, autostart and persistence filled."""
     from virtumancer._xml.network import parse_network
 
     return attrs.evolve(
@@ -147,7 +155,7 @@ class StorageNetworkOperations:
                 with contextlib.suppress(libvirt.libvirtError):
                     pool.undefine()
                 raise
-            return _pool_model(pool)
+            return pool_model(pool)
 
         return self.call(work)
 
@@ -272,7 +280,7 @@ class StorageNetworkOperations:
             network = raw.networkDefineXML(xml.decode())
             if spec.autostart:
                 network.setAutostart(1)
-            return _network_model(network)
+            return network_model(network)
 
         return self.call(work)
 
@@ -284,7 +292,7 @@ class StorageNetworkOperations:
             if network.isActive():
                 raise ConflictError(f"network {name!r} is already active", field="name")
             network.create()
-            return _network_model(network)
+            return network_model(network)
 
         return self.call(work)
 
@@ -296,7 +304,7 @@ class StorageNetworkOperations:
             if not network.isActive():
                 raise ConflictError(f"network {name!r} is not active", field="name")
             network.destroy()
-            return _network_model(network)
+            return network_model(network)
 
         return self.call(work)
 
