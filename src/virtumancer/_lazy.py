@@ -1,10 +1,16 @@
 """Lazy public names for a package (PEP 562), so importing it costs only what is used.
 
-A package lists where each public name lives; the first ``package.Name`` imports that module
-and keeps the value in the package's namespace, so later lookups are plain attribute reads.
-Callers define the hooks under ``if not TYPE_CHECKING:`` and import the same names under
-``if TYPE_CHECKING:``: type checkers then see real imports (and flag a misspelt name) rather
-than a module ``__getattr__`` that would accept anything.
+A package lists where each public name lives, once, in a table ``{module: (name, ...)}``; the
+first ``package.Name`` imports that module and keeps the value in the package's namespace, so
+later lookups are plain attribute reads. ``__all__`` is derived from the table (plus the
+``__all__`` of the packages it re-exports whole), never written out again.
+
+Type checkers cannot read the table, so the package also imports each name under
+``if TYPE_CHECKING:`` in the re-export form ``from module import Name as Name`` (a misspelt
+name is then an error, and strict mypy sees it as exported); ``tests/unit/test_public_api.py``
+checks that those imports and the table agree. The hooks are bound under
+``if not TYPE_CHECKING:`` so the checker never sees a module ``__getattr__`` that would
+accept anything.
 """
 
 from __future__ import annotations
@@ -18,10 +24,21 @@ __all__ = ["attach"]
 
 
 def attach(
-    package: str, locations: Mapping[str, Iterable[str]]
-) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """Return ``(__getattr__, __dir__)`` for ``package`` from ``{module: (name, ...)}``."""
+    package: str,
+    locations: Mapping[str, Iterable[str]],
+    *,
+    reexport: Iterable[str] = (),
+    eager: Iterable[str] = (),
+) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
+    """Return ``(__getattr__, __dir__, __all__)`` for ``package`` from ``{module: (name, ...)}``.
+
+    ``reexport`` names packages whose whole ``__all__`` this one offers too (looked up in
+    them on first use); ``eager`` names the package's own public names defined in place.
+    """
     where = {name: module for module, names in locations.items() for name in names}
+    for other in reexport:
+        for name in importlib.import_module(other).__all__:
+            where.setdefault(name, other)
 
     def getattr_(name: str) -> Any:
         module = where.get(name)
@@ -34,4 +51,4 @@ def attach(
     def dir_() -> list[str]:
         return sorted({*vars(sys.modules[package]), *where})
 
-    return getattr_, dir_
+    return getattr_, dir_, sorted({*where, *eager})

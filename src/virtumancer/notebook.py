@@ -18,7 +18,6 @@ Every value is HTML-escaped: domain names and descriptions come from the hypervi
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
 from collections.abc import Callable, Iterable
@@ -26,13 +25,14 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from virtumancer.exceptions import VirtumancerError
 from virtumancer.models.domain import Domain, DomainState
-from virtumancer.models.host import HostInfo
-from virtumancer.models.network import Network
-from virtumancer.models.stats import DomainRates, DomainStatsSample
-from virtumancer.models.storage import StoragePool, StorageVolume
-from virtumancer.rates import compute_rates
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from virtumancer.models.host import HostInfo
+    from virtumancer.models.network import Network
+    from virtumancer.models.stats import DomainRates, DomainStatsSample
+    from virtumancer.models.storage import StoragePool, StorageVolume
     from virtumancer.pool import ConnectionPool
 
 __all__ = [
@@ -122,26 +122,35 @@ def _network_line(network: Network) -> str:
     )
 
 
-_LINES: Final[dict[type, Callable[[Any], str]]] = {
-    Domain: _domain_line,
-    HostInfo: _host_line,
-    StoragePool: _pool_line,
-    StorageVolume: _volume_line,
-    Network: _network_line,
+def _kind(cls: type) -> str | None:
+    """The key of a model class in the tables below.
+
+    By name, not by class: the tables then need not import every model they can show, and a
+    script that shows domains loads no storage, network or host models.
+    """
+    return cls.__qualname__ if cls.__module__.startswith("virtumancer.models.") else None
+
+
+_LINES: Final[dict[str | None, Callable[[Any], str]]] = {
+    "Domain": _domain_line,
+    "HostInfo": _host_line,
+    "StoragePool": _pool_line,
+    "StorageVolume": _volume_line,
+    "Network": _network_line,
 }
 
 
 def text_line(obj: object) -> str:
     """Return the one-line text of a model (``repr`` for anything else)."""
-    line = _LINES.get(type(obj))
+    line = _LINES.get(_kind(type(obj)))
     return line(obj) if line is not None else repr(obj)
 
 
 # --- HTML -------------------------------------------------------------------------------
 
 #: The columns of a list's table, per model: (heading, value).
-_COLUMNS: Final[dict[type, tuple[tuple[str, Callable[[Any], object]], ...]]] = {
-    Domain: (
+_COLUMNS: Final[dict[str | None, tuple[tuple[str, Callable[[Any], object]], ...]]] = {
+    "Domain": (
         ("name", lambda d: d.name),
         ("state", lambda d: _state(d.state)),
         ("vCPUs", lambda d: d.vcpus),
@@ -151,7 +160,7 @@ _COLUMNS: Final[dict[type, tuple[tuple[str, Callable[[Any], object]], ...]]] = {
         ("description", lambda d: d.description),
         ("uuid", lambda d: d.uuid),
     ),
-    StoragePool: (
+    "StoragePool": (
         ("name", lambda p: p.name),
         ("state", lambda p: p.state),
         ("type", lambda p: p.type),
@@ -159,21 +168,21 @@ _COLUMNS: Final[dict[type, tuple[tuple[str, Callable[[Any], object]], ...]]] = {
         ("free", lambda p: format_bytes(p.available_bytes)),
         ("path", lambda p: p.target_path or "-"),
     ),
-    StorageVolume: (
+    "StorageVolume": (
         ("name", lambda v: v.name),
         ("format", lambda v: v.format or v.type or "-"),
         ("capacity", lambda v: format_bytes(v.capacity_bytes)),
         ("allocated", lambda v: format_bytes(v.allocation_bytes)),
         ("path", lambda v: v.path or "-"),
     ),
-    Network: (
+    "Network": (
         ("name", lambda n: n.name),
         ("active", lambda n: "yes" if n.active else "no"),
         ("bridge", lambda n: n.bridge or "-"),
         ("forward", lambda n: n.forward_mode or "none"),
         ("autostart", lambda n: "yes" if n.autostart else "no"),
     ),
-    HostInfo: (
+    "HostInfo": (
         ("hostname", lambda h: h.node.hostname),
         ("arch", lambda h: h.capabilities.arch),
         ("CPUs", lambda h: h.node.cpus),
@@ -198,7 +207,7 @@ def _table(headings: Iterable[str], rows: Iterable[Iterable[object]], caption: s
 
 
 def _fields_table(obj: object, caption: str) -> str:
-    columns = _COLUMNS[type(obj)]
+    columns = _COLUMNS[_kind(type(obj))]
     return _table(("field", "value"), ((name, value(obj)) for name, value in columns), caption)
 
 
@@ -245,12 +254,12 @@ def render_html(obj: object) -> str:
     """Return the HTML of a model, or of a list of models (a table with a row for each)."""
     if isinstance(obj, Domain):
         return _domain_html(obj)
-    if type(obj) in _COLUMNS:
+    if _kind(type(obj)) in _COLUMNS:
         return _fields_table(obj, type(obj).__name__)
     if isinstance(obj, list | tuple):
         kinds = {type(item) for item in obj}
-        if len(kinds) == 1 and (kind := next(iter(kinds))) in _COLUMNS:
-            columns = _COLUMNS[kind]
+        if len(kinds) == 1 and _kind(kind := next(iter(kinds))) in _COLUMNS:
+            columns = _COLUMNS[_kind(kind)]
             return _table(
                 (name for name, _ in columns),
                 ((value(item) for _, value in columns) for item in obj),
@@ -330,6 +339,9 @@ class LiveView:
         self._task: asyncio.Task[None] | None = None
         self._previous: dict[str, DomainStatsSample] = {}
         self._finished = 0
+        # asyncio is imported where the live view uses it: SyncHost's tables need none.
+        import asyncio
+
         self._changed = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -342,6 +354,8 @@ class LiveView:
     @classmethod
     async def start(cls, pool: ConnectionPool, host_id: str, *, interval: float = 2.0) -> LiveView:
         """Draw the table in the current cell's output and follow the host from now on."""
+        import asyncio
+
         from IPython.display import HTML, display
 
         view = cls(pool, host_id, interval=interval)
@@ -352,6 +366,8 @@ class LiveView:
 
     async def stop(self) -> None:
         """Stop following; the table keeps its last state."""
+        import asyncio
+
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -367,6 +383,8 @@ class LiveView:
         except VirtumancerError as exc:
             self.html = _table(("error",), ((str(exc),),), f"{self.host_id}: unavailable")
         else:
+            from virtumancer.rates import compute_rates
+
             rates = {
                 uuid: compute_rates(self._previous[uuid], sample)
                 for uuid, sample in samples.items()
@@ -382,7 +400,7 @@ class LiveView:
 
             self._handle.update(HTML(self.html))  # type: ignore[no-untyped-call]
         self._changed.set()
-        self._changed = asyncio.Event()
+        self._changed = type(self._changed)()
 
     async def wait_until(self, predicate: Callable[[str], bool]) -> str:
         """Wait until the drawn table satisfies ``predicate`` (given its HTML); return it.

@@ -701,14 +701,7 @@ class HostPool:
         libvirt's events, or raises :class:`OperationTimeoutError` after ``timeout``
         seconds; ``reboot`` and ``reset`` have no end state to wait for and return at once.
         """
-        try:
-            power_action = PowerAction(action)
-        except ValueError:
-            raise InvalidInputError(
-                f"unknown power action {action!r} (one of {', '.join(PowerAction)})",
-                field="action",
-                host_id=self.host_id,
-            ) from None
+        power_action = PowerAction.parse(action, self.host_id)
         target = _POWER_TARGETS.get(power_action) if wait else None
         if target is None:
             await self._call(lambda conn: conn.power(name_or_uuid, power_action))
@@ -1050,6 +1043,18 @@ class ConnectionPool:
                 with anyio.CancelScope(shield=True):
                     await self.remove_host(host_id)
                 raise
+        return host
+
+    async def _adopt_host(self, host_id: str, uri: str, conn: LibvirtConnection) -> HostPool:
+        """Add a host whose connection is already open (the sync facade's, on its first use
+        of an event-driven operation); the connection's callbacks must call ``_event_sink``
+        and the returned host's ``_closed_from_libvirt(host._generation, reason)``."""
+        host = await self.add_host(host_id, uri, connect=False)
+        async with host._lock:
+            host._generation += 1
+            host._conn = conn
+            host._spares, host._idle = [], [conn]
+            host._set_state(ConnectionState.CONNECTED)
         return host
 
     async def remove_host(self, host_id: str) -> None:

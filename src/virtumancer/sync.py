@@ -1,36 +1,50 @@
-"""A blocking facade over the async pool, for scripts, Ansible modules and notebooks.
+"""A blocking facade for scripts, Ansible modules and notebooks.
 
     with virtumancer.connect("qemu:///system") as host:
         for domain in host.domains():
             print(domain.name, domain.state)
         host.start("web1")
 
-It runs a :class:`~virtumancer.pool.ConnectionPool` on an event loop in a thread of its own
-(an anyio blocking portal), so it works in a plain script and in a Jupyter cell whose own
-loop is already running. It is not a second copy of the logic: every method is one call into
-:class:`~virtumancer.pool.HostPool`. Do not call it from inside the portal's own loop.
+Plain calls run straight on one libvirt connection, in a daemon thread of their own that the
+caller waits on (so ``open_timeout`` and ``call_timeout`` hold, and one call at a time runs on
+the connection): a one-shot script imports neither asyncio nor anyio. The first call that is
+driven by libvirt's events (``power(wait=True)``, ``wait_for_state``, ``ensure_vm``,
+``console_target``) starts a :class:`~virtumancer.pool.ConnectionPool` on an event loop in a
+thread of its own (an anyio blocking portal) and hands it the open connection, so state kept
+per connection (libvirt's test driver) carries over; from then on every call goes through the
+pool. That works in a plain script and in a Jupyter cell whose own loop is already running.
+It is not a second copy of the logic: each method is one call of the connection's or the
+host pool's. Do not call it from inside the portal's own loop.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
-from anyio.from_thread import BlockingPortal, start_blocking_portal
-
-from virtumancer.exceptions import ConflictError
-from virtumancer.models.console import ConsoleKind, ConsoleTarget
+from virtumancer._libvirt import LibvirtConnection, ensure_event_loop
+from virtumancer.exceptions import (
+    ConflictError,
+    ConnectionLostError,
+    HostUnavailableError,
+    OperationTimeoutError,
+    VirtumancerError,
+)
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.events import ConnectionState, PowerAction
 from virtumancer.models.lifecycle import DesiredState, DeviceScope, EnsureResult
 from virtumancer.notebook import ModelList
-from virtumancer.pool import DEFAULT_WAIT_S, ConnectionPool, HostPool, _Operation
 from virtumancer.uri import UriPolicy, redact_uri
 
 if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
+
+    from virtumancer.models.console import ConsoleKind, ConsoleTarget
     from virtumancer.models.spec import VmSpec
+    from virtumancer.pool import ConnectionPool, HostPool
     from virtumancer.topology import TopologyLayout
 
 __all__ = ["SyncHost", "connect"]
@@ -39,14 +53,52 @@ T = TypeVar("T")
 M = TypeVar("M")
 P = ParamSpec("P")
 
+#: The pool's defaults (see ConnectionPool), repeated so the direct path need not import it.
+DEFAULT_WAIT_S = 60.0
+_HOST_ID = "default"
+
+
+class _TimedOutError(Exception):
+    pass
+
+
+def _in_daemon_thread(fn: Callable[[], T], timeout: float | None, *, name: str) -> T:
+    """Run ``fn`` in a new daemon thread and wait up to ``timeout``; raise ``_TimedOutError`` then.
+
+    A libvirt call cannot be cancelled: one that never returns is left behind in a thread
+    that never keeps the process from exiting.
+    """
+    outcome: list[tuple[bool, Any]] = []
+
+    def work() -> None:
+        try:
+            outcome.append((True, fn()))
+        except BaseException as exc:  # handed to the caller
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=work, name=name, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not outcome:
+        raise _TimedOutError
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    result: T = value
+    return result
+
 
 class _Blocking(Generic[P, T]):
-    """``SyncHost.<name>(...)`` blocks on the host pool's operation of the same declaration."""
+    """``SyncHost.<name>(...)`` blocks on ``LibvirtConnection.<name>(...)`` (or the pool's)."""
 
-    def __init__(self, operation: _Operation[P, T], result: Callable[[T], T] | None = None) -> None:
-        self.operation = operation
+    def __init__(
+        self,
+        method: Callable[Concatenate[LibvirtConnection, P], T],
+        result: Callable[[T], T] | None = None,
+    ) -> None:
+        self.name = method.__name__
         self.result = result
-        self.__doc__ = operation.__doc__
+        self.__doc__ = method.__doc__
 
     @overload
     def __get__(self, host: None, owner: type[Any]) -> Self: ...
@@ -57,11 +109,11 @@ class _Blocking(Generic[P, T]):
     def __get__(self, host: SyncHost | None, owner: type[Any]) -> Self | Callable[P, T]:
         if host is None:
             return self
-        name = self.operation.name
+        name = self.name
         wrap = self.result
 
         def operation(*args: P.args, **kwargs: P.kwargs) -> T:
-            result: T = host._call(lambda pool: getattr(pool, name)(*args, **kwargs))
+            result: T = host._call(lambda target: getattr(target, name)(*args, **kwargs))
             return result if wrap is None else wrap(result)
 
         operation.__name__ = operation.__qualname__ = name
@@ -69,14 +121,16 @@ class _Blocking(Generic[P, T]):
         return operation
 
 
-def _blocking(operation: _Operation[P, T]) -> _Blocking[P, T]:
-    """Declare a host pool operation as a blocking method of :class:`SyncHost`."""
-    return _Blocking(operation)
+def _blocking(method: Callable[Concatenate[LibvirtConnection, P], T]) -> _Blocking[P, T]:
+    """Declare a connection operation as a blocking method of :class:`SyncHost`."""
+    return _Blocking(method)
 
 
-def _listing(operation: _Operation[P, list[M]]) -> _Blocking[P, list[M]]:
+def _listing(
+    method: Callable[Concatenate[LibvirtConnection, P], list[M]],
+) -> _Blocking[P, list[M]]:
     """Declare a listing operation whose list shows as a table in a notebook."""
-    return _Blocking(operation, ModelList)
+    return _Blocking(method, ModelList)
 
 
 class SyncHost(AbstractContextManager["SyncHost"]):
@@ -88,35 +142,78 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     def __init__(self, uri: str, **pool_options: Any) -> None:
         self.uri = uri
         self._pool_options = pool_options
+        self._open_timeout: float = pool_options.get("open_timeout", 8.0)
+        self._call_timeout: float | None = pool_options.get("call_timeout", 120.0)
+        self._opened = False
+        # The direct path: one connection, one call at a time (docs/adr/0012).
+        self._conn: LibvirtConnection | None = None
+        self._lost: str | None = None
+        self._calls = threading.Lock()
+        # The pool path, once an event-driven operation was asked for.
         self._stack: ExitStack | None = None
         self._portal: BlockingPortal | None = None
         self._host: HostPool | None = None
+        self._pool: ConnectionPool | None = None
+        self._adopted_generation = 0
 
     def __repr__(self) -> str:
-        state = self._host.state.value if self._host is not None else "CLOSED"
+        state = self.state.value if self._opened else "CLOSED"
         return f"<SyncHost {redact_uri(self.uri)} {state}>"
 
     def open(self) -> Self:
-        """Start the portal, open the pool and connect; ``with`` does this for you."""
-        if self._stack is not None:
+        """Connect; ``with`` does this for you."""
+        if self._opened:
             raise ConflictError("already open")
-        with ExitStack() as stack:
-            portal = stack.enter_context(start_blocking_portal(backend="asyncio"))
-            pool = stack.enter_context(
-                portal.wrap_async_context_manager(ConnectionPool(**self._pool_options))
-            )
-            self._host = portal.call(pool.add_host, "default", self.uri)
-            self._portal = portal
-            self._stack = stack.pop_all()
+        ensure_event_loop()  # before the first connection: keepalive, close callback, events
+        self._conn = self._open_connection()
+        self._opened = True
         return self
 
+    def _open_connection(self) -> LibvirtConnection:
+        abandoned = threading.Event()
+
+        def opener() -> LibvirtConnection:
+            return LibvirtConnection.open(
+                self.uri,
+                host_id=_HOST_ID,
+                keepalive_interval=self._pool_options.get("keepalive_interval", 5),
+                keepalive_count=self._pool_options.get("keepalive_count", 3),
+                on_event=None,  # registered when a pool takes the connection over
+                on_close=self._on_close,
+                abandoned=abandoned,
+            )
+
+        try:
+            conn = _in_daemon_thread(opener, self._open_timeout, name="virtumancer-open")
+        except _TimedOutError:
+            abandoned.set()  # closed again if it ever succeeds
+            raise OperationTimeoutError(
+                f"no answer from the host within {self._open_timeout:g} s", host_id=_HOST_ID
+            ) from None
+        except VirtumancerError as exc:
+            if isinstance(exc, HostUnavailableError):
+                raise
+            raise HostUnavailableError(exc.message, host_id=_HOST_ID) from exc
+        self._lost = None
+        return conn
+
+    def _on_close(self, reason: str) -> None:
+        host = self._host
+        if host is not None:
+            host._closed_from_libvirt(self._adopted_generation, reason)
+        else:
+            self._lost = reason
+
     def close(self) -> None:
-        """Disconnect and stop the portal's thread."""
+        """Disconnect (and stop the pool's thread if one was started)."""
+        conn, self._conn = self._conn, None
         stack, self._stack = self._stack, None
-        self._host = None
-        self._portal = None
+        self._host = self._pool = self._portal = None
+        self._opened = False
         if stack is not None:
-            stack.close()
+            stack.close()  # the pool closes the connection it took over
+        elif conn is not None:
+            conn.retire()
 
     def __enter__(self) -> Self:
         return self.open()
@@ -129,53 +226,121 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     ) -> None:
         self.close()
 
-    def _call(self, fn: Callable[[HostPool], Any]) -> Any:
-        if self._portal is None or self._host is None:
+    def _call(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn`` on the connection (or, once it exists, on the host pool)."""
+        if not self._opened:
             raise ConflictError("the connection is closed (use `with virtumancer.connect(...)`)")
-        host = self._host
+        if self._host is not None:
+            return self._on_pool(fn)
+        with self._calls:
+            return self._direct(fn)
+
+    def _direct(self, fn: Callable[[LibvirtConnection], Any]) -> Any:
+        """Run ``fn`` on the connection, reconnecting first if it was lost (holds ``_calls``)."""
+        if self._conn is None or self._lost is not None:
+            # Lost (or retired after a timeout): reconnect, as the pool would.
+            if self._conn is not None:
+                self._conn.retire()
+                self._conn = None
+            self._conn = self._open_connection()
+        conn = self._conn
+        try:
+            return _in_daemon_thread(lambda: fn(conn), self._call_timeout, name="virtumancer-call")
+        except _TimedOutError:
+            # Still inside libvirt: never reused, closed once the call returns.
+            self._conn = None
+            conn.retire()
+            raise OperationTimeoutError(
+                f"no answer from the host within {self._call_timeout:g} s", host_id=_HOST_ID
+            ) from None
+        except ConnectionLostError as exc:
+            self._lost = exc.message
+            raise
+
+    def _on_pool(self, fn: Callable[[Any], Any]) -> Any:
+        host = self._pool_host()
 
         async def run() -> Any:
             return await fn(host)
 
+        assert self._portal is not None
         return self._portal.call(run)
+
+    def _pool_host(self) -> HostPool:
+        """The host pool, started on first use with the connection handed over to it."""
+        if self._host is not None:
+            return self._host
+        if not self._opened:
+            raise ConflictError("the connection is closed (use `with virtumancer.connect(...)`)")
+        # Imported here: only the event-driven operations need the async stack.
+        from anyio.from_thread import start_blocking_portal
+
+        from virtumancer.pool import ConnectionPool
+
+        with self._calls, ExitStack() as stack:
+            portal = stack.enter_context(start_blocking_portal(backend="asyncio"))
+            pool = stack.enter_context(
+                portal.wrap_async_context_manager(ConnectionPool(**self._pool_options))
+            )
+            if self._conn is None or self._lost is not None:
+                host = portal.call(pool.add_host, _HOST_ID, self.uri)
+            else:
+
+                def take_over(conn: LibvirtConnection) -> LibvirtConnection:
+                    conn.call(lambda _: conn.register_events(pool._event_sink))
+                    return conn
+
+                adopted: LibvirtConnection = self._direct(take_over)
+                host = portal.call(pool._adopt_host, _HOST_ID, self.uri, adopted)
+                self._adopted_generation = host._generation
+            self._pool = pool
+            self._host = host
+            self._portal = portal
+            self._conn = None
+            self._stack = stack.pop_all()
+        return host
 
     @property
     def state(self) -> ConnectionState:
         """The connection state (``CLOSED`` hosts report ``DISCONNECTED``)."""
-        return self._host.state if self._host is not None else ConnectionState.DISCONNECTED
+        if self._host is not None:
+            return self._host.state
+        if not self._opened:
+            return ConnectionState.DISCONNECTED
+        return ConnectionState.CONNECTED if self._lost is None else ConnectionState.ERROR
 
-    # One line per operation, declared on LibvirtConnection (see HostPool).
-    info = _blocking(HostPool.host_info)
-    domains = _listing(HostPool.list_domains)
-    domain = _blocking(HostPool.get_domain)
-    domain_xml = _blocking(HostPool.domain_xml)
-    set_metadata = _blocking(HostPool.set_metadata)
-    storage_pools = _listing(HostPool.list_storage_pools)
-    storage_volumes = _listing(HostPool.list_storage_volumes)
-    networks = _listing(HostPool.list_networks)
-    gpus = _blocking(HostPool.list_gpus)
-    stats = _blocking(HostPool.bulk_stats)
-    create_vm = _blocking(HostPool.create_vm)
-    define_vm_xml = _blocking(HostPool.define_vm_xml)
-    delete_vm = _blocking(HostPool.delete_vm)
-    update_vm = _blocking(HostPool.update_vm)
-    attach_disk = _blocking(HostPool.attach_disk)
-    attach_interface = _blocking(HostPool.attach_interface)
-    create_snapshot = _blocking(HostPool.create_snapshot)
-    snapshots = _blocking(HostPool.list_snapshots)
-    revert_snapshot = _blocking(HostPool.revert_snapshot)
-    delete_snapshot = _blocking(HostPool.delete_snapshot)
-    clone_vm = _blocking(HostPool.clone_vm)
-    create_storage_pool = _blocking(HostPool.create_storage_pool)
-    delete_storage_pool = _blocking(HostPool.delete_storage_pool)
-    create_volume = _blocking(HostPool.create_volume)
-    copy_volume = _blocking(HostPool.copy_volume)
-    resize_volume = _blocking(HostPool.resize_volume)
-    delete_volume = _blocking(HostPool.delete_volume)
-    define_network = _blocking(HostPool.define_network)
-    start_network = _blocking(HostPool.start_network)
-    stop_network = _blocking(HostPool.stop_network)
-    delete_network = _blocking(HostPool.delete_network)
+    # One line per operation, declared on LibvirtConnection (HostPool has the same names).
+    info = _blocking(LibvirtConnection.host_info)
+    domains = _listing(LibvirtConnection.list_domains)
+    domain = _blocking(LibvirtConnection.get_domain)
+    domain_xml = _blocking(LibvirtConnection.domain_xml)
+    set_metadata = _blocking(LibvirtConnection.set_metadata)
+    storage_pools = _listing(LibvirtConnection.list_storage_pools)
+    storage_volumes = _listing(LibvirtConnection.list_storage_volumes)
+    networks = _listing(LibvirtConnection.list_networks)
+    gpus = _blocking(LibvirtConnection.list_gpus)
+    stats = _blocking(LibvirtConnection.bulk_stats)
+    create_vm = _blocking(LibvirtConnection.create_vm)
+    define_vm_xml = _blocking(LibvirtConnection.define_vm_xml)
+    delete_vm = _blocking(LibvirtConnection.delete_vm)
+    update_vm = _blocking(LibvirtConnection.update_vm)
+    attach_disk = _blocking(LibvirtConnection.attach_disk)
+    attach_interface = _blocking(LibvirtConnection.attach_interface)
+    create_snapshot = _blocking(LibvirtConnection.create_snapshot)
+    snapshots = _blocking(LibvirtConnection.list_snapshots)
+    revert_snapshot = _blocking(LibvirtConnection.revert_snapshot)
+    delete_snapshot = _blocking(LibvirtConnection.delete_snapshot)
+    clone_vm = _blocking(LibvirtConnection.clone_vm)
+    create_storage_pool = _blocking(LibvirtConnection.create_storage_pool)
+    delete_storage_pool = _blocking(LibvirtConnection.delete_storage_pool)
+    create_volume = _blocking(LibvirtConnection.create_volume)
+    copy_volume = _blocking(LibvirtConnection.copy_volume)
+    resize_volume = _blocking(LibvirtConnection.resize_volume)
+    delete_volume = _blocking(LibvirtConnection.delete_volume)
+    define_network = _blocking(LibvirtConnection.define_network)
+    start_network = _blocking(LibvirtConnection.start_network)
+    stop_network = _blocking(LibvirtConnection.stop_network)
+    delete_network = _blocking(LibvirtConnection.delete_network)
 
     def power(
         self,
@@ -190,7 +355,13 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         With ``wait``, return once the domain reached the action's state (see
         :meth:`HostPool.power <virtumancer.pool.HostPool.power>`).
         """
-        self._call(lambda host: host.power(name_or_uuid, action, wait=wait, timeout=timeout))
+        power_action = PowerAction.parse(action, _HOST_ID)
+        if wait:
+            self._on_pool(
+                lambda host: host.power(name_or_uuid, power_action, wait=True, timeout=timeout)
+            )
+        else:
+            self._call(lambda target: target.power(name_or_uuid, power_action))
 
     def detach_disk(
         self,
@@ -202,11 +373,16 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         timeout: float = DEFAULT_WAIT_S,
     ) -> Domain:
         """Detach a disk; ``wait``: until the guest let go (see ``HostPool.detach_disk``)."""
-        result: Domain = self._call(
-            lambda host: host.detach_disk(
-                name_or_uuid, target, scope=scope, wait=wait, timeout=timeout
+        result: Domain
+        if wait:
+            # Waiting needs libvirt's DEVICE_REMOVED event: the event-driven pool.
+            result = self._on_pool(
+                lambda host: host.detach_disk(
+                    name_or_uuid, target, scope=scope, wait=True, timeout=timeout
+                )
             )
-        )
+        else:
+            result = self._call(lambda conn: conn.detach_disk(name_or_uuid, target, scope=scope))
         return result
 
     def detach_interface(
@@ -219,18 +395,24 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         timeout: float = DEFAULT_WAIT_S,
     ) -> Domain:
         """Detach a NIC; ``wait``: until the guest let go (see ``HostPool.detach_disk``)."""
-        result: Domain = self._call(
-            lambda host: host.detach_interface(
-                name_or_uuid, mac, scope=scope, wait=wait, timeout=timeout
+        result: Domain
+        if wait:
+            result = self._on_pool(
+                lambda host: host.detach_interface(
+                    name_or_uuid, mac, scope=scope, wait=True, timeout=timeout
+                )
             )
-        )
+        else:
+            result = self._call(lambda conn: conn.detach_interface(name_or_uuid, mac, scope=scope))
         return result
 
     def wait_for_state(
         self, name_or_uuid: str, state: DomainState | str, timeout: float = DEFAULT_WAIT_S
     ) -> Domain:
         """Wait (driven by libvirt events) until a domain is in ``state``; return it."""
-        result: Domain = self._call(lambda host: host.wait_for_state(name_or_uuid, state, timeout))
+        result: Domain = self._on_pool(
+            lambda host: host.wait_for_state(name_or_uuid, state, timeout)
+        )
         return result
 
     def ensure_vm(
@@ -242,7 +424,7 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         timeout: float = DEFAULT_WAIT_S,
     ) -> EnsureResult:
         """Bring a VM to ``spec`` and ``state`` (see :meth:`HostPool.ensure_vm`)."""
-        result: EnsureResult = self._call(
+        result: EnsureResult = self._on_pool(
             lambda host: host.ensure_vm(spec, state, check=check, timeout=timeout)
         )
         return result
@@ -302,10 +484,11 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         reachable from here).
         """
         # The console service pulls in asyncssh: only callers that want a console pay for it.
+        from virtumancer.models.console import ConsoleKind
         from virtumancer.services.console import resolve_console_target
 
         wanted = ConsoleKind(kind) if kind is not None else None
-        result: ConsoleTarget = self._call(
+        result: ConsoleTarget = self._on_pool(
             lambda host: resolve_console_target(host, name_or_uuid, wanted)
         )
         return result

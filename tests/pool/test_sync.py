@@ -66,3 +66,24 @@ def test_sync_facade_is_closed_after_the_block(test_uri: str) -> None:
         assert host.state.value == "CONNECTED"
     with pytest.raises(ConflictError):
         host.domains()
+
+
+def test_event_driven_calls_take_the_direct_connection_over() -> None:
+    # test:///default keeps its state per connection: what the direct path changed must
+    # still be so once wait_for_state has started the pool (it adopts the same connection).
+    with virtumancer.connect("test:///default") as host:
+        host.destroy("test")
+        assert host.domain("test").state is DomainState.SHUTOFF
+        host.power("test", "start", wait=True)
+        assert host.wait_for_state("test", "running").state is DomainState.RUNNING
+        host.suspend("test")  # through the pool now
+        assert host.domain("test").state is DomainState.PAUSED
+        assert host.state.value == "CONNECTED"
+    assert host.state.value == "DISCONNECTED"
+
+
+def test_unknown_power_action_is_invalid_input_without_a_pool() -> None:
+    with virtumancer.connect("test:///default") as host:
+        with pytest.raises(virtumancer.InvalidInputError) as caught:
+            host.power("test", "explode")
+        assert caught.value.field == "action"

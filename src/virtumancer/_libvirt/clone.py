@@ -40,10 +40,9 @@ from virtumancer._libvirt.lifecycle import (
 )
 from virtumancer._xml._parser import parse_xml
 from virtumancer._xml.lifecycle import render_volume, with_metadata
-from virtumancer._xml.storage import parse_storage_volume
 from virtumancer.exceptions import ConflictError
+from virtumancer.models._names import check_name, generate_mac
 from virtumancer.models.domain import Domain
-from virtumancer.models.spec import check_name, generate_mac
 
 __all__ = [
     "POLL_INTERVAL_S",
@@ -184,6 +183,9 @@ class _DiskPlan:
 
 
 def _plan_disks(raw: Any, root: Any, source: str, name: str, host_id: str) -> list[_DiskPlan]:
+    # Imported on use, like every parser a plain domain listing does not need.
+    from virtumancer._xml.storage import parse_storage_volume
+
     plans: list[_DiskPlan] = []
     taken: set[tuple[str, str]] = set()
     for element in root.iterfind("devices/disk"):

@@ -13,7 +13,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -23,18 +23,14 @@ from virtumancer._libvirt.clone import CloneOperations
 from virtumancer._libvirt.errors import translate_error
 from virtumancer._libvirt.lifecycle import LifecycleOperations
 from virtumancer._libvirt.snapshots import SnapshotOperations
-from virtumancer._libvirt.storage_network import StorageNetworkOperations
-from virtumancer._libvirt.vm_devices import DeviceOperations
-from virtumancer._xml import (
-    node_info_from_libvirt,
-    parse_capabilities,
-    parse_domain,
-    parse_network,
-    parse_node_device,
-    parse_storage_pool,
-    parse_storage_volume,
-    render_metadata,
+from virtumancer._libvirt.storage_network import (
+    StorageNetworkOperations,
+    network_model,
+    pool_model,
 )
+from virtumancer._libvirt.vm_devices import DeviceOperations
+from virtumancer._xml.domain import parse_domain
+from virtumancer._xml.metadata import render_metadata
 from virtumancer.exceptions import ConflictError, HostUnavailableError, VirtumancerError
 from virtumancer.models.domain import ACTIVE_DOMAIN_STATES, Domain, DomainState
 from virtumancer.models.events import (
@@ -46,12 +42,16 @@ from virtumancer.models.events import (
     PoolEvent,
     PowerAction,
 )
-from virtumancer.models.host import HostInfo
 from virtumancer.models.metadata import METADATA_NAMESPACE, METADATA_PREFIX, VirtumancerMetadata
-from virtumancer.models.network import Network
-from virtumancer.models.nodedev import GpuDevice
-from virtumancer.models.stats import DomainStatsSample, parse_domain_stats
-from virtumancer.models.storage import StoragePool, StorageVolume
+
+# What a plain domain listing does not need is imported where it is used: a one-shot script
+# pays for the models and parsers it touches only (issue 11, cold start).
+if TYPE_CHECKING:
+    from virtumancer.models.host import HostInfo
+    from virtumancer.models.network import Network
+    from virtumancer.models.nodedev import GpuDevice
+    from virtumancer.models.stats import DomainStatsSample
+    from virtumancer.models.storage import StoragePool, StorageVolume
 
 __all__ = ["LibvirtConnection", "ListedDomain", "call_translated", "connections_share_state"]
 
@@ -61,6 +61,7 @@ T = TypeVar("T")
 _LIFECYCLE_TYPES = list(LifecycleEventType)[:-1]  # libvirt's order; UNKNOWN is ours
 
 
+@functools.cache  # on the first lifecycle event: a scan of libvirt's ~1300 names is ~2 ms
 def _detail_names() -> dict[tuple[int, int], str]:
     names: dict[tuple[int, int], str] = {}
     for index, kind in enumerate(_LIFECYCLE_TYPES):
@@ -71,11 +72,9 @@ def _detail_names() -> dict[tuple[int, int], str]:
     return names
 
 
-_DETAILS = _detail_names()
 # SECURE so the parser sees whether graphics have a password (it keeps only the presence,
 # never the value); listings therefore hold such XML in memory only, never log or return it.
 _DOMAIN_XML_FLAGS = libvirt.VIR_DOMAIN_XML_SECURE
-_POOL_STATES = {0: "inactive", 1: "building", 2: "running", 3: "degraded", 4: "inaccessible"}
 _METADATA_KINDS = {0: "description", 1: "title", 2: "element"}
 _ACTIVE_STATES = ACTIVE_DOMAIN_STATES
 _INACTIVE_STATES = frozenset(DomainState) - ACTIVE_DOMAIN_STATES
@@ -243,8 +242,16 @@ class LibvirtConnection(
 
         with contextlib.suppress(libvirt.libvirtError):
             raw.registerCloseCallback(closed, None)
-        if on_event is None:
-            return
+        if on_event is not None:
+            self.register_events(on_event)
+
+    def register_events(self, on_event: Callable[[PoolEvent], None]) -> None:
+        """Register every domain event, delivered to ``on_event`` on libvirt's loop thread.
+
+        :meth:`open` does this when given ``on_event``; the blocking facade does it later, when
+        it first needs events (a one-shot script never does, and saves the five RPCs).
+        """
+        raw = self.raw
         handlers = self._event_handlers(on_event)
         for name in _EVENT_IDS:
             event_id = getattr(libvirt, name, None)
@@ -282,7 +289,7 @@ class LibvirtConnection(
                     domain_uuid=uuid,
                     domain_name=dom.name(),
                     event=kind,
-                    detail=_DETAILS.get((event, detail), str(detail)),
+                    detail=_detail_names().get((event, detail), str(detail)),
                 )
             )
 
@@ -430,6 +437,8 @@ class LibvirtConnection(
 
     def host_info(self) -> HostInfo:
         """Return node info, hostname, capabilities and versions (six RPCs)."""
+        from virtumancer._xml.host import node_info_from_libvirt, parse_capabilities
+        from virtumancer.models.host import HostInfo
 
         def work(raw: Any) -> HostInfo:
             return HostInfo(
@@ -691,6 +700,7 @@ class LibvirtConnection(
         events, and otherwise ``getAllDomainStats`` filtered here -- one RPC either way.
         Unknown UUIDs are ignored.
         """
+        from virtumancer.models.stats import parse_domain_stats
 
         def work(raw: Any) -> list[DomainStatsSample]:
             handles = self.domain_handles
@@ -732,28 +742,11 @@ class LibvirtConnection(
 
     def list_storage_pools(self) -> list[StoragePool]:
         """List storage pools with state, sizes, autostart and persistence."""
-
-        def work(raw: Any) -> list[StoragePool]:
-            result = []
-            for pool in raw.listAllStoragePools(0):
-                state, capacity, allocation, available = pool.info()
-                result.append(
-                    attrs.evolve(
-                        parse_storage_pool(pool.XMLDesc(0)),
-                        state=_POOL_STATES.get(state, str(state)),
-                        capacity_bytes=capacity,
-                        allocation_bytes=allocation,
-                        available_bytes=available,
-                        autostart=bool(pool.autostart()),
-                        persistent=bool(pool.isPersistent()),
-                    )
-                )
-            return result
-
-        return self.call(work)
+        return self.call(lambda raw: [pool_model(pool) for pool in raw.listAllStoragePools(0)])
 
     def list_storage_volumes(self, pool_name: str | None = None) -> list[StorageVolume]:
         """List the volumes of every active pool, or of the pool named ``pool_name``."""
+        from virtumancer._xml.storage import parse_storage_volume
 
         def work(raw: Any) -> list[StorageVolume]:
             if pool_name is not None:
@@ -773,22 +766,11 @@ class LibvirtConnection(
 
     def list_networks(self) -> list[Network]:
         """List virtual networks with active, autostart and persistence."""
-
-        def work(raw: Any) -> list[Network]:
-            return [
-                attrs.evolve(
-                    parse_network(network.XMLDesc(0)),
-                    active=bool(network.isActive()),
-                    autostart=bool(network.autostart()),
-                    persistent=bool(network.isPersistent()),
-                )
-                for network in raw.listAllNetworks(0)
-            ]
-
-        return self.call(work)
+        return self.call(lambda raw: [network_model(net) for net in raw.listAllNetworks(0)])
 
     def list_gpus(self) -> list[GpuDevice]:
         """List the host's PCI display controllers."""
+        from virtumancer._xml.nodedev import parse_node_device
 
         def work(raw: Any) -> list[GpuDevice]:
             devices = raw.listAllDevices(libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_PCI_DEV)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -20,16 +19,16 @@ import libvirt
 from lxml import etree
 
 from virtumancer._version import __version__
-from virtumancer._xml import parse_capabilities, parse_domain, parse_storage_volume
 from virtumancer._xml._parser import parse_xml
+from virtumancer._xml.domain import parse_domain
 from virtumancer._xml.lifecycle import DomainEdit, edit_domain_xml, render_volume, with_metadata
 from virtumancer.exceptions import ConflictError, InvalidInputError
 from virtumancer.models.domain import Domain, DomainState
-from virtumancer.models.lifecycle import VmChange
 from virtumancer.models.metadata import VirtumancerMetadata
 from virtumancer.rules import MANAGED_BY
 
 if TYPE_CHECKING:
+    from virtumancer.models.lifecycle import VmChange
     from virtumancer.models.spec import (
         DiskSource,
         Overlay,
@@ -47,6 +46,8 @@ _UPLOAD_CHUNK: Final = 256 * 1024
 
 def provenance() -> VirtumancerMetadata:
     """Return our ``<metadata>`` provenance for a VM made now, on this machine."""
+    import socket  # here: only VM creation needs it, not every connection
+
     return VirtumancerMetadata(
         managed_by=MANAGED_BY,
         imported_at=dt.datetime.now(dt.UTC),
@@ -82,6 +83,7 @@ def _read(dom: Any) -> Domain:
 
 def _volume_format(vol: Any) -> VolumeFormat:
     # The spec models load only when VMs are made: a script that lists domains skips them.
+    from virtumancer._xml.storage import parse_storage_volume
     from virtumancer.models import spec as _spec
 
     parsed = parse_storage_volume(vol.XMLDesc(0))
@@ -135,6 +137,7 @@ class LifecycleOperations:
         :func:`provenance`), so the VM is managed without an import.
         """
         # The spec models load only when VMs are made: a script that lists domains skips them.
+        from virtumancer._xml.host import parse_capabilities
         from virtumancer.models import spec as _spec
 
         metadata = metadata or provenance()

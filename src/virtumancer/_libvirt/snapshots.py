@@ -16,11 +16,13 @@ import attrs
 import libvirt
 
 from virtumancer._libvirt.lifecycle import _error_code, _read
-from virtumancer._xml.snapshot import parse_snapshot, render_snapshot
 from virtumancer.exceptions import ConflictError, InvalidInputError, NotFoundError
+from virtumancer.models._names import check_name
 from virtumancer.models.domain import Domain
-from virtumancer.models.snapshot import Snapshot
-from virtumancer.models.spec import check_name
+
+# The snapshot parser and model load when snapshots are used, not with every connection.
+if TYPE_CHECKING:
+    from virtumancer.models.snapshot import Snapshot
 
 __all__ = ["SnapshotOperations"]
 
@@ -66,6 +68,8 @@ class SnapshotOperations:
         snapshot (overlay files). ``name`` ``None`` lets libvirt name it (the time).
         :class:`ConflictError` for a name in use (``field="name"``) or memory of a stopped VM.
         """
+        from virtumancer._xml.snapshot import render_snapshot
+
         if name is not None:
             check_name(name, "name")
 
@@ -155,6 +159,8 @@ class SnapshotOperations:
 
 def _tree_of(dom: Any, *, only: str | None = None) -> list[Snapshot]:
     """Read every snapshot of ``dom`` and order them depth first (``only``: just that one)."""
+    from virtumancer._xml.snapshot import parse_snapshot
+
     current: str | None = None
     if dom.hasCurrentSnapshot(0):
         current = dom.snapshotCurrent(0).getName()

@@ -18,15 +18,25 @@ from lxml import etree
 
 from virtumancer._libvirt.clone import CopyProgress, copy_into_pool
 from virtumancer._libvirt.lifecycle import _SECURE_INACTIVE, _check_volume_free, _error_code, _pool
-from virtumancer._xml import parse_network, parse_storage_pool, parse_storage_volume
 from virtumancer._xml._parser import parse_xml
 from virtumancer._xml.lifecycle import render_volume
 from virtumancer.exceptions import ConflictError, InvalidInputError, NotFoundError
-from virtumancer.models.network import NatNetworkSpec, Network
-from virtumancer.models.spec import VolumeFormat, check_name
-from virtumancer.models.storage import StoragePool, StorageVolume
+from virtumancer.models._names import check_name
 
-__all__ = ["StorageNetworkOperations", "render_dir_pool", "render_nat_network"]
+# The storage and network parsers and models load when those are used (each function
+# imports what it needs), not with every connection: a plain domain listing skips them.
+if TYPE_CHECKING:
+    from virtumancer.models.network import NatNetworkSpec, Network
+    from virtumancer.models.spec import VolumeFormat
+    from virtumancer.models.storage import StoragePool, StorageVolume
+
+__all__ = [
+    "StorageNetworkOperations",
+    "network_model",
+    "pool_model",
+    "render_dir_pool",
+    "render_nat_network",
+]
 
 T = TypeVar("T")
 
@@ -85,7 +95,10 @@ def render_nat_network(spec: NatNetworkSpec) -> bytes:
     return etree.tostring(root)
 
 
-def _pool_model(pool: Any) -> StoragePool:
+def pool_model(pool: Any) -> StoragePool:
+    """Return a pool's model with its state, sizes, autostart and persistence filled."""
+    from virtumancer._xml.storage import parse_storage_pool
+
     state, capacity, allocation, available = pool.info()
     return attrs.evolve(
         parse_storage_pool(pool.XMLDesc(0)),
@@ -98,7 +111,10 @@ def _pool_model(pool: Any) -> StoragePool:
     )
 
 
-def _network_model(network: Any) -> Network:
+def network_model(network: Any) -> Network:
+    """Return a network's model with active, autostart and persistence filled."""
+    from virtumancer._xml.network import parse_network
+
     return attrs.evolve(
         parse_network(network.XMLDesc(0)),
         active=bool(network.isActive()),
@@ -140,7 +156,7 @@ class StorageNetworkOperations:
                 with contextlib.suppress(libvirt.libvirtError):
                     pool.undefine()
                 raise
-            return _pool_model(pool)
+            return pool_model(pool)
 
         return self.call(work)
 
@@ -183,6 +199,8 @@ class StorageNetworkOperations:
 
         :class:`ConflictError` for a name in use or a size beyond the pool's free space.
         """
+        from virtumancer._xml.storage import parse_storage_volume
+
         check_name(name, "name")
         volume_format = _format(format)
         _check_size(size_bytes)
@@ -223,6 +241,8 @@ class StorageNetworkOperations:
         in use or a copy larger than the target pool's free space; :class:`NotFoundError`
         for an unknown pool or volume.
         """
+        from virtumancer._xml.storage import parse_storage_volume
+
         check_name(new_name, "name")
         into_name = target_pool or pool_name
 
@@ -254,6 +274,8 @@ class StorageNetworkOperations:
 
     def resize_volume(self, pool_name: str, name: str, size_bytes: int) -> StorageVolume:
         """Grow a volume to ``size_bytes``; shrinking is refused (it would cut data off)."""
+        from virtumancer._xml.storage import parse_storage_volume
+
         _check_size(size_bytes)
 
         def work(raw: Any) -> StorageVolume:
@@ -308,7 +330,7 @@ class StorageNetworkOperations:
             network = raw.networkDefineXML(xml.decode())
             if spec.autostart:
                 network.setAutostart(1)
-            return _network_model(network)
+            return network_model(network)
 
         return self.call(work)
 
@@ -320,7 +342,7 @@ class StorageNetworkOperations:
             if network.isActive():
                 raise ConflictError(f"network {name!r} is already active", field="name")
             network.create()
-            return _network_model(network)
+            return network_model(network)
 
         return self.call(work)
 
@@ -332,7 +354,7 @@ class StorageNetworkOperations:
             if not network.isActive():
                 raise ConflictError(f"network {name!r} is not active", field="name")
             network.destroy()
-            return _network_model(network)
+            return network_model(network)
 
         return self.call(work)
 
@@ -369,6 +391,8 @@ def _copy_plan(
 
 
 def _format(value: VolumeFormat | str) -> VolumeFormat:
+    from virtumancer.models.spec import VolumeFormat
+
     try:
         return VolumeFormat(value)
     except ValueError:

@@ -37,25 +37,16 @@ from virtumancer.exceptions import ConflictError, NotFoundError
 from virtumancer.models.devices import Disk, Interface
 from virtumancer.models.domain import Domain
 from virtumancer.models.lifecycle import DeviceScope
-from virtumancer.models.spec import (
-    DiskBus,
-    DiskDevice,
-    DiskSource,
-    DiskSpec,
-    ExistingPath,
-    ExistingVolume,
-    NewVolume,
-    NicSpec,
-    Overlay,
-    VolumeFormat,
-    generate_mac,
-)
+
+if TYPE_CHECKING:
+    from virtumancer.models.spec import DiskBus, DiskSource, DiskSpec, NewVolume, NicSpec, Overlay
 
 __all__ = ["DeviceOperations", "affect_flags"]
 
 T = TypeVar("T")
 
-_PREFIX: Final = {DiskBus.VIRTIO: "vd", DiskBus.SATA: "sd", DiskBus.SCSI: "sd", DiskBus.IDE: "hd"}
+# By DiskBus value (a StrEnum): keyed by str so the spec models need not load with this module.
+_PREFIX: Final = {"virtio": "vd", "sata": "sd", "scsi": "sd", "ide": "hd"}
 _LIVE: Final = libvirt.VIR_DOMAIN_AFFECT_LIVE
 _CONFIG: Final = libvirt.VIR_DOMAIN_AFFECT_CONFIG
 
@@ -201,6 +192,14 @@ class DeviceOperations:
         in use (``field="target"``) or a volume that does not fit, :class:`InvalidInputError`
         naming the field for an unknown pool or volume.
         """
+        # The spec models load only when VMs are made: a script that lists domains skips them.
+        from virtumancer.models.spec import (
+            DiskBus,
+            DiskDevice,
+            DiskSource,
+            ExistingPath,
+            ExistingVolume,
+        )
 
         def work(raw: Any) -> Domain:
             dom = self._lookup(name_or_uuid)
@@ -306,6 +305,7 @@ class DeviceOperations:
         Without a MAC one is generated (QEMU's 52:54:00 prefix, none the VM has).
         :class:`ConflictError` (``field="nic.mac"``) for a MAC the VM already has.
         """
+        from virtumancer.models._names import generate_mac
 
         def work(raw: Any) -> Domain:
             dom = self._lookup(name_or_uuid)
@@ -367,6 +367,8 @@ def _create_volume(
     raw: Any, disk: NewVolume | Overlay, default_name: str
 ) -> tuple[Any, DiskSource]:
     """Create the volume of a new disk or overlay (checked first); return it and its source."""
+    from virtumancer.models.spec import DiskSource, NewVolume, VolumeFormat
+
     pool = _pool(raw, disk.pool, "disk.pool")
     name = disk.name or f"{default_name}.{disk.format.value}"
     _check_volume_free(pool, name, "disk.name")

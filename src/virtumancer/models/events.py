@@ -13,6 +13,7 @@ from typing import Literal
 
 import attrs
 
+from virtumancer.exceptions import InvalidInputError
 from virtumancer.models.status import StatusCategory
 
 __all__ = [
@@ -94,6 +95,18 @@ class PowerAction(enum.StrEnum):
     RESET = "reset"
     SUSPEND = "suspend"
     RESUME = "resume"
+
+    @classmethod
+    def parse(cls, action: PowerAction | str, host_id: str | None = None) -> PowerAction:
+        """Return ``action`` as a member; ``InvalidInputError`` (``field="action"``) if unknown."""
+        try:
+            return cls(action)
+        except ValueError:
+            raise InvalidInputError(
+                f"unknown power action {action!r} (one of {', '.join(cls)})",
+                field="action",
+                host_id=host_id,
+            ) from None
 
 
 @attrs.frozen(kw_only=True)

@@ -29,7 +29,14 @@ from typing import Any, Final
 
 import attrs
 
-from virtumancer.exceptions import InvalidInputError
+from virtumancer.models._names import CONTROL_CHARACTERS as _CONTROL
+from virtumancer.models._names import (
+    MAX_NAME_LENGTH,
+    QEMU_MAC_PREFIX,
+    check_name,
+    generate_mac,
+)
+from virtumancer.models._names import invalid as _fail
 from virtumancer.models.host import GuestCapability, HostCapabilities
 
 __all__ = [
@@ -63,11 +70,6 @@ __all__ = [
     "resolve_spec_defaults",
 ]
 
-#: The longest VM, pool or volume name a spec accepts.
-MAX_NAME_LENGTH: Final = 64
-#: The locally administered OUI QEMU/KVM (and libvirt) use for guest NICs.
-QEMU_MAC_PREFIX: Final = "52:54:00"
-
 _KIB: Final = 1024
 _MIB: Final = 1024 * _KIB
 _MAX_MEMORY: Final = 16 * 1024**4
@@ -76,11 +78,6 @@ _MAX_SIZE: Final = 2**63 - 1
 _MAC: Final = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
 # A model, machine or arch name: what QEMU and libvirt spell these with.
 _TOKEN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def _fail(field: str, message: str) -> InvalidInputError:
-    return InvalidInputError(f"{field}: {message}", field=field)
 
 
 # --- enums ------------------------------------------------------------------------------
@@ -153,28 +150,6 @@ class SerialType(enum.StrEnum):
 # --- checks -----------------------------------------------------------------------------
 
 
-def check_name(value: str, field: str = "name") -> str:
-    """Return ``value`` if it is an acceptable VM, pool or volume name, else raise.
-
-    See the module docstring for the rules; ``field`` names the value in the error.
-    """
-    if not isinstance(value, str):
-        raise _fail(field, "must be a string")
-    if not value:
-        raise _fail(field, "must not be empty")
-    if len(value) > MAX_NAME_LENGTH:
-        raise _fail(field, f"is longer than {MAX_NAME_LENGTH} characters")
-    if "/" in value:
-        raise _fail(field, "must not contain '/'")
-    if _CONTROL.search(value):
-        raise _fail(field, "must not contain control characters")
-    if value[0] in "-.":
-        raise _fail(field, f"must not start with {value[0]!r}")
-    if value != value.strip():
-        raise _fail(field, "must not start or end with whitespace")
-    return value
-
-
 def normalize_mac(value: str | None) -> str | None:
     """Return ``value`` in lower case (``None`` stays ``None``); checked by the validator."""
     return value.lower() if isinstance(value, str) else value
@@ -188,19 +163,6 @@ def _check_mac(value: str, field: str) -> None:
         raise _fail(field, f"{value!r} is a multicast address; a NIC needs a unicast one")
     if value == "00:00:00:00:00:00":
         raise _fail(field, "the all-zero MAC address is not allowed")
-
-
-def generate_mac(rng: random.Random, *, taken: Iterable[str] = ()) -> str:
-    """Return a new MAC under QEMU's OUI 52:54:00 with random low bytes.
-
-    ``rng`` makes it deterministic in tests; ``taken`` are MACs to avoid.
-    """
-    avoid = {mac.lower() for mac in taken}
-    while True:
-        low = rng.getrandbits(24)
-        mac = f"{QEMU_MAC_PREFIX}:{low >> 16:02x}:{(low >> 8) & 0xFF:02x}:{low & 0xFF:02x}"
-        if mac not in avoid:
-            return mac
 
 
 def _name(field: str) -> Any:
