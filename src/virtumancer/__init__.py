@@ -103,7 +103,15 @@ if TYPE_CHECKING:
         PowerAction,
     )
     from virtumancer.models.fleet import ClusterRecord, ReplicaRecord
-    from virtumancer.models.lifecycle import DesiredState, DeviceScope, EnsureResult, VmChange
+    from virtumancer.models.lifecycle import (
+        DesiredState,
+        DeviceScope,
+        EnsureNetworkResult,
+        EnsureResult,
+        EnsureSnapshotResult,
+        EnsureVolumeResult,
+        VmChange,
+    )
     from virtumancer.models.network import NatNetworkSpec
     from virtumancer.models.notifications import (
         HostsChanged,
@@ -389,7 +397,10 @@ if not TYPE_CHECKING:
             "virtumancer.models.lifecycle": (
                 "DesiredState",
                 "DeviceScope",
+                "EnsureNetworkResult",
                 "EnsureResult",
+                "EnsureSnapshotResult",
+                "EnsureVolumeResult",
                 "VmChange",
             ),
             "virtumancer.uri": (
@@ -447,7 +458,10 @@ __all__ = [
     "DomainRebootEvent",
     "DomainState",
     "DomainStatsSample",
+    "EnsureNetworkResult",
     "EnsureResult",
+    "EnsureSnapshotResult",
+    "EnsureVolumeResult",
     "EventSubscription",
     "ExistingPath",
     "ExistingVolume",

@@ -24,12 +24,19 @@ from virtumancer.exceptions import ConflictError
 from virtumancer.models.console import ConsoleKind, ConsoleTarget
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.events import ConnectionState, PowerAction
-from virtumancer.models.lifecycle import DesiredState, EnsureResult
+from virtumancer.models.lifecycle import (
+    DesiredState,
+    EnsureNetworkResult,
+    EnsureResult,
+    EnsureSnapshotResult,
+    EnsureVolumeResult,
+)
 from virtumancer.notebook import ModelList
 from virtumancer.pool import DEFAULT_WAIT_S, ConnectionPool, HostPool, _Operation
 from virtumancer.uri import UriPolicy, redact_uri
 
 if TYPE_CHECKING:
+    from virtumancer.models.network import NatNetworkSpec
     from virtumancer.models.spec import VmSpec
     from virtumancer.topology import TopologyLayout
 
@@ -171,9 +178,12 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     create_storage_pool = _blocking(HostPool.create_storage_pool)
     delete_storage_pool = _blocking(HostPool.delete_storage_pool)
     create_volume = _blocking(HostPool.create_volume)
+    volume = _blocking(HostPool.get_volume)
     resize_volume = _blocking(HostPool.resize_volume)
     delete_volume = _blocking(HostPool.delete_volume)
     define_network = _blocking(HostPool.define_network)
+    network = _blocking(HostPool.get_network)
+    network_xml = _blocking(HostPool.network_xml)
     start_network = _blocking(HostPool.start_network)
     stop_network = _blocking(HostPool.stop_network)
     delete_network = _blocking(HostPool.delete_network)
@@ -211,6 +221,56 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         """Bring a VM to ``spec`` and ``state`` (see :meth:`HostPool.ensure_vm`)."""
         result: EnsureResult = self._call(
             lambda host: host.ensure_vm(spec, state, check=check, timeout=timeout)
+        )
+        return result
+
+    def ensure_snapshot(
+        self,
+        vm: str,
+        name: str,
+        state: str = "present",
+        *,
+        memory: bool | None = None,
+        description: str = "",
+        check: bool = False,
+    ) -> EnsureSnapshotResult:
+        """Bring a VM's snapshot to ``state`` (see :meth:`HostPool.ensure_snapshot`)."""
+        result: EnsureSnapshotResult = self._call(
+            lambda host: host.ensure_snapshot(
+                vm, name, state, memory=memory, description=description, check=check
+            )
+        )
+        return result
+
+    def ensure_volume(
+        self,
+        pool_name: str,
+        name: str,
+        state: str = "present",
+        *,
+        capacity_bytes: int | None = None,
+        format: str | None = None,
+        check: bool = False,
+    ) -> EnsureVolumeResult:
+        """Bring a volume to ``state`` (see :meth:`HostPool.ensure_volume`)."""
+        result: EnsureVolumeResult = self._call(
+            lambda host: host.ensure_volume(
+                pool_name, name, state, capacity_bytes=capacity_bytes, format=format, check=check
+            )
+        )
+        return result
+
+    def ensure_network(
+        self,
+        name: str,
+        state: str = "started",
+        *,
+        spec: NatNetworkSpec | None = None,
+        check: bool = False,
+    ) -> EnsureNetworkResult:
+        """Bring a network to ``spec`` and ``state`` (see :meth:`HostPool.ensure_network`)."""
+        result: EnsureNetworkResult = self._call(
+            lambda host: host.ensure_network(name, state, spec=spec, check=check)
         )
         return result
 

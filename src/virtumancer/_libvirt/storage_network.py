@@ -8,7 +8,6 @@ sizes, addresses), and the refusals name the field.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -20,6 +19,7 @@ from virtumancer._libvirt.lifecycle import _SECURE_INACTIVE, _check_volume_free,
 from virtumancer._xml import parse_network, parse_storage_pool, parse_storage_volume
 from virtumancer._xml._parser import parse_xml
 from virtumancer._xml.lifecycle import render_volume
+from virtumancer._xml.network import render_nat_network
 from virtumancer.exceptions import ConflictError, InvalidInputError, NotFoundError
 from virtumancer.models.network import NatNetworkSpec, Network
 from virtumancer.models.spec import VolumeFormat, check_name
@@ -38,49 +38,6 @@ def render_dir_pool(name: str, path: str) -> bytes:
     etree.SubElement(root, "name").text = name
     target = etree.SubElement(root, "target")
     etree.SubElement(target, "path").text = path
-    return etree.tostring(root)
-
-
-def render_nat_network(spec: NatNetworkSpec) -> bytes:
-    """Render a NAT network with its DHCP range (checked: IPv4, the range in the subnet)."""
-    check_name(spec.name, "name")
-    try:
-        interface = ipaddress.IPv4Interface(f"{spec.address}/{spec.prefix}")
-    except ValueError:
-        raise InvalidInputError(
-            f"address: {spec.address!r}/{spec.prefix} is not an IPv4 address and prefix",
-            field="address",
-        ) from None
-    if not 8 <= spec.prefix <= 30:
-        raise InvalidInputError("prefix: must be from 8 to 30", field="prefix")
-    root = etree.Element("network")
-    etree.SubElement(root, "name").text = spec.name
-    etree.SubElement(root, "forward", mode="nat")
-    if spec.bridge is not None:
-        check_name(spec.bridge, "bridge")
-        etree.SubElement(root, "bridge", name=spec.bridge, stp="on", delay="0")
-    ip = etree.SubElement(root, "ip", address=str(interface.ip), prefix=str(spec.prefix))
-    if (spec.dhcp_start is None) != (spec.dhcp_end is None):
-        raise InvalidInputError("dhcp_start and dhcp_end go together", field="dhcp_end")
-    if spec.dhcp_start is not None and spec.dhcp_end is not None:
-        bounds = []
-        for field in ("dhcp_start", "dhcp_end"):
-            value = getattr(spec, field)
-            try:
-                address = ipaddress.IPv4Address(value)
-            except ValueError:
-                raise InvalidInputError(
-                    f"{field}: {value!r} is not an IPv4 address", field=field
-                ) from None
-            if address not in interface.network or address == interface.ip:
-                raise InvalidInputError(
-                    f"{field}: {value} is not a free address of {interface.network}", field=field
-                )
-            bounds.append(address)
-        if bounds[0] > bounds[1]:
-            raise InvalidInputError("dhcp_end: comes before dhcp_start", field="dhcp_end")
-        dhcp = etree.SubElement(ip, "dhcp")
-        etree.SubElement(dhcp, "range", start=str(bounds[0]), end=str(bounds[1]))
     return etree.tostring(root)
 
 
@@ -204,6 +161,14 @@ class StorageNetworkOperations:
 
         return self.call(work)
 
+    def get_volume(self, pool_name: str, name: str) -> StorageVolume:
+        """Return one volume of a pool (:class:`NotFoundError` for no such pool or volume)."""
+        return self.call(
+            lambda raw: parse_storage_volume(
+                _lookup_volume(raw, pool_name, name).XMLDesc(0), pool_name=pool_name
+            )
+        )
+
     def resize_volume(self, pool_name: str, name: str, size_bytes: int) -> StorageVolume:
         """Grow a volume to ``size_bytes``; shrinking is refused (it would cut data off)."""
         _check_size(size_bytes)
@@ -245,22 +210,49 @@ class StorageNetworkOperations:
 
     # -- networks -------------------------------------------------------------------------
 
-    def define_network(self, spec: NatNetworkSpec) -> Network:
+    def define_network(self, spec: NatNetworkSpec, *, replace: bool = False) -> Network:
         """Define (not start) a NAT network with a DHCP range; return it.
 
-        :class:`ConflictError` (``field="name"``) for a name in use; bad addresses are
-        :class:`InvalidInputError` naming the field.
+        :class:`ConflictError` (``field="name"``) for a name in use, unless ``replace``: then
+        an existing network's definition is replaced (same UUID; a running network shows
+        the change from its next start). Bad addresses are :class:`InvalidInputError`
+        naming the field.
         """
-        xml = render_nat_network(spec)
+        root = parse_xml(render_nat_network(spec))
 
         def work(raw: Any) -> Network:
+            existing = None
             with contextlib.suppress(libvirt.libvirtError):
-                raw.networkLookupByName(spec.name)
+                existing = raw.networkLookupByName(spec.name)
+            if existing is not None and not replace:
                 raise ConflictError(f"a network {spec.name!r} already exists", field="name")
-            network = raw.networkDefineXML(xml.decode())
-            if spec.autostart:
-                network.setAutostart(1)
+            if existing is not None:
+                # Same name without the same UUID is refused by libvirt as another network.
+                etree.SubElement(root, "uuid").text = existing.UUIDString()
+            network = raw.networkDefineXML(etree.tostring(root).decode())
+            if spec.autostart or existing is not None:
+                network.setAutostart(int(spec.autostart))
             return _network_model(network)
+
+        return self.call(work)
+
+    def get_network(self, name: str) -> Network:
+        """Return one network (:class:`NotFoundError`, ``field="network"``, if missing)."""
+        return self.call(lambda raw: _network_model(_lookup_network(raw, name)))
+
+    def network_xml(self, name: str, *, inactive: bool = False) -> str:
+        """Return a network's XML (``inactive``: its definition, as the next start uses it)."""
+
+        def work(raw: Any) -> str:
+            network = _lookup_network(raw, name)
+            if inactive:
+                try:
+                    return str(network.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE))
+                except libvirt.libvirtError as exc:
+                    # libvirt's test driver has no such flag: its live XML is the closest.
+                    if _error_code(exc) != libvirt.VIR_ERR_INVALID_ARG:
+                        raise
+            return str(network.XMLDesc(0))
 
         return self.call(work)
 
