@@ -369,11 +369,11 @@ async def ensure_network(
         diff["state"] = (before, after)
     if check or not diff:
         return EnsureNetworkResult(changed=bool(diff), diff=diff, network=network, check=check)
+    # Stop before a new definition, start after it: a stopped network takes it at once.
+    if before == "started" and after == "stopped":
+        await host.stop_network(name)
     if spec is not None and (network is None or set(diff) - {"state"}):
         await host.define_network(spec, replace=network is not None)
-    if after != (before or "stopped"):
-        if after == "started":
-            await host.start_network(name)
-        else:
-            await host.stop_network(name)
+    if before != "started" and after == "started":
+        await host.start_network(name)
     return EnsureNetworkResult(changed=True, diff=diff, network=await host.get_network(name))
