@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Self, TypeVar, overlo
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from virtumancer.exceptions import ConflictError
+from virtumancer.models._display import ModelList
 from virtumancer.models.console import ConsoleKind, ConsoleTarget
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.events import ConnectionState, PowerAction
@@ -31,7 +32,6 @@ from virtumancer.models.lifecycle import (
     EnsureSnapshotResult,
     EnsureVolumeResult,
 )
-from virtumancer.notebook import ModelList
 from virtumancer.pool import DEFAULT_WAIT_S, ConnectionPool, HostPool, _Operation
 from virtumancer.uri import UriPolicy, redact_uri
 
