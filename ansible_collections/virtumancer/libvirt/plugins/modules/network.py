@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: network
 short_description: Define, start, stop or remove a libvirt NAT network with a DHCP range
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Bring one virtual network to a definition and a state, through the virtumancer
     library's desired-state call (C(ensure_network)).

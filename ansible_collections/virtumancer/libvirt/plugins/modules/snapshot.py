@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: snapshot
 short_description: Take, delete or revert to a snapshot of a libvirt virtual machine
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Bring one named snapshot of a VM to a state, through the virtumancer library's
     desired-state call (C(ensure_snapshot)).
@@ -71,13 +71,13 @@ EXAMPLES = r"""
     name: before-upgrade
     description: before the 2.0 upgrade
 
-- name: The upgrade went wrong: back to the snapshot
+- name: The upgrade went wrong, back to the snapshot
   virtumancer.libvirt.snapshot:
     vm: web-01
     name: before-upgrade
     state: reverted
 
-- name: The upgrade went fine: delete the snapshot
+- name: The upgrade went fine, delete the snapshot
   virtumancer.libvirt.snapshot:
     vm: web-01
     name: before-upgrade

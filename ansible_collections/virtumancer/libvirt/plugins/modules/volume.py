@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: volume
 short_description: Create, grow or delete a volume of a libvirt storage pool
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Bring one volume of a storage pool to a state, through the virtumancer library's
     desired-state call (C(ensure_volume)).
