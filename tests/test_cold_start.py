@@ -57,3 +57,19 @@ def test_listing_domains_through_connect_loads_no_database_or_service_stack() ->
 def test_a_model_import_loads_only_its_own_models() -> None:
     loaded = _loaded_after("from virtumancer.models import Domain")
     assert _present(loaded, (*HEAVY, *SERVICE_MODULES, "virtumancer.models.records")) == []
+
+
+def test_an_ansible_vm_info_task_loads_no_renderer() -> None:
+    # What virtumancer.libvirt.vm_info does: list, then the REST shape of each VM.
+    loaded = _loaded_after(
+        """
+        import virtumancer
+        from virtumancer.lifecycle import state_word
+        with virtumancer.connect("test:///default") as host:
+            domains = host.domains()
+        converter = virtumancer.make_converter()
+        assert [converter.unstructure(d)["name"] for d in domains] == ["test"]
+        """
+    )
+    # The notebook renderer and SVG escaping (xml.sax.saxutils pulls in urllib, email).
+    assert _present(loaded, ("virtumancer.notebook", "xml.sax", "urllib.request", "email")) == []

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from virtumancer.exceptions import XMLParseError as XMLParseError
     from virtumancer.manager import Virtumancer as Virtumancer
     from virtumancer.models import *  # noqa: F403  (its whole __all__)
+    from virtumancer.models._display import ModelList as ModelList
     from virtumancer.models.console import ConsoleKind as ConsoleKind
     from virtumancer.models.console import ConsoleRoute as ConsoleRoute
     from virtumancer.models.console import ConsoleTarget as ConsoleTarget
@@ -62,7 +63,10 @@ if TYPE_CHECKING:
     from virtumancer.models.fleet import ReplicaRecord as ReplicaRecord
     from virtumancer.models.lifecycle import DesiredState as DesiredState
     from virtumancer.models.lifecycle import DeviceScope as DeviceScope
+    from virtumancer.models.lifecycle import EnsureNetworkResult as EnsureNetworkResult
     from virtumancer.models.lifecycle import EnsureResult as EnsureResult
+    from virtumancer.models.lifecycle import EnsureSnapshotResult as EnsureSnapshotResult
+    from virtumancer.models.lifecycle import EnsureVolumeResult as EnsureVolumeResult
     from virtumancer.models.lifecycle import VmChange as VmChange
     from virtumancer.models.network import NatNetworkSpec as NatNetworkSpec
     from virtumancer.models.notifications import TaskUpdated as TaskUpdated
@@ -78,7 +82,6 @@ if TYPE_CHECKING:
     from virtumancer.models.tokens import current_actor as current_actor
     from virtumancer.models.tokens import parse_duration as parse_duration
     from virtumancer.models.tokens import parse_expiry as parse_expiry
-    from virtumancer.notebook import ModelList as ModelList
     from virtumancer.pool import ConnectionPool as ConnectionPool
     from virtumancer.pool import EventSubscription as EventSubscription
     from virtumancer.pool import HostPool as HostPool
@@ -167,7 +170,10 @@ if not TYPE_CHECKING:
             "virtumancer.models.lifecycle": (
                 "DesiredState",
                 "DeviceScope",
+                "EnsureNetworkResult",
                 "EnsureResult",
+                "EnsureSnapshotResult",
+                "EnsureVolumeResult",
                 "VmChange",
             ),
             "virtumancer.models.network": ("NatNetworkSpec",),
@@ -188,7 +194,7 @@ if not TYPE_CHECKING:
                 "parse_duration",
                 "parse_expiry",
             ),
-            "virtumancer.notebook": ("ModelList",),
+            "virtumancer.models._display": ("ModelList",),
             "virtumancer.pool": (
                 "ConnectionPool",
                 "EventSubscription",

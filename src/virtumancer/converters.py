@@ -11,6 +11,7 @@ the API's "hardware" view (``disks[].driver.driver_name``, ``networks[].source.p
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -185,22 +186,34 @@ def make_converter() -> cattrs.Converter:
     converter.register_unstructure_hook(Interface, nic_unstructure)
     converter.register_structure_hook(Interface, nic_structure)
 
+    # Hook factories, not hooks: cattrs generates a class's code on its first use, so a
+    # one-shot caller (an Ansible task) pays only for the classes it converts.
     # Records carry their status category next to the raw state the document defines.
     for cls, computed in COMPUTED_FIELDS.items():
-        converter.register_unstructure_hook(cls, _with_computed(converter, cls, computed))
+        converter.register_unstructure_hook_factory(
+            _exactly(cls), functools.partial(_with_computed, converter, computed=computed)
+        )
     converter.register_unstructure_hook(TopologyLayout, topology_payload)
 
     for cls, renames in RENAMED_FIELDS.items():
         overrides: dict[str, Any] = {name: override(rename=key) for name, key in renames.items()}
-        converter.register_unstructure_hook(
-            cls, make_dict_unstructure_fn(cls, converter, **overrides)
+        converter.register_unstructure_hook_factory(
+            _exactly(cls),
+            functools.partial(make_dict_unstructure_fn, converter=converter, **overrides),
         )
-        converter.register_structure_hook(cls, make_dict_structure_fn(cls, converter, **overrides))
+        converter.register_structure_hook_factory(
+            _exactly(cls),
+            functools.partial(make_dict_structure_fn, converter=converter, **overrides),
+        )
     return converter
 
 
+def _exactly(cls: type) -> Callable[[Any], bool]:
+    return lambda candidate: candidate is cls
+
+
 def _with_computed(
-    converter: cattrs.Converter, cls: type, computed: Mapping[str, type]
+    converter: cattrs.Converter, cls: type, *, computed: Mapping[str, type]
 ) -> Callable[[Any], dict[str, Any]]:
     plain: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cls, converter)
 

@@ -1,4 +1,8 @@
-"""Desired state for automation: :func:`ensure_vm` over one host (``HostPool.ensure_vm``).
+"""Desired state for automation over one host: VMs, snapshots, volumes, NAT networks.
+
+:func:`ensure_vm`, :func:`ensure_snapshot`, :func:`ensure_volume` and :func:`ensure_network`
+back the ``HostPool`` methods of the same names; each returns ``changed`` and a
+``{field: (before, after)}`` diff, and in check mode changes nothing.
 
 Composed of the host's operations (get, create, update, power, delete); nothing here talks
 to libvirt itself. The diff rules are pure (:func:`spec_diff`, :func:`state_word`).
@@ -8,17 +12,42 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from virtumancer._xml import parse_domain
-from virtumancer.exceptions import InvalidInputError, NotFoundError, OperationTimeoutError
+from virtumancer._xml.network import parse_nat_network_spec, render_nat_network
+from virtumancer.exceptions import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    OperationTimeoutError,
+)
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.events import PowerAction
-from virtumancer.models.lifecycle import DesiredState, EnsureResult, VmChange
+from virtumancer.models.lifecycle import (
+    DesiredState,
+    EnsureNetworkResult,
+    EnsureResult,
+    EnsureSnapshotResult,
+    EnsureVolumeResult,
+    VmChange,
+)
+from virtumancer.models.network import NatNetworkSpec, Network
 from virtumancer.models.spec import VmSpec
+from virtumancer.models.storage import StorageVolume
 
 if TYPE_CHECKING:
     from virtumancer.pool import HostPool
 
-__all__ = ["ensure_vm", "spec_diff", "state_word"]
+__all__ = [
+    "ensure_network",
+    "ensure_snapshot",
+    "ensure_vm",
+    "ensure_volume",
+    "network_diff",
+    "spec_diff",
+    "state_word",
+]
 
 #: The spec fields an existing VM is brought to (the others only shape a new VM).
 ENSURED_FIELDS = ("memory_bytes", "vcpus", "description")
@@ -120,3 +149,231 @@ async def _reach(host: HostPool, domain: Domain, wanted: DesiredState, timeout: 
         await host.power(uuid, PowerAction.START, wait=True, timeout=timeout)
     if wanted is DesiredState.PAUSED:
         await host.power(uuid, PowerAction.SUSPEND, wait=True, timeout=timeout)
+
+
+# -- snapshots, volumes, networks ---------------------------------------------------------
+
+SNAPSHOT_STATES = ("present", "absent", "reverted")
+VOLUME_STATES = ("present", "absent")
+NETWORK_STATES = ("present", "absent", "started", "stopped")
+#: The spec fields of a defined network an existing one is brought to.
+NETWORK_FIELDS = ("address", "prefix", "dhcp_start", "dhcp_end", "bridge", "autostart")
+_MIB = 1024 * 1024
+
+
+def _choice(state: str, choices: tuple[str, ...]) -> str:
+    if state not in choices:
+        raise InvalidInputError(
+            f"unknown state {state!r} (one of {', '.join(choices)})", field="state"
+        )
+    return state
+
+
+async def ensure_snapshot(
+    host: HostPool,
+    vm: str,
+    name: str,
+    state: str,
+    *,
+    memory: bool | None,
+    description: str,
+    check: bool,
+) -> EnsureSnapshotResult:
+    """See :meth:`virtumancer.pool.HostPool.ensure_snapshot`."""
+    _choice(state, SNAPSHOT_STATES)
+    try:
+        snapshots = await host.list_snapshots(vm)
+    except NotFoundError:
+        if state == "absent":  # no VM, so no snapshot of it
+            return EnsureSnapshotResult(changed=False, check=check)
+        raise
+    found = next((snapshot for snapshot in snapshots if snapshot.name == name), None)
+    if state == "absent":
+        if found is None:
+            return EnsureSnapshotResult(changed=False, check=check)
+        if not check:
+            await host.delete_snapshot(vm, name)
+        return EnsureSnapshotResult(
+            changed=True, diff={"state": ("present", "absent")}, check=check
+        )
+    if state == "reverted":
+        if found is None:
+            raise NotFoundError(f"VM {vm!r} has no snapshot {name!r}", field="name", vm_name=vm)
+        # Always a change: what the guest wrote since cannot be seen, and a revert drops it.
+        if check:
+            return EnsureSnapshotResult(
+                changed=True, diff={"state": ("present", "reverted")}, snapshot=found, check=True
+            )
+        await host.revert_snapshot(vm, name)
+        reverted = next(s for s in await host.list_snapshots(vm) if s.name == name)
+        return EnsureSnapshotResult(
+            changed=True, diff={"state": ("present", "reverted")}, snapshot=reverted
+        )
+    if found is not None:  # a snapshot is never changed after it is taken
+        return EnsureSnapshotResult(changed=False, snapshot=found, check=check)
+    running = state_word((await host.get_domain(vm)).state) != DesiredState.STOPPED.value
+    with_memory = running if memory is None else memory
+    if with_memory and not running:
+        raise ConflictError(
+            f"VM {vm!r} is not running: it has no memory to snapshot", field="memory", vm_name=vm
+        )
+    diff: dict[str, tuple[Any, Any]] = {"state": (None, "present"), "memory": (None, with_memory)}
+    if description:
+        diff["description"] = (None, description)
+    if check:
+        return EnsureSnapshotResult(changed=True, diff=diff, check=True)
+    taken = await host.create_snapshot(vm, name, description=description, memory=with_memory)
+    return EnsureSnapshotResult(changed=True, diff=diff, snapshot=taken)
+
+
+def _volume_format(value: str) -> str:
+    from virtumancer.models.spec import VolumeFormat
+
+    try:
+        return VolumeFormat(value).value
+    except ValueError:
+        choices = ", ".join(member.value for member in VolumeFormat)
+        raise InvalidInputError(f"format: one of {choices}", field="format") from None
+
+
+async def ensure_volume(
+    host: HostPool,
+    pool_name: str,
+    name: str,
+    state: str,
+    *,
+    capacity_bytes: int | None,
+    format: str | None,
+    check: bool,
+) -> EnsureVolumeResult:
+    """See :meth:`virtumancer.pool.HostPool.ensure_volume`."""
+    _choice(state, VOLUME_STATES)
+    if capacity_bytes is not None and (
+        isinstance(capacity_bytes, bool)
+        or not isinstance(capacity_bytes, int)
+        or capacity_bytes < _MIB
+    ):
+        raise InvalidInputError(
+            "capacity_bytes: an integer of at least 1 MiB", field="capacity_bytes"
+        )
+    wanted_format = None if format is None else _volume_format(format)
+    try:
+        volume: StorageVolume | None = await host.get_volume(pool_name, name)
+    except NotFoundError as exc:
+        if exc.field == "pool":
+            raise
+        volume = None
+    if state == "absent":
+        if volume is None:
+            return EnsureVolumeResult(changed=False, check=check)
+        if not check:
+            await host.delete_volume(pool_name, name)
+        return EnsureVolumeResult(changed=True, diff={"state": ("present", "absent")}, check=check)
+    if volume is None:
+        if capacity_bytes is None:
+            raise InvalidInputError(
+                f"capacity_bytes: needed to create volume {name!r}", field="capacity_bytes"
+            )
+        fmt = wanted_format or "qcow2"
+        diff: dict[str, tuple[Any, Any]] = {
+            "state": (None, "present"),
+            "capacity_bytes": (None, capacity_bytes),
+            "format": (None, fmt),
+        }
+        if check:
+            return EnsureVolumeResult(changed=True, diff=diff, check=True)
+        created = await host.create_volume(pool_name, name, capacity_bytes, format=fmt)
+        return EnsureVolumeResult(changed=True, diff=diff, volume=created)
+    if wanted_format is not None and volume.format not in (None, wanted_format):
+        raise ConflictError(
+            f"format: volume {name!r} is {volume.format}, not {wanted_format}; a volume's"
+            " format is not converted (remove it first)",
+            field="format",
+        )
+    current = volume.capacity_bytes or 0
+    if capacity_bytes is None or capacity_bytes == current:
+        return EnsureVolumeResult(changed=False, volume=volume, check=check)
+    if capacity_bytes < current:
+        raise ConflictError(
+            f"capacity_bytes: volume {name!r} has {current} bytes; shrinking it to"
+            f" {capacity_bytes} would cut data off",
+            field="capacity_bytes",
+        )
+    diff = {"capacity_bytes": (current, capacity_bytes)}
+    if check:
+        return EnsureVolumeResult(changed=True, diff=diff, volume=volume, check=True)
+    resized = await host.resize_volume(pool_name, name, capacity_bytes)
+    return EnsureVolumeResult(changed=True, diff=diff, volume=resized)
+
+
+def network_diff(spec: NatNetworkSpec, defined: NatNetworkSpec) -> dict[str, tuple[Any, Any]]:
+    """Return ``{field: (now, wanted)}`` where a network's definition differs from ``spec``.
+
+    ``bridge`` ``None`` in ``spec`` leaves the bridge libvirt chose alone.
+    """
+    diff: dict[str, tuple[Any, Any]] = {}
+    for field in NETWORK_FIELDS:
+        wanted = getattr(spec, field)
+        if field == "bridge" and wanted is None:
+            continue
+        current = getattr(defined, field)
+        if current != wanted:
+            diff[field] = (current, wanted)
+    return diff
+
+
+async def ensure_network(
+    host: HostPool,
+    name: str,
+    state: str,
+    *,
+    spec: NatNetworkSpec | None,
+    check: bool,
+) -> EnsureNetworkResult:
+    """See :meth:`virtumancer.pool.HostPool.ensure_network`."""
+    _choice(state, NETWORK_STATES)
+    if spec is not None:
+        if spec.name != name:
+            raise InvalidInputError(
+                f"name: the spec's name {spec.name!r} differs from {name!r}", field="name"
+            )
+        render_nat_network(spec)  # checks the addresses, in check mode too
+    try:
+        network: Network | None = await host.get_network(name)
+    except NotFoundError:
+        network = None
+    before = None if network is None else ("started" if network.active else "stopped")
+    if state == "absent":
+        if network is None:
+            return EnsureNetworkResult(changed=False, check=check)
+        if not check:
+            await host.delete_network(name)
+        return EnsureNetworkResult(changed=True, diff={"state": (before, "absent")}, check=check)
+    if network is None and spec is None:
+        raise InvalidInputError(f"address: needed to define network {name!r}", field="address")
+    diff: dict[str, tuple[Any, Any]] = {}
+    if spec is not None:
+        if network is None:
+            diff = {
+                field: (None, getattr(spec, field))
+                for field in NETWORK_FIELDS
+                if field != "bridge" or spec.bridge is not None
+            }
+        else:
+            defined = parse_nat_network_spec(await host.network_xml(name, inactive=True))
+            diff = network_diff(spec, attrs.evolve(defined, autostart=bool(network.autostart)))
+    after = before or "stopped"
+    if state in ("started", "stopped"):
+        after = state
+    if after != before:
+        diff["state"] = (before, after)
+    if check or not diff:
+        return EnsureNetworkResult(changed=bool(diff), diff=diff, network=network, check=check)
+    # Stop before a new definition, start after it: a stopped network takes it at once.
+    if before == "started" and after == "stopped":
+        await host.stop_network(name)
+    if spec is not None and (network is None or set(diff) - {"state"}):
+        await host.define_network(spec, replace=network is not None)
+    if before != "started" and after == "started":
+        await host.start_network(name)
+    return EnsureNetworkResult(changed=True, diff=diff, network=await host.get_network(name))

@@ -21,9 +21,10 @@ from __future__ import annotations
 import contextlib
 import html
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 from virtumancer.exceptions import VirtumancerError
+from virtumancer.models._display import ModelList
 from virtumancer.models.domain import Domain, DomainState
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ __all__ = [
     "text_line",
 ]
 
-T = TypeVar("T")
 
 _UNITS: Final = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 _STATE_WORDS: Final = {
@@ -269,18 +269,6 @@ def render_html(obj: object) -> str:
             return f"{_TABLE}<caption>no items</caption></table>"
         return "".join(render_html(item) for item in obj)
     return f"<pre>{html.escape(repr(obj))}</pre>"
-
-
-class ModelList(list[T]):
-    """A list of models that shows as a table in a notebook and one line per item as text."""
-
-    def __repr__(self) -> str:
-        if not self:
-            return "[]"
-        return "[" + ",\n ".join(text_line(item) for item in self) + "]"
-
-    def _repr_html_(self) -> str:
-        return render_html(self)
 
 
 # --- a live view ------------------------------------------------------------------------

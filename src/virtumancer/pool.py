@@ -64,11 +64,19 @@ from virtumancer.models.events import (
     PoolEvent,
     PowerAction,
 )
-from virtumancer.models.lifecycle import DesiredState, DeviceScope, EnsureResult
+from virtumancer.models.lifecycle import (
+    DesiredState,
+    DeviceScope,
+    EnsureNetworkResult,
+    EnsureResult,
+    EnsureSnapshotResult,
+    EnsureVolumeResult,
+)
 from virtumancer.models.metadata import VirtumancerMetadata
 from virtumancer.uri import UriPolicy, redact_uri
 
 if TYPE_CHECKING:
+    from virtumancer.models.network import NatNetworkSpec
     from virtumancer.models.spec import VmSpec
 
 __all__ = ["ConnectionPool", "EventSubscription", "HostPool", "ListedDomain", "PowerAction"]
@@ -676,9 +684,12 @@ class HostPool:
     create_volume = _operation(LibvirtConnection.create_volume)
     copy_volume = _operation(LibvirtConnection.copy_volume)
     check_volume_copy = _operation(LibvirtConnection.check_volume_copy)
+    get_volume = _operation(LibvirtConnection.get_volume)
     resize_volume = _operation(LibvirtConnection.resize_volume)
     delete_volume = _operation(LibvirtConnection.delete_volume)
     define_network = _operation(LibvirtConnection.define_network)
+    get_network = _operation(LibvirtConnection.get_network)
+    network_xml = _operation(LibvirtConnection.network_xml)
     start_network = _operation(LibvirtConnection.start_network)
     stop_network = _operation(LibvirtConnection.stop_network)
     delete_network = _operation(LibvirtConnection.delete_network)
@@ -850,6 +861,75 @@ class HostPool:
         from virtumancer.lifecycle import ensure_vm
 
         return await ensure_vm(self, spec, state, check=check, timeout=timeout)
+
+    async def ensure_snapshot(
+        self,
+        vm: str,
+        name: str,
+        state: str = "present",
+        *,
+        memory: bool | None = None,
+        description: str = "",
+        check: bool = False,
+    ) -> EnsureSnapshotResult:
+        """Bring the snapshot ``name`` of VM ``vm`` to ``state``; idempotent but for revert.
+
+        ``present`` takes it if missing (``memory`` as in :meth:`create_snapshot`; an
+        existing snapshot is left as it is, whatever its memory or description), ``absent``
+        deletes it (its children are re-parented; a missing VM has none), ``reverted``
+        reverts the VM to it -- always a change, since what the guest wrote since cannot be
+        seen. ``check`` reports what would change without changing anything.
+        """
+        from virtumancer.lifecycle import ensure_snapshot
+
+        return await ensure_snapshot(
+            self, vm, name, state, memory=memory, description=description, check=check
+        )
+
+    async def ensure_volume(
+        self,
+        pool_name: str,
+        name: str,
+        state: str = "present",
+        *,
+        capacity_bytes: int | None = None,
+        format: str | None = None,
+        check: bool = False,
+    ) -> EnsureVolumeResult:
+        """Bring the volume ``name`` of a storage pool to ``state``; idempotent.
+
+        ``present`` creates a missing volume (``capacity_bytes`` required; ``format``
+        ``qcow2`` unless given) and grows an existing one to ``capacity_bytes``; shrinking
+        it, or a different ``format``, is a :class:`ConflictError` (naming the field).
+        ``absent`` deletes it (:class:`ConflictError` while a VM uses it). A missing pool
+        is :class:`NotFoundError` (``field="pool"``). ``check`` changes nothing.
+        """
+        from virtumancer.lifecycle import ensure_volume
+
+        return await ensure_volume(
+            self, pool_name, name, state, capacity_bytes=capacity_bytes, format=format, check=check
+        )
+
+    async def ensure_network(
+        self,
+        name: str,
+        state: str = "started",
+        *,
+        spec: NatNetworkSpec | None = None,
+        check: bool = False,
+    ) -> EnsureNetworkResult:
+        """Bring the virtual network ``name`` to ``spec`` and ``state``; idempotent.
+
+        ``present`` defines it (a new one stays stopped), ``started``/``stopped`` also start
+        or stop it, ``absent`` stops and undefines it. ``spec`` is needed to define a
+        missing network; given for an existing one, its addresses, DHCP range, bridge (when
+        set) and autostart are compared with the definition, and a difference replaces the
+        definition (a running network shows it from its next start). ``check`` changes
+        nothing.
+        """
+        from virtumancer.lifecycle import ensure_network
+
+        return await ensure_network(self, name, state, spec=spec, check=check)
 
     async def set_metadata_many(
         self, items: Iterable[tuple[str | Domain, VirtumancerMetadata | None]]

@@ -33,16 +33,24 @@ from virtumancer.exceptions import (
     OperationTimeoutError,
     VirtumancerError,
 )
+from virtumancer.models._display import ModelList
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.events import ConnectionState, PowerAction
-from virtumancer.models.lifecycle import DesiredState, DeviceScope, EnsureResult
-from virtumancer.notebook import ModelList
+from virtumancer.models.lifecycle import (
+    DesiredState,
+    DeviceScope,
+    EnsureNetworkResult,
+    EnsureResult,
+    EnsureSnapshotResult,
+    EnsureVolumeResult,
+)
 from virtumancer.uri import UriPolicy, redact_uri
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
     from virtumancer.models.console import ConsoleKind, ConsoleTarget
+    from virtumancer.models.network import NatNetworkSpec
     from virtumancer.models.spec import VmSpec
     from virtumancer.pool import ConnectionPool, HostPool
     from virtumancer.topology import TopologyLayout
@@ -335,9 +343,12 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     delete_storage_pool = _blocking(LibvirtConnection.delete_storage_pool)
     create_volume = _blocking(LibvirtConnection.create_volume)
     copy_volume = _blocking(LibvirtConnection.copy_volume)
+    volume = _blocking(LibvirtConnection.get_volume)
     resize_volume = _blocking(LibvirtConnection.resize_volume)
     delete_volume = _blocking(LibvirtConnection.delete_volume)
     define_network = _blocking(LibvirtConnection.define_network)
+    network = _blocking(LibvirtConnection.get_network)
+    network_xml = _blocking(LibvirtConnection.network_xml)
     start_network = _blocking(LibvirtConnection.start_network)
     stop_network = _blocking(LibvirtConnection.stop_network)
     delete_network = _blocking(LibvirtConnection.delete_network)
@@ -426,6 +437,56 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         """Bring a VM to ``spec`` and ``state`` (see :meth:`HostPool.ensure_vm`)."""
         result: EnsureResult = self._on_pool(
             lambda host: host.ensure_vm(spec, state, check=check, timeout=timeout)
+        )
+        return result
+
+    def ensure_snapshot(
+        self,
+        vm: str,
+        name: str,
+        state: str = "present",
+        *,
+        memory: bool | None = None,
+        description: str = "",
+        check: bool = False,
+    ) -> EnsureSnapshotResult:
+        """Bring a VM's snapshot to ``state`` (see :meth:`HostPool.ensure_snapshot`)."""
+        result: EnsureSnapshotResult = self._on_pool(
+            lambda host: host.ensure_snapshot(
+                vm, name, state, memory=memory, description=description, check=check
+            )
+        )
+        return result
+
+    def ensure_volume(
+        self,
+        pool_name: str,
+        name: str,
+        state: str = "present",
+        *,
+        capacity_bytes: int | None = None,
+        format: str | None = None,
+        check: bool = False,
+    ) -> EnsureVolumeResult:
+        """Bring a volume to ``state`` (see :meth:`HostPool.ensure_volume`)."""
+        result: EnsureVolumeResult = self._on_pool(
+            lambda host: host.ensure_volume(
+                pool_name, name, state, capacity_bytes=capacity_bytes, format=format, check=check
+            )
+        )
+        return result
+
+    def ensure_network(
+        self,
+        name: str,
+        state: str = "started",
+        *,
+        spec: NatNetworkSpec | None = None,
+        check: bool = False,
+    ) -> EnsureNetworkResult:
+        """Bring a network to ``spec`` and ``state`` (see :meth:`HostPool.ensure_network`)."""
+        result: EnsureNetworkResult = self._on_pool(
+            lambda host: host.ensure_network(name, state, spec=spec, check=check)
         )
         return result
 

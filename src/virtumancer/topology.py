@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from typing import Final
-from xml.sax.saxutils import escape, quoteattr
 
 import attrs
 
@@ -248,6 +247,10 @@ def render_svg(layout: TopologyLayout, *, legend: bool = True) -> str:
     escaped, so any VM name is safe to embed. With ``legend`` a status legend is drawn at the
     top left.
     """
+    # Here, not at the top: xml.sax.saxutils pulls in urllib and email, which the JSON
+    # converter (it imports this module for the layout types) never needs.
+    from xml.sax.saxutils import escape, quoteattr
+
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(layout.width)}" '
         f'height="{_num(layout.height)}" viewBox="0 0 {_num(layout.width)} '

@@ -66,7 +66,7 @@ def test_bad_arguments_fail_with_the_option_path(
     assert vm_name not in {domain.name for domain in shared_test_host.domains()}
 
 
-@pytest.mark.parametrize("module", ["vm", "vm_info", "host_info"])
+@pytest.mark.parametrize("module", ["vm", "vm_info", "host_info", "snapshot", "volume", "network"])
 def test_ansible_doc_renders_each_module(module: str, tmp_path: Path) -> None:
     process = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-doc"), f"virtumancer.libvirt.{module}"],

@@ -8,8 +8,19 @@ from typing import Any
 import attrs
 
 from virtumancer.models.domain import Domain
+from virtumancer.models.network import Network
+from virtumancer.models.snapshot import Snapshot
+from virtumancer.models.storage import StorageVolume
 
-__all__ = ["DesiredState", "DeviceScope", "EnsureResult", "VmChange"]
+__all__ = [
+    "DesiredState",
+    "DeviceScope",
+    "EnsureNetworkResult",
+    "EnsureResult",
+    "EnsureSnapshotResult",
+    "EnsureVolumeResult",
+    "VmChange",
+]
 
 
 class DesiredState(enum.StrEnum):
@@ -46,6 +57,52 @@ class EnsureResult:
     changed: bool
     diff: dict[str, tuple[Any, Any]] = attrs.field(factory=dict)
     domain: Domain | None = None
+    check: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class EnsureSnapshotResult:
+    """What ``ensure_snapshot`` found and did (or, in check mode, would do).
+
+    ``diff`` is ``{field: (before, after)}`` like :class:`EnsureResult`'s (``state``,
+    ``memory``, ``description``); ``snapshot`` is the snapshot afterwards (``None`` when
+    absent, or in check mode for one that would be taken).
+    """
+
+    changed: bool
+    diff: dict[str, tuple[Any, Any]] = attrs.field(factory=dict)
+    snapshot: Snapshot | None = None
+    check: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class EnsureVolumeResult:
+    """What ``ensure_volume`` found and did (or, in check mode, would do).
+
+    ``diff`` is ``{field: (before, after)}`` (``state``, ``capacity_bytes``, ``format``);
+    ``volume`` is the volume afterwards (``None`` when absent, or in check mode for one
+    that would be created).
+    """
+
+    changed: bool
+    diff: dict[str, tuple[Any, Any]] = attrs.field(factory=dict)
+    volume: StorageVolume | None = None
+    check: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class EnsureNetworkResult:
+    """What ``ensure_network`` found and did (or, in check mode, would do).
+
+    ``diff`` is ``{field: (before, after)}`` over the :class:`NatNetworkSpec` fields and
+    ``state`` (``started``/``stopped``; ``None`` before for a network that did not exist,
+    ``absent`` after for one removed). ``network`` is the network afterwards (``None``
+    when absent, or in check mode for one that would be defined).
+    """
+
+    changed: bool
+    diff: dict[str, tuple[Any, Any]] = attrs.field(factory=dict)
+    network: Network | None = None
     check: bool = False
 
 

@@ -36,15 +36,28 @@ def require_library(module: AnsibleModule) -> None:
         )
 
 
-def fail_from(module: AnsibleModule, exc: Exception, option: str | None = None) -> None:
+def fail_from(
+    module: AnsibleModule,
+    exc: Exception,
+    option: str | None = None,
+    renames: dict[str, str] | None = None,
+) -> None:
     """Fail the task from a library error.
 
     ``option`` is the module option the error's ``field`` is relative to (``spec``): the
-    message then names the option path, as a user wrote it in the playbook.
+    message then names the option path, as a user wrote it in the playbook. ``renames``
+    maps a library field to the module option that carries it (``capacity_bytes`` to
+    ``capacity``).
     """
     details: dict[str, Any] = {"code": getattr(exc, "code", "error")}
     message = str(exc)
     field = getattr(exc, "field", None)
+    if field and renames and field in renames:
+        text = getattr(exc, "message", message)
+        if text.startswith(f"{field}: "):
+            text = text[len(field) + 2 :]
+        message = f"{renames[field]}: {text}"
+        field = renames[field]
     if field and option:
         path = f"{option}.{field}" if not field.startswith("[") else f"{option}{field}"
         text = getattr(exc, "message", message)
@@ -66,18 +79,19 @@ def run_with_host(
     body: Callable[[Any], dict[str, Any]],
     *,
     option: str | None = None,
+    renames: dict[str, str] | None = None,
 ) -> None:
     """Connect to ``module.params['uri']``, run ``body(host)`` and exit with its result.
 
     A library error fails the task (see :func:`fail_from`); ``option`` names the option
-    that errors with a ``field`` are about.
+    that errors with a ``field`` are about, ``renames`` the options of library fields.
     """
     require_library(module)
     try:
         with virtumancer.connect(module.params["uri"]) as host:
             result = body(host)
     except VirtumancerError as exc:
-        fail_from(module, exc, option if getattr(exc, "field", None) != "uri" else None)
+        fail_from(module, exc, option if getattr(exc, "field", None) != "uri" else None, renames)
         return
     module.exit_json(**result)
 
@@ -96,3 +110,27 @@ def vm_json(domain: Any) -> dict[str, Any]:
     data: dict[str, Any] = to_json(domain)
     data["power_state"] = state_word(domain.state)
     return data
+
+
+def plain(value: Any) -> Any:
+    """Return a diff value as Ansible shows it: JSON scalars as they are, others as text."""
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
+
+
+def diff_result(
+    module: AnsibleModule, header: str, diff: dict[str, tuple[Any, Any]]
+) -> dict[str, Any]:
+    """Return ``changes`` (and, under ``--diff``, Ansible's ``diff``) of a library diff."""
+    changes = {
+        field: {"before": plain(before), "after": plain(after)}
+        for field, (before, after) in diff.items()
+    }
+    result: dict[str, Any] = {"changes": changes}
+    if module._diff:
+        result["diff"] = {
+            "before_header": header,
+            "after_header": header,
+            "before": {field: change["before"] for field, change in changes.items()},
+            "after": {field: change["after"] for field, change in changes.items()},
+        }
+    return result
