@@ -286,6 +286,7 @@ def connect(
     uri_policy: UriPolicy | None = None,
     open_timeout: float = 8.0,
     call_timeout: float | None = 120.0,
+    events: bool = True,
 ) -> SyncHost:
     """Return a blocking connection to ``uri``, to use as ``with connect(uri) as host:``.
 
@@ -293,6 +294,9 @@ def connect(
     (:class:`~virtumancer.exceptions.UriPolicyError`); entering the ``with`` block connects
     (:class:`~virtumancer.exceptions.HostUnavailableError` if it cannot). ``uri_policy``
     replaces the default :class:`~virtumancer.UriPolicy` (widened by ``extra_socket_dirs``).
+    ``events=False`` suits a one-shot caller such as a CLI call: calls are cheaper, but
+    :meth:`SyncHost.wait_for_state`, ``power(wait=True)`` and ``ensure_vm`` cannot be used
+    (see :class:`~virtumancer.pool.ConnectionPool`).
     """
     uri_policy = uri_policy or UriPolicy.default(
         allow_test=allow_test_uris, extra_socket_dirs=extra_socket_dirs
@@ -303,4 +307,5 @@ def connect(
         uri_policy=uri_policy,
         open_timeout=open_timeout,
         call_timeout=call_timeout,
+        events=events,
     )

@@ -111,7 +111,8 @@ def host_options(
     def command(uri: str | None, output: str, *args: P.args, **kwargs: P.kwargs) -> R:
         import virtumancer
 
-        with virtumancer.connect(resolve_uri(uri)) as host:
+        # A one-shot call: no libvirt event loop (each RPC is cheaper without one).
+        with virtumancer.connect(resolve_uri(uri), events=False) as host:
             return fn(host, OutputFormat(output), *args, **kwargs)
 
     return command

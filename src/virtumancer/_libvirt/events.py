@@ -35,7 +35,7 @@ from typing import Any
 import libvirt
 import libvirtaio
 
-__all__ = ["ensure_event_loop", "event_loop_thread"]
+__all__ = ["ensure_event_loop", "event_loop_thread", "quiet_libvirt_errors"]
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -45,6 +45,14 @@ _thread: threading.Thread | None = None
 def _quiet_error_handler(_context: object, _error: object) -> None:
     # libvirt prints every error to stderr by default; we raise them as exceptions instead.
     return None
+
+
+def quiet_libvirt_errors() -> None:
+    """Stop libvirt printing each error to stderr (they are raised as exceptions instead).
+
+    :func:`ensure_event_loop` does this too; a pool without events calls it alone.
+    """
+    libvirt.registerErrorHandler(_quiet_error_handler, None)
 
 
 class _ThreadSafeAdapter:
@@ -122,7 +130,7 @@ def ensure_event_loop() -> None:
     with _lock:
         if _thread is not None:
             return
-        libvirt.registerErrorHandler(_quiet_error_handler, None)
+        quiet_libvirt_errors()
         ready = threading.Event()
 
         def run() -> None:
