@@ -8,7 +8,6 @@ would: standard output, standard error and the exit code (docs/cli.md).
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -21,35 +20,11 @@ import pytest
 import yaml
 
 import virtumancer
+from tests.cli._support import DEFAULT_UNIX, Run
 from virtumancer.testing import virsh
 
-CLI = [sys.executable, "-m", "virtumancer_server.cli"]
-DEFAULT_UNIX = "test+unix:///default"
 #: Nothing listens on port 1: a refused connection, at once.
 UNREACHABLE = "qemu+tcp://127.0.0.1:1/system"
-
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture
-def run(tmp_path: Path) -> Run:
-    """Run the CLI with no URI in the environment and a config file of its own."""
-
-    def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        environ = {**os.environ, "VIRTUMANCER_CONFIG": str(tmp_path / "config.toml")}
-        for name in ("VIRTUMANCER_URI", "LIBVIRT_DEFAULT_URI"):
-            environ.pop(name, None)
-        environ.update(env or {})
-        return subprocess.run(
-            [*CLI, *args],
-            capture_output=True,
-            text=True,
-            env=environ,
-            timeout=120,
-            check=False,
-        )
-
-    return run_cli
 
 
 @pytest.fixture(params=["test_uri", "test_unix_uri"])
