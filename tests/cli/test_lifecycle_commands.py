@@ -18,6 +18,7 @@ import yaml
 
 import virtumancer
 from tests.cli._support import DEFAULT_UNIX, Run
+from virtumancer.testing import virsh
 
 POOL = "default-pool"
 MIB = 1024 * 1024
@@ -232,3 +233,51 @@ def test_snapshot_errors_keep_their_exit_codes(run: Run, host: virtumancer.SyncH
     unconfirmed = run("snapshots", "delete", name, "one", "-c", DEFAULT_UNIX)
     assert unconfirmed.returncode == 2
     assert [s.name for s in host.snapshots(name)] == ["one"]
+
+
+@pytest.fixture
+def qemu_pool(libvirtd: str, run_prefix: str, tmp_path: Path) -> Iterator[str]:
+    """A transient directory pool on qemu:///system, destroyed with its volumes after."""
+    name = f"{run_prefix}cli-pool"
+    directory = tmp_path / "pool"
+    directory.mkdir()
+    virsh(libvirtd, "pool-create-as", name, "dir", "--target", str(directory))
+    yield name
+    for line in virsh(libvirtd, "vol-list", name, check=False).splitlines()[2:]:
+        if line.split():
+            virsh(libvirtd, "vol-delete", line.split()[0], "--pool", name, check=False)
+    virsh(libvirtd, "pool-destroy", name, check=False)
+
+
+@pytest.mark.kvm
+def test_a_real_vm_is_created_fully_cloned_snapshotted_and_deleted(
+    run: Run, libvirtd: str, run_prefix: str, qemu_pool: str
+) -> None:
+    source, copy = f"{run_prefix}cli-src", f"{run_prefix}cli-copy"
+    spec = {
+        "name": source,
+        "memory_bytes": 64 * MIB,
+        "disks": [{"kind": "new_volume", "pool": qemu_pool, "size_bytes": 16 * MIB}],
+        "graphics": None,
+    }
+    try:
+        made = run("vms", "create", "-f", "-", "-c", libvirtd, "-o", "json", input=json.dumps(spec))
+        assert made.returncode == 0, made.stderr
+        full = _json(run("vms", "clone", source, copy, "--full", "-c", libvirtd, "-o", "json"))
+        (disk,) = full["devices"]["disks"]
+        # A copy, not an overlay on the source's disk.
+        assert "<backingStore>" not in virsh(libvirtd, "vol-dumpxml", disk["path"])
+        assert run("snapshots", "create", copy, "before", "-c", libvirtd).returncode == 0
+        listed = _json(run("snapshots", "list", copy, "-c", libvirtd, "-o", "json"))
+        assert [(s["name"], s["state"], s["memory"]) for s in listed] == [
+            ("before", "shutoff", False)
+        ]
+        gone = _json(
+            run("vms", "delete", copy, "--delete-storage", "--yes", "-c", libvirtd, "-o", "json")
+        )
+        assert gone == [disk["path"]]
+        assert not Path(disk["path"]).exists()
+    finally:
+        for name in (copy, source):
+            run("vms", "delete", name, "--delete-storage", "--force", "--yes", "-c", libvirtd)
+    assert source not in virsh(libvirtd, "list", "--all", "--name")
