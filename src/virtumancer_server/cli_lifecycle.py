@@ -32,13 +32,18 @@ from virtumancer_server.cli_output import (
 if TYPE_CHECKING:
     from virtumancer import SyncHost
 
+    _ParamType = click.ParamType[int, object]
+else:
+    # Generic only from Click 8.2 on; the project accepts 8.1.
+    _ParamType = click.ParamType
+
 __all__ = ["COMMANDS", "SizeType", "read_spec_file", "snapshots"]
 
 _BINARY_UNITS: Final = {"": 2**20, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 _SIZE: Final = re.compile(r"(\d+)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 
 
-class SizeType(click.ParamType):
+class SizeType(_ParamType):
     """A size in bytes from ``512M``, ``2GiB``, ``1g``; a bare number is MiB (as virt-install)."""
 
     name = "size"
@@ -96,6 +101,9 @@ def _confirm(question: str, *, yes: bool) -> bool:
         raise click.UsageError("standard input is not a terminal: pass --yes to confirm")
     return click.confirm(question, default=False, err=True)
 
+
+#: The exit code of a confirmation answered no: the table's "any other error" (cli.EXIT_OTHER).
+_DECLINED: Final = 1
 
 _yes_option = click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
 
@@ -184,7 +192,7 @@ def delete(
         what += " and the volumes of its disks: " + (", ".join(disks) or "none")
     if not _confirm(f"Delete {what}?", yes=yes):
         click.echo("Not deleted.", err=True)
-        return 1
+        return _DECLINED
     deleted = host.delete_vm(domain.uuid, delete_storage=delete_storage, force=force)
     if output is OutputFormat.TABLE:
         for path in deleted:
@@ -302,7 +310,7 @@ def revert_snapshot(host: SyncHost, output: OutputFormat, vm: str, snapshot: str
         f"Revert VM {vm!r} to snapshot {snapshot!r}, losing what changed since?", yes=yes
     ):
         click.echo("Not reverted.", err=True)
-        return 1
+        return _DECLINED
     domain = host.revert_snapshot(vm, snapshot)
     emit(_converter().unstructure(domain), output, _VM_COLUMNS)
     return 0
@@ -324,7 +332,7 @@ def delete_snapshot(
     also = " and its descendants" if children else ""
     if not _confirm(f"Delete snapshot {snapshot!r}{also} of VM {vm!r}?", yes=yes):
         click.echo("Not deleted.", err=True)
-        return 1
+        return _DECLINED
     deleted = host.delete_snapshot(vm, snapshot, children=children)
     if output is OutputFormat.TABLE:
         for deleted_name in deleted:
