@@ -270,13 +270,14 @@ def test_version_help_and_completion(run: Run) -> None:
     assert "plain,shutdown" in completed.stdout.splitlines()
 
 
-def test_listing_vms_as_json_loads_no_database_or_web_stack() -> None:
+def test_listing_vms_as_json_loads_no_database_web_stack_or_event_loop() -> None:
     probe = textwrap.dedent(
         """
-        import json, sys
+        import json, sys, threading
         from virtumancer_server.cli import main
         code = main(["vms", "list", "-c", "test:///default", "-o", "json"])
-        print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+        threads = [thread.name for thread in threading.enumerate()]
+        print(json.dumps({"code": code, "modules": sorted(sys.modules), "threads": threads}))
         """
     )
     result = subprocess.run(
@@ -292,3 +293,5 @@ def test_listing_vms_as_json_loads_no_database_or_web_stack() -> None:
     heavy = ("sqlalchemy", "alembic", "falcon", "uvicorn", "asyncssh", "rich", "yaml")
     loaded = [m for m in report["modules"] if m.split(".")[0] in heavy]
     assert loaded == []
+    # A one-shot call runs no libvirt event loop (each RPC would hand its socket to it).
+    assert "virtumancer-libvirt-events" not in report["threads"]
