@@ -45,6 +45,7 @@ from virtumancer._libvirt import (
     ListedDomain,
     connections_share_state,
     ensure_event_loop,
+    quiet_libvirt_errors,
 )
 from virtumancer._owner import Held, hold_open
 from virtumancer.exceptions import (
@@ -428,9 +429,10 @@ class HostPool:
             LibvirtConnection.open,
             self.uri,
             host_id=self.host_id,
-            keepalive_interval=owner.keepalive_interval,
+            # No event loop, no keepalive (libvirt sends its pings from the loop).
+            keepalive_interval=owner.keepalive_interval if owner.events else 0,
             keepalive_count=owner.keepalive_count,
-            on_event=owner._event_sink if events else None,
+            on_event=owner._event_sink if events and owner.events else None,
             on_close=functools.partial(self._closed_from_libvirt, generation),
             abandoned=abandoned,
         )
@@ -717,6 +719,7 @@ class HostPool:
         if target is None:
             await self._call(lambda conn: conn.power(name_or_uuid, power_action))
             return
+        self._require_events()
         # Subscribed before the action: its events cannot slip past.
         async with self._owner.subscribe() as events:
             await self._call(lambda conn: conn.power(name_or_uuid, power_action))
@@ -796,6 +799,13 @@ class HostPool:
             vm_name=key,
         )
 
+    def _require_events(self) -> None:
+        if not self._owner.events:
+            raise ConflictError(
+                "waiting for a state needs libvirt events: this pool has events=False",
+                host_id=self.host_id,
+            )
+
     async def wait_for_state(
         self,
         name_or_uuid: str,
@@ -810,6 +820,7 @@ class HostPool:
         the domain is (or becomes) undefined, :class:`HostUnavailableError` if the host goes.
         """
         wanted = _wanted_state(state)
+        self._require_events()
         async with self._owner.subscribe() as events:
             return await self._wait_in(events, name_or_uuid, wanted, timeout)
 
@@ -975,6 +986,11 @@ class ConnectionPool:
       within its ``open_timeout``, then fails with :class:`OperationTimeoutError`.
     - ``max_hung_opens_per_host`` -- timed-out opens whose thread still waits on a silent
       peer (libvirt cannot cancel them); beyond this, attempts fail at once.
+    - ``events`` -- ``False`` for a one-shot caller (a CLI call): no libvirt event loop
+      thread, no domain events, no keepalive. Every call then costs less (libvirt does not
+      hand each RPC's socket watch to the loop thread), but :meth:`HostPool.wait_for_state`
+      and ``power(wait=True)`` are refused (:class:`ConflictError`) and a dead peer is only
+      noticed by ``call_timeout``.
     """
 
     def __init__(
@@ -993,6 +1009,7 @@ class ConnectionPool:
         event_buffer: int = 1024,
         max_concurrent_opens: int = 32,
         max_hung_opens_per_host: int = 4,
+        events: bool = True,
     ) -> None:
         self.uri_policy = uri_policy or UriPolicy.default(
             allow_test=allow_test_uris, extra_socket_dirs=extra_socket_dirs
@@ -1006,6 +1023,7 @@ class ConnectionPool:
         self.reconnect_max_delay = reconnect_max_delay
         self.event_buffer = event_buffer
         self.max_hung_opens_per_host = max_hung_opens_per_host
+        self.events = events
         self._open_budget = _OpenBudget(max_concurrent_opens)
         self._hosts: dict[str, HostPool] = {}
         #: Fleet mode: the URI of a host this pool does not hold (another replica owns it),
@@ -1036,7 +1054,7 @@ class ConnectionPool:
         if self._exit_stack is not None:
             raise ConflictError("the pool is already open")
         # libvirt's event implementation must exist before the first connection is opened.
-        await anyio.to_thread.run_sync(ensure_event_loop)
+        await anyio.to_thread.run_sync(ensure_event_loop if self.events else quiet_libvirt_errors)
         self._loop = asyncio.get_running_loop()
         async with AsyncExitStack() as stack:
             self._task_group = await stack.enter_async_context(anyio.create_task_group())

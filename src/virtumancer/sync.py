@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
-from virtumancer._libvirt import LibvirtConnection, ensure_event_loop
+from virtumancer._libvirt import LibvirtConnection, ensure_event_loop, quiet_libvirt_errors
 from virtumancer.exceptions import (
     ConflictError,
     ConnectionLostError,
@@ -172,7 +172,10 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         """Connect; ``with`` does this for you."""
         if self._opened:
             raise ConflictError("already open")
-        ensure_event_loop()  # before the first connection: keepalive, close callback, events
+        if self._pool_options.get("events", True):
+            ensure_event_loop()  # before the first connection: keepalive, close callback, events
+        else:
+            quiet_libvirt_errors()
         self._conn = self._open_connection()
         self._opened = True
         return self
@@ -184,7 +187,12 @@ class SyncHost(AbstractContextManager["SyncHost"]):
             return LibvirtConnection.open(
                 self.uri,
                 host_id=_HOST_ID,
-                keepalive_interval=self._pool_options.get("keepalive_interval", 5),
+                # No event loop, no keepalive (libvirt sends its pings from the loop).
+                keepalive_interval=(
+                    self._pool_options.get("keepalive_interval", 5)
+                    if self._pool_options.get("events", True)
+                    else 0
+                ),
                 keepalive_count=self._pool_options.get("keepalive_count", 3),
                 on_event=None,  # registered when a pool takes the connection over
                 on_close=self._on_close,
@@ -295,7 +303,8 @@ class SyncHost(AbstractContextManager["SyncHost"]):
             else:
 
                 def take_over(conn: LibvirtConnection) -> LibvirtConnection:
-                    conn.call(lambda _: conn.register_events(pool._event_sink))
+                    if pool.events:
+                        conn.call(lambda _: conn.register_events(pool._event_sink))
                     return conn
 
                 adopted: LibvirtConnection = self._direct(take_over)
@@ -563,6 +572,7 @@ def connect(
     uri_policy: UriPolicy | None = None,
     open_timeout: float = 8.0,
     call_timeout: float | None = 120.0,
+    events: bool = True,
 ) -> SyncHost:
     """Return a blocking connection to ``uri``, to use as ``with connect(uri) as host:``.
 
@@ -570,6 +580,9 @@ def connect(
     (:class:`~virtumancer.exceptions.UriPolicyError`); entering the ``with`` block connects
     (:class:`~virtumancer.exceptions.HostUnavailableError` if it cannot). ``uri_policy``
     replaces the default :class:`~virtumancer.UriPolicy` (widened by ``extra_socket_dirs``).
+    ``events=False`` suits a one-shot caller such as a CLI call: calls are cheaper, but
+    :meth:`SyncHost.wait_for_state`, ``power(wait=True)`` and ``ensure_vm`` cannot be used
+    (see :class:`~virtumancer.pool.ConnectionPool`).
     """
     uri_policy = uri_policy or UriPolicy.default(
         allow_test=allow_test_uris, extra_socket_dirs=extra_socket_dirs
@@ -580,4 +593,5 @@ def connect(
         uri_policy=uri_policy,
         open_timeout=open_timeout,
         call_timeout=call_timeout,
+        events=events,
     )

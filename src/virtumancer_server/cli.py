@@ -28,6 +28,7 @@ from virtumancer import (
     __version__,
 )
 from virtumancer_server.cli_libvirt import COMMANDS as HOST_COMMANDS
+from virtumancer_server.cli_lifecycle import COMMANDS as LIFECYCLE_COMMANDS
 from virtumancer_server.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -309,7 +310,7 @@ def completion(shell: str) -> None:
 
 
 cli.add_command(token)
-for _command in HOST_COMMANDS:
+for _command in (*HOST_COMMANDS, *LIFECYCLE_COMMANDS):
     cli.add_command(_command)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, TypeVar
@@ -69,6 +68,8 @@ def resolve_uri(option: str | None) -> str:
         value = os.environ.get(name)
         if value:
             return value
+    import tomllib  # only when neither -c nor the environment named the host
+
     path = config_path()
     try:
         with path.open("rb") as file:
@@ -111,7 +112,8 @@ def host_options(
     def command(uri: str | None, output: str, *args: P.args, **kwargs: P.kwargs) -> R:
         import virtumancer
 
-        with virtumancer.connect(resolve_uri(uri)) as host:
+        # A one-shot call: no libvirt event loop (each RPC is cheaper without one).
+        with virtumancer.connect(resolve_uri(uri), events=False) as host:
             return fn(host, OutputFormat(output), *args, **kwargs)
 
     return command

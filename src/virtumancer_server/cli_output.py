@@ -18,7 +18,15 @@ from typing import Any, Final, TextIO
 
 import attrs
 
-__all__ = ["Column", "OutputFormat", "emit", "human_bytes", "progress"]
+__all__ = [
+    "Column",
+    "OutputFormat",
+    "byte_progress",
+    "emit",
+    "emit_tree",
+    "human_bytes",
+    "progress",
+]
 
 #: What a table cell shows for a missing value.
 _EMPTY: Final = "-"
@@ -125,3 +133,68 @@ def progress(total: int, description: str) -> Iterator[Callable[[], None]]:
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda: bar.advance(task)
+
+
+@contextmanager
+def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """Like :func:`progress`, for work measured in bytes: yield ``update(done, total)``.
+
+    ``update`` may be called from any thread (the library reports copies from a worker);
+    Rich's progress takes its own lock. Nothing is drawn unless standard error is a terminal.
+    """
+    if not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total or None)
+
+
+def emit_tree(
+    nodes: Sequence[Mapping[str, Any]],
+    output: OutputFormat,
+    label: Callable[[Mapping[str, Any]], str],
+    *,
+    title: str,
+    out: TextIO | None = None,
+) -> None:
+    """Print a depth-first list of nodes (each with a ``depth``) as a tree, or as JSON/YAML.
+
+    The machine formats get ``nodes`` unchanged (the REST API's list); a person gets the tree
+    under ``title``, each node shown by ``label``.
+    """
+    if output is not OutputFormat.TABLE:
+        emit(list(nodes), output, (), out=out)
+        return
+    from rich.console import Console
+    from rich.text import Text
+    from rich.tree import Tree
+
+    out = out if out is not None else sys.stdout
+    terminal = out.isatty()
+    root = Tree(Text(title), highlight=False)
+    # The last node seen at each depth: a node's parent is the last one a level up.
+    open_at: list[Tree] = [root]
+    for node in nodes:
+        depth = int(node.get("depth", 0))
+        del open_at[depth + 1 :]
+        # Text, not markup: a name like "[pre-upgrade]" prints as it is.
+        branch = open_at[-1].add(Text(label(node)), highlight=False)
+        open_at.append(branch)
+    console = Console(file=out, width=None if terminal else 1000, no_color=not terminal)
+    console.print(root)

@@ -8,7 +8,6 @@ would: standard output, standard error and the exit code (docs/cli.md).
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -21,35 +20,11 @@ import pytest
 import yaml
 
 import virtumancer
+from tests.cli._support import DEFAULT_UNIX, Run
 from virtumancer.testing import virsh
 
-CLI = [sys.executable, "-m", "virtumancer_server.cli"]
-DEFAULT_UNIX = "test+unix:///default"
 #: Nothing listens on port 1: a refused connection, at once.
 UNREACHABLE = "qemu+tcp://127.0.0.1:1/system"
-
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture
-def run(tmp_path: Path) -> Run:
-    """Run the CLI with no URI in the environment and a config file of its own."""
-
-    def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        environ = {**os.environ, "VIRTUMANCER_CONFIG": str(tmp_path / "config.toml")}
-        for name in ("VIRTUMANCER_URI", "LIBVIRT_DEFAULT_URI"):
-            environ.pop(name, None)
-        environ.update(env or {})
-        return subprocess.run(
-            [*CLI, *args],
-            capture_output=True,
-            text=True,
-            env=environ,
-            timeout=120,
-            check=False,
-        )
-
-    return run_cli
 
 
 @pytest.fixture(params=["test_uri", "test_unix_uri"])
@@ -295,13 +270,14 @@ def test_version_help_and_completion(run: Run) -> None:
     assert "plain,shutdown" in completed.stdout.splitlines()
 
 
-def test_listing_vms_as_json_loads_no_database_or_web_stack() -> None:
+def test_listing_vms_as_json_loads_no_database_web_stack_or_event_loop() -> None:
     probe = textwrap.dedent(
         """
-        import json, sys
+        import json, sys, threading
         from virtumancer_server.cli import main
         code = main(["vms", "list", "-c", "test:///default", "-o", "json"])
-        print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+        threads = [thread.name for thread in threading.enumerate()]
+        print(json.dumps({"code": code, "modules": sorted(sys.modules), "threads": threads}))
         """
     )
     result = subprocess.run(
@@ -317,3 +293,5 @@ def test_listing_vms_as_json_loads_no_database_or_web_stack() -> None:
     heavy = ("sqlalchemy", "alembic", "falcon", "uvicorn", "asyncssh", "rich", "yaml")
     loaded = [m for m in report["modules"] if m.split(".")[0] in heavy]
     assert loaded == []
+    # A one-shot call runs no libvirt event loop (each RPC would hand its socket to it).
+    assert "virtumancer-libvirt-events" not in report["threads"]

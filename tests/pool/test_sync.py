@@ -87,3 +87,16 @@ def test_unknown_power_action_is_invalid_input_without_a_pool() -> None:
         with pytest.raises(virtumancer.InvalidInputError) as caught:
             host.power("test", "explode")
         assert caught.value.field == "action"
+
+
+def test_a_one_shot_facade_without_events_works_but_refuses_to_wait(test_unix_uri: str) -> None:
+    with virtumancer.connect(test_unix_uri, events=False) as host:
+        assert sorted(d.name for d in host.domains()) == [f"guest-{i:04d}" for i in range(10)]
+        host.suspend("guest-0000")
+        assert host.domain("guest-0000").state is DomainState.PAUSED
+        # Nothing would ever wake a wait: refused at once, before the action is applied.
+        with pytest.raises(ConflictError, match="events"):
+            host.power("guest-0000", "resume", wait=True)
+        assert host.domain("guest-0000").state is DomainState.PAUSED
+        with pytest.raises(ConflictError, match="events"):
+            host.wait_for_state("guest-0000", DomainState.PAUSED)

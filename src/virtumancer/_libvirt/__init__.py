@@ -8,12 +8,13 @@ from virtumancer._libvirt.connection import (
     connections_share_state,
 )
 from virtumancer._libvirt.errors import translate_error
-from virtumancer._libvirt.events import ensure_event_loop
+from virtumancer._libvirt.events import ensure_event_loop, quiet_libvirt_errors
 
 __all__ = [
     "LibvirtConnection",
     "ListedDomain",
     "connections_share_state",
     "ensure_event_loop",
+    "quiet_libvirt_errors",
     "translate_error",
 ]

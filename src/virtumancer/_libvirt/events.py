@@ -30,7 +30,7 @@ import threading
 
 import libvirt
 
-__all__ = ["ensure_event_loop", "event_loop_thread"]
+__all__ = ["ensure_event_loop", "event_loop_thread", "quiet_libvirt_errors"]
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -50,6 +50,14 @@ def _run_forever() -> None:
             return
 
 
+def quiet_libvirt_errors() -> None:
+    """Stop libvirt printing each error to stderr (they are raised as exceptions instead).
+
+    :func:`ensure_event_loop` does this too; a pool without events calls it alone.
+    """
+    libvirt.registerErrorHandler(_quiet_error_handler, None)
+
+
 def ensure_event_loop() -> None:
     """Start libvirt's event loop thread and register it with libvirt, once per process.
 
@@ -60,7 +68,7 @@ def ensure_event_loop() -> None:
         if _registered:
             return
         _registered = True
-        libvirt.registerErrorHandler(_quiet_error_handler, None)
+        quiet_libvirt_errors()
         try:
             libvirt.virEventRegisterDefaultImpl()
         except libvirt.libvirtError:
