@@ -103,7 +103,13 @@ if TYPE_CHECKING:
         PowerAction,
     )
     from virtumancer.models.fleet import ClusterRecord, ReplicaRecord
-    from virtumancer.models.lifecycle import DesiredState, DeviceScope, EnsureResult, VmChange
+    from virtumancer.models.lifecycle import (
+        DeletePlan,
+        DesiredState,
+        DeviceScope,
+        EnsureResult,
+        VmChange,
+    )
     from virtumancer.models.network import NatNetworkSpec
     from virtumancer.models.notifications import (
         HostsChanged,
@@ -176,7 +182,12 @@ if TYPE_CHECKING:
     from virtumancer.services.metrics import MetricFamily, MetricSample, collect_metrics
     from virtumancer.services.stats import StatsSampler, StatsSubscription, StatsUpdate
     from virtumancer.services.tokens import TokenService
-    from virtumancer.spec_json import structure_spec, structure_spec_part, unstructure_spec
+    from virtumancer.spec_json import (
+        DISK_KINDS,
+        structure_spec,
+        structure_spec_part,
+        unstructure_spec,
+    )
     from virtumancer.sync import SyncHost, connect
     from virtumancer.tasks import TaskProgress, TaskRegistry
     from virtumancer.topology import (
@@ -385,8 +396,14 @@ if not TYPE_CHECKING:
             "virtumancer.models.network": ("NatNetworkSpec",),
             "virtumancer.models.tasks": ("Task", "TaskState"),
             "virtumancer.tasks": ("TaskProgress", "TaskRegistry"),
-            "virtumancer.spec_json": ("structure_spec", "structure_spec_part", "unstructure_spec"),
+            "virtumancer.spec_json": (
+                "DISK_KINDS",
+                "structure_spec",
+                "structure_spec_part",
+                "unstructure_spec",
+            ),
             "virtumancer.models.lifecycle": (
+                "DeletePlan",
                 "DesiredState",
                 "DeviceScope",
                 "EnsureResult",
@@ -405,6 +422,7 @@ if not TYPE_CHECKING:
 __all__ = [
     "BOOTSTRAP_ACTOR",
     "COMPUTED_FIELDS",
+    "DISK_KINDS",
     "METADATA_NAMESPACE",
     "METADATA_PREFIX",
     "RENAMED_FIELDS",
@@ -427,6 +445,7 @@ __all__ = [
     "CreatedToken",
     "DashboardOverview",
     "DashboardStats",
+    "DeletePlan",
     "DesiredState",
     "DeviceScope",
     "DiscoveredVm",

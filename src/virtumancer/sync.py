@@ -158,6 +158,7 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     create_vm = _blocking(HostPool.create_vm)
     define_vm_xml = _blocking(HostPool.define_vm_xml)
     delete_vm = _blocking(HostPool.delete_vm)
+    delete_plan = _blocking(HostPool.delete_plan)
     update_vm = _blocking(HostPool.update_vm)
     attach_disk = _blocking(HostPool.attach_disk)
     detach_disk = _blocking(HostPool.detach_disk)
