@@ -135,7 +135,6 @@ def _validator(schema: dict[str, Any]) -> Any:
     return jsonschema_rs.validator_for(wrapped)
 
 
-
 def test_disk_variants_carry_their_kind_as_a_discriminator() -> None:
     schemas = openapi_document()["components"]["schemas"]
     for kind, cls in DISK_KINDS.items():
@@ -162,6 +161,7 @@ def test_disk_variants_carry_their_kind_as_a_discriminator() -> None:
         check.validate(body)
     assert not check.is_valid({**bodies["existing_path"], "kind": "new_volume"})
     assert not check.is_valid({"pool": "p", "size_bytes": 1 << 30})
+
 
 @pytest.mark.libvirt
 @pytest.mark.parametrize(

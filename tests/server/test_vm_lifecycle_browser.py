@@ -199,19 +199,24 @@ async def test_vm_page_draws_only_the_panels_the_contract_offers(
                 url=f"{server.url}/#token={server.token}&next=/hosts/demo/vms/web-01",
             )
             # The hardware panel lists the VM's disks from GET .../hardware.
-            await _until(page, "document.querySelectorAll('table tbody tr').length > 0")
+            await _until(page, "!!document.querySelector('#vm-disks tbody tr')")
             panels = json.loads(
                 await page.evaluate(
                     "JSON.stringify(Object.fromEntries(['#change-vm-form', '#clone-form',"
-                    " '#snapshots', '#attach-form'].map((s) => [s, !!document.querySelector(s)])))"
+                    " '#snapshots', '#snapshot-form', '#attach-disk-form', '#attach-nic-form']"
+                    ".map((s) => [s, !!document.querySelector(s)])))"
                 )
             )
             assert panels == {
                 "#change-vm-form": has("patch", vm_op),
                 "#clone-form": has("post", f"{vm_op}/clone"),
                 "#snapshots": has("get", f"{vm_op}/snapshots"),
-                "#attach-form": has("post", f"{vm_op}/devices"),
+                "#snapshot-form": has("post", f"{vm_op}/snapshots"),
+                "#attach-disk-form": has("post", f"{vm_op}/disks"),
+                "#attach-nic-form": has("post", f"{vm_op}/interfaces"),
             }
+            # Every lifecycle operation of the table is offered on this page.
+            assert all(panels.values())
 
             assert "null" not in await page.evaluate(_text("#view"))
             (_shot_dir(tmp_path) / "vm-page.png").write_bytes(await page.screenshot())
