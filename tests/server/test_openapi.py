@@ -149,7 +149,7 @@ def test_disk_variants_carry_their_kind_as_a_discriminator() -> None:
         assert [option["$ref"] for option in union["oneOf"]] == list(expected.values())
     # Each body the server takes matches exactly one variant; a body of one kind with
     # another's tag matches none.
-    bodies = {
+    bodies: dict[str, dict[str, object]] = {
         "new_volume": {"kind": "new_volume", "pool": "p", "size_bytes": 1 << 30},
         "existing_volume": {"kind": "existing_volume", "pool": "p", "volume": "v"},
         "existing_path": {"kind": "existing_path", "path": "/x.img"},

@@ -18,7 +18,14 @@ import pytest
 
 from tests.console._chromium import DevToolsPage, chromium_process, devtools_page
 from tests.server.conftest import ServerProcess
-from tests.server.test_vm_lifecycle_browser import _click, _shot_dir, _text, _type, _until
+from tests.server.test_vm_lifecycle_browser import (
+    _click,
+    _settled,
+    _shot_dir,
+    _text,
+    _type,
+    _until,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser, pytest.mark.libvirt]
 
@@ -63,16 +70,6 @@ async def _click_and_accept(page: DevToolsPage, selector: str) -> None:
                 return
             except RuntimeError:  # no dialog showing yet
                 await anyio.sleep(0.05)
-
-
-async def _settled(api: httpx.Client, vm: str, description: str) -> None:
-    with anyio.move_on_after(30):
-        while True:
-            listed = {v["name"]: v for v in api.get("/hosts/demo/vms").json()}
-            if listed[vm]["description"] == description:
-                return
-            await anyio.sleep(0.1)
-    raise AssertionError(f"{vm}'s description never became {description!r}")
 
 
 def _names(selector: str, attribute: str) -> str:
