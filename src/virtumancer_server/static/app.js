@@ -532,14 +532,16 @@
         const input = h("input", { name, id, type: "number", min: bytes ? 0.001 : prop.minimum, step: "any", required: required.has(name), size: 8, "aria-label": bytes ? `${label} in GiB` : label });
         return {
           name,
-          node: field(bytes ? `${label} (GiB)` : label, input, hint),
+          node: field(bytes ? `${label.replace(/ bytes$/, "")} (GiB)` : label, input, hint),
           read: () => (input.value === "" ? undefined : bytes ? Units.toBytes(input.value, "GiB") : Number(input.value)),
         };
       }
       const list = (choices && choices[name]) || [];
       const datalist = list.length ? h("datalist", { id: `${id}-choices` }, list.map((v) => h("option", { value: v }))) : null;
       const input = h("input", { name, id, required: required.has(name), list: datalist ? `${id}-choices` : null, autocomplete: "off", "aria-label": label, value: required.has(name) && list.length ? list[0] : null });
-      return { name, node: field(label, h("span", {}, input, datalist), hint), read: () => (input.value.trim() === "" ? undefined : input.value.trim()) };
+      const node = field(label, input, hint);
+      if (datalist) node.append(datalist);
+      return { name, node, read: () => (input.value.trim() === "" ? undefined : input.value.trim()) };
     });
   }
 
