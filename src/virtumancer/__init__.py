@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from virtumancer.models.console import ConsoleTarget as ConsoleTarget
     from virtumancer.models.fleet import ClusterRecord as ClusterRecord
     from virtumancer.models.fleet import ReplicaRecord as ReplicaRecord
+    from virtumancer.models.lifecycle import DeletePlan as DeletePlan
     from virtumancer.models.lifecycle import DesiredState as DesiredState
     from virtumancer.models.lifecycle import DeviceScope as DeviceScope
     from virtumancer.models.lifecycle import EnsureNetworkResult as EnsureNetworkResult
@@ -168,6 +169,7 @@ if not TYPE_CHECKING:
                 "ReplicaRecord",
             ),
             "virtumancer.models.lifecycle": (
+                "DeletePlan",
                 "DesiredState",
                 "DeviceScope",
                 "EnsureNetworkResult",

@@ -25,6 +25,7 @@ from virtumancer.models.host import HostInfo
 from virtumancer.models.records import HostRecord, VmRecord
 from virtumancer.models.stats import DomainRates, DomainStatsSample
 from virtumancer.models.status import StatusCategory
+from virtumancer.models.tasks import Task
 from virtumancer.topology import PlacedNode, TopologyLayout
 
 __all__ = [
@@ -50,6 +51,7 @@ RENAMED_FIELDS: Final[Mapping[type, Mapping[str, str]]] = {
 COMPUTED_FIELDS: Final[Mapping[type, Mapping[str, type]]] = {
     HostRecord: {"status": StatusCategory},
     VmRecord: {"status": StatusCategory},
+    Task: {"finished": bool},
 }
 
 #: The unit of memory in WebSocket stats messages (REST sends bytes, as ``*_bytes`` says).

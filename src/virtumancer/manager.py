@@ -20,7 +20,7 @@ from virtumancer.models import records
 from virtumancer.models.domain import DomainDevices
 from virtumancer.models.fleet import ClusterRecord
 from virtumancer.models.host import HostInfo
-from virtumancer.models.lifecycle import DeviceScope, VmChange
+from virtumancer.models.lifecycle import DeletePlan, DeviceScope, VmChange
 from virtumancer.models.network import NatNetworkSpec, Network
 from virtumancer.models.readiness import Readiness
 from virtumancer.models.settings import MetricsSettings
@@ -496,6 +496,13 @@ class Virtumancer:
         return await self._open.lifecycle.delete_vm(
             host_id, vm_name, delete_storage=delete_storage, force=force
         )
+
+    async def delete_plan(self, host_id: str, vm_name: str) -> DeletePlan:
+        """Return what :meth:`delete_vm` would remove: volumes, NVRAM, snapshots; no change.
+
+        ``volumes`` go only with ``delete_storage``; ``kept`` stay even then.
+        """
+        return await self._open.lifecycle.delete_plan(host_id, vm_name)
 
     # -- discovered ----------------------------------------------------------------------
 

@@ -673,6 +673,7 @@ class HostPool:
     create_vm = _operation(LibvirtConnection.create_vm)
     define_vm_xml = _operation(LibvirtConnection.define_vm_xml)
     delete_vm = _operation(LibvirtConnection.delete_vm)
+    delete_plan = _operation(LibvirtConnection.delete_plan)
     update_vm = _operation(LibvirtConnection.update_vm)
     attach_disk = _operation(LibvirtConnection.attach_disk)
     attach_interface = _operation(LibvirtConnection.attach_interface)

@@ -340,6 +340,7 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     create_vm = _blocking(LibvirtConnection.create_vm)
     define_vm_xml = _blocking(LibvirtConnection.define_vm_xml)
     delete_vm = _blocking(LibvirtConnection.delete_vm)
+    delete_plan = _blocking(LibvirtConnection.delete_plan)
     update_vm = _blocking(LibvirtConnection.update_vm)
     attach_disk = _blocking(LibvirtConnection.attach_disk)
     attach_interface = _blocking(LibvirtConnection.attach_interface)

@@ -23,6 +23,7 @@ from virtumancer import (
     CreatedToken,
     DashboardOverview,
     DashboardStats,
+    DeletePlan,
     DiscoveredVm,
     DiskAttachmentRecord,
     DomainDevices,
@@ -268,6 +269,15 @@ ROUTES: Final[tuple[Route, ...]] = (
         query=("delete_storage", "force"),
         status=204,
         errors=(409, 503),
+    ),
+    _get(
+        f"{_VM}/delete-plan",
+        "get_delete_plan",
+        "What deleting this VM would remove (volumes with delete_storage, NVRAM, snapshots)",
+        DeletePlan,
+        "vms",
+        call="delete_plan",
+        errors=(503,),
     ),
     _do(
         "POST",

@@ -22,6 +22,7 @@ import attrs
 
 from virtumancer import (
     COMPUTED_FIELDS,
+    DISK_KINDS,
     RENAMED_FIELDS,
     Disk,
     Interface,
@@ -30,7 +31,7 @@ from virtumancer import (
 )
 from virtumancer_server.requests import SCHEMA, DomainUuid
 
-__all__ = ["SHAPES", "Schema", "SchemaBuilder", "ref"]
+__all__ = ["SHAPES", "TAGS", "Schema", "SchemaBuilder", "ref"]
 
 Schema = dict[str, Any]
 
@@ -83,6 +84,11 @@ SHAPES: Final[Mapping[type, Schema]] = {
             "alias": _TEXT,
         }
     ),
+}
+
+#: Tagged variants: class -> (tag property, tag value), from the spec converter's own table.
+TAGS: Final[Mapping[type, tuple[str, str]]] = {
+    cls: ("kind", tag) for tag, cls in DISK_KINDS.items()
 }
 
 _NUMBER: Final = {"type": "number"}
@@ -191,6 +197,10 @@ class SchemaBuilder:
         renamed = RENAMED_FIELDS.get(cls, {})
         properties: dict[str, Schema] = {}
         required: list[str] = []
+        if cls in TAGS:
+            tag_key, tag = TAGS[cls]
+            properties[tag_key] = {"type": "string", "const": tag}
+            required.append(tag_key)
         for field in attrs.fields(cls):
             key = renamed.get(field.name, field.name)
             schema = self.of(hints[field.name])
@@ -227,6 +237,18 @@ class SchemaBuilder:
                 return {**inner, "type": [inner["type"], "null"]}
             return {"anyOf": [inner, {"type": "null"}]}
         options = [self.of(arg) for arg in members]
+        if not nullable and all(arg in TAGS for arg in members):
+            (tag_key,) = {TAGS[arg][0] for arg in members}
+            return {
+                "oneOf": options,
+                "discriminator": {
+                    "propertyName": tag_key,
+                    "mapping": {
+                        TAGS[arg][1]: option["$ref"]
+                        for arg, option in zip(members, options, strict=True)
+                    },
+                },
+            }
         if nullable:
             options.append({"type": "null"})
         return {"anyOf": options}

@@ -20,7 +20,14 @@ import jsonschema_rs
 import pytest
 
 from tests.server.conftest import ServerProcess
-from virtumancer import ConnectionState, ConsoleKind, MetricsSettings, PowerAction, Role
+from virtumancer import (
+    DISK_KINDS,
+    ConnectionState,
+    ConsoleKind,
+    MetricsSettings,
+    PowerAction,
+    Role,
+)
 from virtumancer.models.settings import (
     CPU_SMOOTHING_WINDOW_RANGE,
     CPU_VIEWS,
@@ -128,6 +135,34 @@ def _validator(schema: dict[str, Any]) -> Any:
     return jsonschema_rs.validator_for(wrapped)
 
 
+def test_disk_variants_carry_their_kind_as_a_discriminator() -> None:
+    schemas = openapi_document()["components"]["schemas"]
+    for kind, cls in DISK_KINDS.items():
+        variant = schemas[cls.__name__]
+        assert variant["properties"]["kind"] == {"type": "string", "const": kind}
+        assert "kind" in variant["required"]
+    expected = {kind: f"#/components/schemas/{cls.__name__}" for kind, cls in DISK_KINDS.items()}
+    attach = schemas["DiskAttachment"]["properties"]["disk"]
+    spec_disks = schemas["NewVm"]["properties"]["disks"]["items"]
+    for union in (attach, spec_disks):
+        assert union["discriminator"] == {"propertyName": "kind", "mapping": expected}
+        assert [option["$ref"] for option in union["oneOf"]] == list(expected.values())
+    # Each body the server takes matches exactly one variant; a body of one kind with
+    # another's tag matches none.
+    bodies: dict[str, dict[str, object]] = {
+        "new_volume": {"kind": "new_volume", "pool": "p", "size_bytes": 1 << 30},
+        "existing_volume": {"kind": "existing_volume", "pool": "p", "volume": "v"},
+        "existing_path": {"kind": "existing_path", "path": "/x.img"},
+        "overlay": {"kind": "overlay", "pool": "p", "base_path": "/base.qcow2"},
+    }
+    assert set(bodies) == set(DISK_KINDS)
+    check = _validator(attach)
+    for body in bodies.values():
+        check.validate(body)
+    assert not check.is_valid({**bodies["existing_path"], "kind": "new_volume"})
+    assert not check.is_valid({"pool": "p", "size_bytes": 1 << 30})
+
+
 @pytest.mark.libvirt
 @pytest.mark.parametrize(
     ("path", "operation"),
@@ -141,6 +176,7 @@ def _validator(schema: dict[str, Any]) -> Any:
         ("/tokens", "list_tokens"),
         ("/storage/pools", "list_storage_pools"),
         ("/hosts/demo/discovered-vms", "list_discovered_vms"),
+        ("/hosts/demo/vms/web-01/delete-plan", "get_delete_plan"),
     ],
 )
 async def test_real_responses_match_the_generated_schemas(

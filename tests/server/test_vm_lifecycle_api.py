@@ -143,3 +143,54 @@ async def test_a_viewer_cannot_create_or_delete(client: Conductor, test_uri: str
     assert created.status_code == 403
     deleted = await client.simulate_delete("/api/v1/hosts/lab/vms/guest-0000", headers=headers)
     assert deleted.status_code == 403
+
+
+async def test_the_delete_plan_names_what_a_delete_removes_and_changes_nothing(
+    client: Conductor, test_uri: str
+) -> None:
+    await _add_lab(client, test_uri)
+    vm = "/api/v1/hosts/lab/vms/api-plan"
+    created = await client.simulate_post(
+        "/api/v1/hosts/lab/vms", headers=AUTH, params={"start": "true"}, json=_spec("api-plan")
+    )
+    assert created.status_code == 201, created.text
+    # An install ISO outside any pool: kept even with the storage.
+    media = await client.simulate_post(
+        f"{vm}/disks",
+        headers=AUTH,
+        json={
+            "disk": {"kind": "existing_path", "path": "/srv/iso/install.iso", "device": "cdrom"},
+            "scope": "config",
+        },
+    )
+    assert media.status_code == 200, media.text
+    taken = await client.simulate_post(f"{vm}/snapshots", headers=AUTH, json={"name": "s1"})
+    assert taken.status_code == 201, taken.text
+    hardware = (await client.simulate_get(f"{vm}/hardware", headers=AUTH)).json
+    (volume,) = [d["path"] for d in hardware["disks"] if d["device"] == "disk"]
+
+    plan = await client.simulate_get(f"{vm}/delete-plan", headers=AUTH)
+    assert plan.status_code == 200, plan.text
+    assert plan.json == {
+        "vm_name": "api-plan",
+        "running": True,
+        "volumes": [volume],
+        "kept": ["/srv/iso/install.iso"],
+        "nvram": None,  # BIOS: no UEFI variables
+        "snapshots": ["s1"],
+    }
+    # Nothing changed: the VM, its snapshot and its volume are all still there.
+    again = await client.simulate_get(f"{vm}/delete-plan", headers=AUTH)
+    assert again.json == plan.json
+
+    deleted = await client.simulate_delete(
+        vm, headers=AUTH, params={"force": "true", "delete_storage": "true"}
+    )
+    assert deleted.status_code == 204, deleted.text
+    volumes = await client.simulate_get("/api/v1/hosts/lab/storage/volumes", headers=AUTH)
+    assert volume not in [v["path"] for v in volumes.json]
+    gone = await client.simulate_get(f"{vm}/delete-plan", headers=AUTH)
+    assert gone.status_code == 404
+    assert (
+        await client.simulate_get("/api/v1/hosts/nohost/vms/x/delete-plan", headers=AUTH)
+    ).status_code == 404

@@ -28,7 +28,7 @@ from virtumancer.models.metadata import VirtumancerMetadata
 from virtumancer.rules import MANAGED_BY
 
 if TYPE_CHECKING:
-    from virtumancer.models.lifecycle import VmChange
+    from virtumancer.models.lifecycle import DeletePlan, VmChange
     from virtumancer.models.spec import (
         DiskSource,
         Overlay,
@@ -271,31 +271,43 @@ class LifecycleOperations:
                 )
             persistent = bool(dom.isPersistent())
             xml = dom.XMLDesc(_SECURE_INACTIVE if persistent else libvirt.VIR_DOMAIN_XML_SECURE)
-            disks = parse_domain(xml).devices.disks
+            # Decided before anything is removed: the plan the delete-plan route shows.
+            doomed, _kept = _storage_of(raw, name, xml) if delete_storage else ([], [])
             if active:
                 dom.destroy()
             if persistent:
                 _undefine(dom, keep_nvram=not delete_nvram)
-            if not delete_storage:
-                return []
-            seed = seed_volume_name(name)
             deleted: list[str] = []
-            for disk in disks:
-                path = disk.source_path
-                if path is None:
-                    continue
-                ours = path.rpartition("/")[2] == seed
-                if not ours and (disk.read_only or disk.shareable or disk.device != "disk"):
-                    continue
-                try:
-                    vol = raw.storageVolLookupByPath(path)
-                except libvirt.libvirtError as exc:
-                    if _error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_VOL:
-                        continue  # a file in no pool: not ours to delete
-                    raise
+            for path, vol in doomed:
                 vol.delete(0)
                 deleted.append(path)
             return deleted
+
+        return self.call(work, vm_name=name_or_uuid)
+
+    def delete_plan(self, name_or_uuid: str) -> DeletePlan:
+        """Return what :meth:`delete_vm` would remove, changing nothing.
+
+        The volumes are decided by the same rule :meth:`delete_vm` applies, so the plan is
+        what a delete with ``delete_storage`` does (unless the VM changes in between).
+        """
+        from virtumancer.models.lifecycle import DeletePlan
+
+        def work(raw: Any) -> DeletePlan:
+            dom = self._lookup(name_or_uuid)
+            name = dom.name()
+            persistent = bool(dom.isPersistent())
+            xml = dom.XMLDesc(_SECURE_INACTIVE if persistent else libvirt.VIR_DOMAIN_XML_SECURE)
+            doomed, kept = _storage_of(raw, name, xml)
+            nvram = (parse_xml(xml).findtext("os/nvram") or "").strip() or None
+            return DeletePlan(
+                vm_name=name,
+                running=bool(dom.isActive()),
+                volumes=tuple(path for path, _vol in doomed),
+                kept=tuple(kept),
+                nvram=nvram if persistent else None,
+                snapshots=tuple(sorted(str(n) for n in dom.snapshotListNames(0))),
+            )
 
         return self.call(work, vm_name=name_or_uuid)
 
@@ -593,6 +605,34 @@ def _upload(raw: Any, vol: Any, data: bytes) -> None:
         with contextlib.suppress(libvirt.libvirtError):
             stream.abort()
         raise
+
+
+def _storage_of(raw: Any, vm_name: str, xml: str) -> tuple[list[tuple[str, Any]], list[str]]:
+    """Split a VM's disk paths into the volumes deleted with its storage and those kept.
+
+    Deleted: the volumes of writable, unshared disks, and the VM's cloud-init seed. Kept:
+    read-only and shareable media (an install ISO, a shared disk), and files in no pool.
+    """
+    seed = seed_volume_name(vm_name)
+    doomed: list[tuple[str, Any]] = []
+    kept: list[str] = []
+    for disk in parse_domain(xml).devices.disks:
+        path = disk.source_path
+        if path is None:
+            continue
+        ours = path.rpartition("/")[2] == seed
+        if not ours and (disk.read_only or disk.shareable or disk.device != "disk"):
+            kept.append(path)
+            continue
+        try:
+            vol = raw.storageVolLookupByPath(path)
+        except libvirt.libvirtError as exc:
+            if _error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_VOL:
+                kept.append(path)  # a file in no pool: not ours to delete
+                continue
+            raise
+        doomed.append((path, vol))
+    return doomed, kept
 
 
 def _undefine(dom: Any, *, keep_nvram: bool) -> None:

@@ -13,6 +13,7 @@ from virtumancer.models.snapshot import Snapshot
 from virtumancer.models.storage import StorageVolume
 
 __all__ = [
+    "DeletePlan",
     "DesiredState",
     "DeviceScope",
     "EnsureNetworkResult",
@@ -120,3 +121,22 @@ class VmChange:
     description: str | None = None
     autostart: bool | None = None
     cdrom_media: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class DeletePlan:
+    """What deleting a VM would remove, worked out without changing anything.
+
+    ``volumes`` are the paths deleted only when storage is deleted too (the volumes of its
+    writable disks and its cloud-init seed); ``kept`` are the disk paths kept even then
+    (read-only or shareable media, files in no pool). ``nvram`` is the UEFI variables file
+    and ``snapshots`` the snapshot names removed with the VM in any case. ``running`` says
+    the VM must be forced off first (``force``).
+    """
+
+    vm_name: str
+    running: bool
+    volumes: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+    nvram: str | None = None
+    snapshots: tuple[str, ...] = ()

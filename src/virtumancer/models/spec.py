@@ -224,6 +224,9 @@ def _tuple_of(*kinds: type) -> Any:
 
 # --- disks ------------------------------------------------------------------------------
 
+#: Field metadata the OpenAPI document shows (``x-unit``): a form knows the number is bytes.
+_BYTES: Final = {"openapi": {"x-unit": "bytes"}}
+
 
 @attrs.frozen(kw_only=True)
 class NewVolume:
@@ -234,7 +237,7 @@ class NewVolume:
     """
 
     pool: str = attrs.field(validator=_name("pool"))
-    size_bytes: int = attrs.field(validator=_size)
+    size_bytes: int = attrs.field(validator=_size, metadata=_BYTES)
     format: VolumeFormat = attrs.field(default=VolumeFormat.QCOW2, validator=_member(VolumeFormat))
     name: str | None = attrs.field(default=None, validator=_optional_name)
     bus: DiskBus | None = attrs.field(default=None, validator=_member(DiskBus))
@@ -280,7 +283,7 @@ class Overlay:
     base_format: VolumeFormat = attrs.field(
         default=VolumeFormat.QCOW2, validator=_member(VolumeFormat)
     )
-    size_bytes: int | None = attrs.field(default=None)
+    size_bytes: int | None = attrs.field(default=None, metadata=_BYTES)
     name: str | None = attrs.field(default=None, validator=_optional_name)
     bus: DiskBus | None = attrs.field(default=None, validator=_member(DiskBus))
 
@@ -467,7 +470,7 @@ class VmSpec:
     """
 
     name: str = attrs.field(validator=_name("name"))
-    memory_bytes: int = attrs.field(validator=_memory)
+    memory_bytes: int = attrs.field(validator=_memory, metadata=_BYTES)
     vcpus: int = attrs.field(default=1, validator=_vcpus)
     arch: str | None = attrs.field(default=None, validator=_token)
     machine: str | None = attrs.field(default=None, validator=_token)

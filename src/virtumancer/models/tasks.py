@@ -47,3 +47,8 @@ class Task:
     error: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
+
+    @property
+    def finished(self) -> bool:
+        """Whether the task is over (in JSON too, so a client need not know the states)."""
+        return self.state.finished

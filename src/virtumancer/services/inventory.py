@@ -205,7 +205,18 @@ class InventoryService:
         self._listed[host.host_id] = {entry.domain.uuid: entry for entry in listing}
         return [entry.domain for entry in listing]
 
-    async def _sync_resources(self, host: HostPool) -> None:
+    async def refresh_storage(self, host_id: str) -> None:
+        """Re-read a host's pools and volumes into the database now (nothing else).
+
+        For changes a request made that create or delete volumes (a VM created, cloned or
+        deleted with its storage, a disk attached, a volume made): the pools' free space and
+        the volume rows are true at once, not at the next full pass.
+        """
+        host = self._host(host_id)
+        async with self._lock(host_id):
+            await self._sync_storage(host)
+
+    async def _sync_storage(self, host: HostPool) -> None:
         host_id = host.host_id
 
         async def storage() -> tuple[list[StoragePool], list[StorageVolume]]:
@@ -216,6 +227,10 @@ class InventoryService:
             await self.database.run_merging(
                 lambda s: db_sync.apply_storage(s, host_id, pools, volumes)
             )
+
+    async def _sync_resources(self, host: HostPool) -> None:
+        host_id = host.host_id
+        await self._sync_storage(host)
         if (networks := await _listed(host_id, "networks", host.list_networks)) is not None:
             await self.database.run_merging(lambda s: db_sync.apply_networks(s, host_id, networks))
         # Many hosts have no GPU, or no node device driver: not worth a warning.

@@ -17,11 +17,11 @@ from virtumancer.db.database import Database
 from virtumancer.exceptions import ConflictError, HostUnavailableError, NotFoundError
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.events import ConnectionState
-from virtumancer.models.lifecycle import DeviceScope, VmChange
+from virtumancer.models.lifecycle import DeletePlan, DeviceScope, VmChange
 from virtumancer.models.notifications import VmsChanged
 from virtumancer.models.records import ActivityType, VmRecord
 from virtumancer.models.snapshot import Snapshot
-from virtumancer.models.spec import DiskSpec, NicSpec, VmSpec
+from virtumancer.models.spec import DiskSpec, ExistingPath, ExistingVolume, NicSpec, VmSpec
 from virtumancer.models.tasks import Task
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.inventory import InventoryService
@@ -80,6 +80,7 @@ class LifecycleService:
         """Create a VM from ``spec`` (define it; start it if asked) and return its record."""
         host = self.pool.reach(host_id)
         domain = await host.create_vm(spec, start=start)
+        await self.inventory.refresh_storage(host_id)  # its new volumes and seed
         return await self._recorded(host_id, domain, ActivityType.VM_CREATED, "created")
 
     async def define_vm_xml(self, host_id: str, xml: str, *, start: bool = False) -> VmRecord:
@@ -106,6 +107,8 @@ class LifecycleService:
         """Attach a disk (live and/or in the definition, as ``scope`` says); return the record."""
         host = self.pool.reach(host_id)
         domain = await host.attach_disk(vm_name, disk, target=target, scope=scope)
+        if not isinstance(disk, ExistingVolume | ExistingPath):
+            await self.inventory.refresh_storage(host_id)  # the volume it made
         return await self._recorded(host_id, domain, ActivityType.VM_CHANGED, "disk attached")
 
     async def detach_disk(
@@ -222,6 +225,7 @@ class LifecycleService:
             domain = await host.clone_vm(
                 vm_name, name, full_copy=full_copy, progress=progress.update
             )
+            await self.inventory.refresh_storage(host_id)  # the clone's overlays or copies
             return await self._recorded(
                 host_id, domain, ActivityType.VM_CREATED, f"cloned from {vm_name}"
             )
@@ -244,5 +248,11 @@ class LifecycleService:
         domain = await host.get_domain(vm_name)
         deleted = await host.delete_vm(domain.uuid, delete_storage=delete_storage, force=force)
         await self.database.run(db_sync.remove_deleted_vm, host_id, domain.uuid)
+        if deleted:
+            await self.inventory.refresh_storage(host_id)
         self.hub.publish(VmsChanged(host_id=host_id))
         return deleted
+
+    async def delete_plan(self, host_id: str, vm_name: str) -> DeletePlan:
+        """Return what deleting a VM would remove (volumes, NVRAM, snapshots); no change."""
+        return await self.pool.get(host_id).delete_plan(vm_name)

@@ -37,7 +37,7 @@
       else if (k === "class") node.className = v;
       else node.setAttribute(k, v === true ? "" : String(v));
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -485,23 +485,156 @@
     };
   }
 
-  // What deleting a VM destroys, listed before it happens. With "delete storage" the server
-  // deletes the volumes of the VM's writable disks (docs/vm-spec.md); read-only media and
-  // shared disks are kept, so they are listed apart.
+  // ---------------------------------------------------------------- forms from the contract
+
+  // A request body's schema in the served document, by component name (NewSnapshot ...).
+  function schemaOf(name) {
+    const schemas = (state.contract && state.contract.components && state.contract.components.schemas) || {};
+    return schemas[name] || null;
+  }
+
+  // Follow a `$ref` (and a nullable `anyOf: [X, null]`) to the schema it names.
+  function resolveSchema(schema) {
+    if (!schema) return {};
+    if (schema.anyOf) {
+      const inner = schema.anyOf.filter((s) => s.type !== "null");
+      if (inner.length === 1) return resolveSchema(inner[0]);
+    }
+    if (schema.$ref) return { ...resolveSchema(schemaOf(schema.$ref.split("/").pop())), ...schema, $ref: undefined };
+    return schema;
+  }
+
+  const typesOf = (schema) => [].concat(schema.type || []);
+
+  // One input per property of an object schema. Each field reads back its JSON value, or
+  // undefined when left empty (the server's default applies). `choices` suggests values for
+  // free-text properties by name (the host's pools, volumes, networks).
+  function schemaFields(schema, choices, prefix) {
+    const required = new Set(schema.required || []);
+    return Object.entries(schema.properties || {}).map(([name, raw]) => {
+      const prop = resolveSchema(raw);
+      const label = name.replace(/_/g, " ");
+      const hint = raw.description || prop.description;
+      const id = `${prefix}-${name}`;
+      if (prop.const !== undefined) return { name, read: () => prop.const, node: null };
+      if (prop.enum) {
+        const input = h("select", { name, id, "aria-label": label },
+          options([...(required.has(name) ? [] : [["", "— default —"]]), ...prop.enum.map((v) => [String(v), String(v)])], required.has(name) ? String(prop.enum[0]) : ""));
+        return { name, node: field(label, input, hint), read: () => (input.value === "" ? undefined : input.value) };
+      }
+      const types = typesOf(prop);
+      if (types.includes("boolean")) {
+        const input = h("input", { type: "checkbox", name, id });
+        return { name, node: h("label", { class: "check", title: hint || null }, input, ` ${label}`), read: () => (input.checked ? true : undefined) };
+      }
+      if (types.includes("integer") || types.includes("number")) {
+        const bytes = prop["x-unit"] === "bytes";
+        const input = h("input", { name, id, type: "number", min: bytes ? 0.001 : prop.minimum, step: "any", required: required.has(name), size: 8, "aria-label": bytes ? `${label} in GiB` : label });
+        return {
+          name,
+          node: field(bytes ? `${label.replace(/ bytes$/, "")} (GiB)` : label, input, hint),
+          read: () => (input.value === "" ? undefined : bytes ? Units.toBytes(input.value, "GiB") : Number(input.value)),
+        };
+      }
+      const list = (choices && choices[name]) || [];
+      const datalist = list.length ? h("datalist", { id: `${id}-choices` }, list.map((v) => h("option", { value: v }))) : null;
+      const input = h("input", { name, id, required: required.has(name), list: datalist ? `${id}-choices` : null, autocomplete: "off", "aria-label": label, value: required.has(name) && list.length ? list[0] : null });
+      const node = field(label, input, hint);
+      if (datalist) node.append(datalist);
+      return { name, node, read: () => (input.value.trim() === "" ? undefined : input.value.trim()) };
+    });
+  }
+
+  const readFields = (fields) => {
+    const body = {};
+    for (const f of fields) {
+      const value = f.read();
+      if (value !== undefined) body[f.name] = value;
+    }
+    return body;
+  };
+
+  // A form for one operation's request body, drawn from the body's schema in the contract.
+  // `part` names a nested object (the attachments' `disk`/`nic`); its variants, when the
+  // schema has a discriminator (the disks' `kind`), are offered in a select.
+  function contractForm({ id, title, schemaName, part, choices, submit, label }) {
+    const body = schemaOf(schemaName);
+    if (!body) return null;
+    const error = h("p", { class: "error", role: "alert", "data-form-error": id });
+    const partFields = h("div", { class: "fields" });
+    let current = [];
+    let rest = [];
+    const form = h("form", { class: "card vm-form", id, onsubmit: async (e) => {
+      e.preventDefault();
+      error.textContent = "";
+      const data = readFields(rest);
+      if (part) data[part] = readFields(current);
+      const button = form.querySelector("button[type=submit]");
+      button.disabled = true;
+      try { await submit(data, error); } catch (err) { error.textContent = errorText(err); } finally { button.disabled = false; }
+    } }, h("h2", {}, title));
+    let variantSelect = null;
+    if (part) {
+      const partSchema = resolveSchema(body.properties[part]);
+      const mapping = partSchema.discriminator && partSchema.discriminator.mapping;
+      const draw = (schema) => {
+        current = schemaFields(resolveSchema(schema), choices, `${id}-${part}`);
+        partFields.replaceChildren(...current.map((f) => f.node).filter(Boolean));
+      };
+      if (mapping) {
+        const tag = partSchema.discriminator.propertyName;
+        const kinds = Object.keys(mapping);
+        variantSelect = h("select", { name: tag, "aria-label": tag, onchange: () => draw({ $ref: mapping[variantSelect.value] }) },
+          options(kinds.map((k) => [k, k.replace(/_/g, " ")]), kinds[0]));
+        draw({ $ref: mapping[kinds[0]] });
+      } else {
+        draw(partSchema);
+      }
+      rest = schemaFields({ ...body, properties: Object.fromEntries(Object.entries(body.properties).filter(([k]) => k !== part)) }, choices, id);
+    } else {
+      rest = schemaFields(body, choices, id);
+    }
+    form.append(...(variantSelect ? [field(partLabel(part), variantSelect)] : []), partFields,
+      ...rest.map((f) => f.node).filter(Boolean), error, h("button", { type: "submit" }, label));
+    return form;
+  }
+
+  const partLabel = (part) => `${part} kind`;
+
+  // Wait for a task (GET /tasks/{id}) to finish; `progress` is told each state.
+  async function awaitTask(task, progress) {
+    let current = task;
+    while (!current.finished) {
+      progress(current);
+      await new Promise((resolve) => { setTimeout(resolve, 250); });
+      current = await api("GET", `/tasks/${encodeURIComponent(current.id)}`);
+    }
+    return current;
+  }
+
+  // What deleting a VM removes, as the server works it out (GET .../delete-plan): the
+  // volumes deleted with "delete storage", the media kept even then, the UEFI variables
+  // and the snapshots removed in any case.
   async function openDeleteDialog(hostId, vm, after) {
-    let disks = null;
-    try { disks = (await api("GET", `${vmPath(hostId, vm.name)}/hardware`)).disks; } catch { disks = null; }
-    const withPath = (disks || []).filter((d) => d.path);
-    const writable = withPath.filter((d) => d.device === "disk" && !d.read_only && !d.shareable);
-    const kept = withPath.filter((d) => !writable.includes(d));
-    const running = hasProcess(vm);
+    let plan = null;
+    if (hasOp("get", `${VM_OP}/delete-plan`)) {
+      try { plan = await api("GET", `${vmPath(hostId, vm.name)}/delete-plan`); } catch { plan = null; }
+    }
+    const running = plan ? plan.running : hasProcess(vm);
     const dialog = h("dialog", { class: "confirm", id: "delete-dialog" });
     const storage = h("input", { type: "checkbox", name: "delete_storage" });
     const force = running ? h("input", { type: "checkbox", name: "force" }) : null;
+    const list = (id, items) => h("ul", { id }, items.map((item) => h("li", { class: "mono" }, item)));
+    const always = plan ? [
+      plan.snapshots.length ? [h("p", {}, `Its ${plan.snapshots.length} snapshot(s) are removed:`), list("delete-snapshots", plan.snapshots)] : null,
+      plan.nvram ? [h("p", {}, "Its UEFI variables are removed:"), list("delete-nvram", [plan.nvram])] : null,
+    ] : h("p", { class: "muted", id: "delete-plan-missing" }, "What it removes could not be read from the server.");
     const volumes = h("div", { class: "volumes", hidden: true },
-      writable.length ? [h("p", {}, "These volumes will be deleted:"), h("ul", { id: "delete-volumes" }, writable.map((d) => h("li", { class: "mono", "data-volume": d.path }, d.path)))]
-        : h("p", { class: "muted" }, disks === null ? "The VM's disks could not be read." : "The VM has no writable volumes to delete."),
-      kept.length ? [h("p", { class: "muted" }, "Kept (read-only or shared media):"), h("ul", {}, kept.map((d) => h("li", { class: "mono" }, d.path)))] : null);
+      plan ? [
+        plan.volumes.length ? [h("p", {}, "These volumes will be deleted:"), list("delete-volumes", plan.volumes)]
+          : h("p", { class: "muted" }, "The VM has no volumes to delete."),
+        plan.kept.length ? [h("p", { class: "muted" }, "Kept (read-only, shared or outside any pool):"), list("delete-kept", plan.kept)] : null,
+      ] : null);
     const confirmButton = h("button", { class: "danger", id: "delete-confirm", type: "submit", disabled: running }, `Delete ${vm.name}`);
     storage.addEventListener("change", () => { volumes.hidden = !storage.checked; });
     if (force) force.addEventListener("change", () => { confirmButton.disabled = !force.checked; });
@@ -521,7 +654,8 @@
       }
     } },
     h("h2", {}, "Delete VM ", h("span", { class: "mono", id: "delete-vm-name" }, vm.name), ` on ${hostId}?`),
-    h("p", {}, "Its definition, snapshots and UEFI variables are removed. This cannot be undone."),
+    h("p", {}, "Its definition is removed. This cannot be undone."),
+    always,
     running ? h("label", { class: "check" }, force, " It is running: force it off first") : null,
     h("label", { class: "check" }, storage, " Also delete its storage"),
     volumes,
@@ -533,12 +667,16 @@
 
   function vmView(hostId, vmName) {
     // Forms are drawn once (never redrawn under the user's hands); the summary, hardware
-    // and snapshot panels are redrawn on every change notification.
+    // and snapshot tables are redrawn on every change notification.
     let drawn = false;
     const summary = h("div", {});
-    const hardware = h("section", { class: "card" });
+    const hardware = h("section", { class: "card", id: "hardware" });
+    const hardwareTables = h("div", {});
+    const attachForms = h("div", {});
     const snapshots = h("section", { class: "card", id: "snapshots" });
+    const snapshotTable = h("div", {});
     const after = () => state.view && state.view.refresh();
+    const base = () => vmPath(hostId, vmName);
 
     function changeForm(vm) {
       const error = h("p", { class: "error", role: "alert" });
@@ -554,7 +692,7 @@
         error.textContent = "";
         if (!Object.keys(change).length) { error.textContent = "Nothing changed."; return; }
         try {
-          vm = await api("PATCH", vmPath(hostId, vmName), change);
+          vm = await api("PATCH", base(), change);
           toast(`${vmName} changed`);
           after();
         } catch (err) { error.textContent = errorText(err); }
@@ -569,28 +707,30 @@
       h("button", { type: "submit" }, "Save"));
     }
 
+    // POST .../clone answers with a task; the clone is listed once the task succeeded.
     function cloneForm() {
-      return h("form", { class: "card inline-form", id: "clone-form", onsubmit: async (e) => {
-        e.preventDefault();
-        const f = e.target;
-        try {
-          await api("POST", `${vmPath(hostId, vmName)}/clone`, { name: f.clone_name.value.trim(), full_copy: f.full_copy.checked });
-          toast(`Cloning ${vmName} to ${f.clone_name.value}`);
+      const op = hasOp("post", `${VM_OP}/clone`) && hasOp("get", "/tasks/{task_id}");
+      return op ? contractForm({ id: "clone-form", title: "Clone", schemaName: "CloneRequest", label: "Clone",
+        submit: async (body, status) => {
+          const task = await api("POST", `${base()}/clone`, body);
+          const done = await awaitTask(task, (t) => {
+            status.textContent = t.total ? `Cloning… ${Math.floor((100 * t.done) / t.total)} %` : "Cloning…";
+          });
+          status.textContent = "";
+          if (done.error) throw new ApiError(0, { error: { message: done.error, code: done.error_code } });
+          if (!done.result) throw new ApiError(0, { error: { message: `clone ${done.state}` } });
+          toast(`${vmName} cloned to ${done.result.name}`);
           location.hash = `#/hosts/${encodeURIComponent(hostId)}`;
-        } catch (err) { toast(`Clone: ${errorText(err)}`, true); }
-      } },
-      h("h2", {}, "Clone"),
-      h("input", { name: "clone_name", placeholder: "new name", required: true, "aria-label": "name of the clone" }),
-      h("label", { class: "check" }, h("input", { type: "checkbox", name: "full_copy" }), " full copy of the disks (else overlays)"),
-      h("button", { type: "submit" }, "Clone"));
+        } }) : null;
     }
 
-    const devicesOp = `${VM_OP}/devices`;
-    function detachButton(id) {
-      if (!hasOp("delete", `${devicesOp}/{alias}`) || !id) return null;
-      return h("button", { class: "small danger", onclick: async () => {
+    function detachButton(kind, id) {
+      const op = kind === "disk" ? `${VM_OP}/disks/{target}` : `${VM_OP}/interfaces/{mac}`;
+      if (!hasOp("delete", op) || !id) return null;
+      return h("button", { class: "small danger", "data-detach": id, onclick: async () => {
         if (!confirm(`Detach ${id} from ${vmName}?`)) return;
-        try { await api("DELETE", `${vmPath(hostId, vmName)}/devices/${encodeURIComponent(id)}`); toast(`${id} detached`); after(); } catch (err) { toast(`Detach: ${errorText(err)}`, true); }
+        const path = kind === "disk" ? "disks" : "interfaces";
+        try { await api("DELETE", `${base()}/${path}/${encodeURIComponent(id)}`); toast(`${id} detached`); after(); } catch (err) { toast(`Detach: ${errorText(err)}`, true); }
       } }, "detach");
     }
 
@@ -598,75 +738,84 @@
       if (disk.device !== "cdrom" || !hasOp("patch", VM_OP)) return null;
       const input = h("input", { value: disk.path || "", placeholder: "ISO path", size: 30, "aria-label": `media in ${disk.target.dev}` });
       const set = async (path) => {
-        try { await api("PATCH", vmPath(hostId, vmName), { cdrom_media: { [disk.target.dev]: path } }); toast(path ? "Media inserted" : "Media ejected"); after(); } catch (err) { toast(`Media: ${errorText(err)}`, true); }
+        try { await api("PATCH", base(), { cdrom_media: { [disk.target.dev]: path } }); toast(path ? "Media inserted" : "Media ejected"); after(); } catch (err) { toast(`Media: ${errorText(err)}`, true); }
       };
       return h("span", {}, input, h("button", { class: "small", onclick: () => set(input.value.trim()) }, "insert"), h("button", { class: "small", onclick: () => set("") }, "eject"));
     }
 
-    async function attachForm() {
-      if (!hasOp("post", devicesOp)) return null;
-      const { pools, networks } = await hostChoices(hostId);
-      const kind = h("select", { name: "kind" }, options([["disk", "new disk"], ["nic", "network interface"]], "disk"));
-      return h("form", { class: "inline-form", id: "attach-form", onsubmit: async (e) => {
-        e.preventDefault();
-        const f = e.target;
-        const body = f.kind.value === "disk"
-          ? { disk: { kind: "new_volume", pool: f.pool.value, size_bytes: Units.toBytes(f.size.value, "GiB") } }
-          : { nic: { network: f.network.value } };
-        try { await api("POST", `${vmPath(hostId, vmName)}/devices`, body); toast("Attached"); after(); } catch (err) { toast(`Attach: ${errorText(err)}`, true); }
-      } },
-      kind,
-      h("select", { name: "pool", "aria-label": "pool" }, options(pools.map((p) => [p.name, p.name]), pools.length ? pools[0].name : "")),
-      h("input", { name: "size", type: "number", min: 0.001, step: "any", value: 1, "aria-label": "size in GiB", size: 6 }), " GiB",
-      h("select", { name: "network", "aria-label": "network" }, options(networks.map((n) => [n.name, n.name]), networks.length ? networks[0].name : "")),
-      h("button", { type: "submit" }, "Attach"));
+    // The attach forms are drawn from the attachment bodies' schemas (DiskAttachment,
+    // NicAttachment), with the host's pools, volumes and networks as suggestions.
+    async function drawAttachForms() {
+      const disk = hasOp("post", `${VM_OP}/disks`);
+      const nic = hasOp("post", `${VM_OP}/interfaces`);
+      if (!disk && !nic) return;
+      const { pools, networks, volumes } = await hostChoices(hostId);
+      const names = (items) => [...new Set(items.map((x) => x.name))];
+      const choices = { pool: names(pools), base_pool: names(pools), volume: names(volumes), base_volume: names(volumes), network: names(networks) };
+      const attach = (path, what) => async (body) => {
+        await api("POST", `${base()}/${path}`, body);
+        toast(`${what} attached to ${vmName}`);
+        after();
+      };
+      attachForms.replaceChildren(...[
+        disk ? contractForm({ id: "attach-disk-form", title: "Attach a disk", schemaName: "DiskAttachment", part: "disk", choices, label: "Attach disk", submit: attach("disks", "Disk") }) : null,
+        nic ? contractForm({ id: "attach-nic-form", title: "Attach a network interface", schemaName: "NicAttachment", part: "nic", choices, label: "Attach interface", submit: attach("interfaces", "Interface") }) : null,
+      ].filter(Boolean));
     }
 
     async function drawHardware() {
       let hw;
-      try { hw = await api("GET", `${vmPath(hostId, vmName)}/hardware`); } catch (err) {
-        // replaceChildren would draw a null as the text "null": only the parts that exist.
-      const attach = await attachForm();
-      hardware.replaceChildren(h("h2", {}, "Hardware"), h("p", { class: "muted" }, err.message));
+      try { hw = await api("GET", `${base()}/hardware`); } catch (err) {
+        hardwareTables.replaceChildren(h("p", { class: "muted" }, err.message));
         return;
       }
-      const diskRows = hw.disks.map((d) => h("tr", {}, h("td", {}, d.target.dev), h("td", {}, d.device), h("td", { class: "mono" }, d.path || d.source.name || "–"),
-        h("td", { class: "actions" }, mediaControl(d), detachButton(d.alias || d.target.dev))));
-      const nicRows = hw.networks.map((n) => h("tr", {}, h("td", { class: "mono" }, n.mac.address || "–"), h("td", {}, n.source.network || n.source.bridge || n.type),
-        h("td", {}, n.model.model_type || "–"), h("td", { class: "actions" }, detachButton(n.alias || n.mac.address))));
-      // replaceChildren would draw a null as the text "null": only the parts that exist.
-      const attach = await attachForm();
-      hardware.replaceChildren(h("h2", {}, "Hardware"),
-        h("h3", {}, "Disks"), diskRows.length ? h("table", {}, h("tbody", {}, diskRows)) : h("p", { class: "muted" }, "No disks."),
-        h("h3", {}, "Network interfaces"), nicRows.length ? h("table", {}, h("tbody", {}, nicRows)) : h("p", { class: "muted" }, "No interfaces."),
-        ...(attach ? [attach] : []));
+      const diskRows = hw.disks.map((d) => h("tr", { "data-disk": d.target.dev || "" }, h("td", {}, d.target.dev), h("td", {}, d.device), h("td", { class: "mono" }, d.path || d.source.name || "–"),
+        h("td", { class: "actions" }, mediaControl(d), detachButton("disk", d.target.dev))));
+      const nicRows = hw.networks.map((n) => h("tr", { "data-nic": n.mac.address || "" }, h("td", { class: "mono" }, n.mac.address || "–"), h("td", {}, n.source.network || n.source.bridge || n.type),
+        h("td", {}, n.model.model_type || "–"), h("td", { class: "actions" }, detachButton("nic", n.mac.address))));
+      hardwareTables.replaceChildren(
+        h("h3", {}, "Disks"), diskRows.length ? h("table", { id: "vm-disks" }, h("tbody", {}, diskRows)) : h("p", { class: "muted" }, "No disks."),
+        h("h3", {}, "Network interfaces"), nicRows.length ? h("table", { id: "vm-nics" }, h("tbody", {}, nicRows)) : h("p", { class: "muted" }, "No interfaces."));
+    }
+
+    const snapshotOp = `${VM_OP}/snapshots/{snapshot}`;
+    function snapshotButton(snap, method, suffix, label, question) {
+      if (!hasOp(method.toLowerCase(), `${snapshotOp}${suffix}`)) return null;
+      return h("button", { class: `small ${method === "DELETE" ? "danger" : ""}`, "data-snapshot-action": `${label}:${snap.name}`, onclick: async () => {
+        if (!confirm(question)) return;
+        try { await api(method, `${base()}/snapshots/${encodeURIComponent(snap.name)}${suffix}`); toast(`${label}: ${snap.name}`); after(); } catch (err) { toast(`${label}: ${errorText(err)}`, true); }
+      } }, label);
     }
 
     async function drawSnapshots() {
       let list;
-      try { list = await api("GET", `${vmPath(hostId, vmName)}/snapshots`); } catch (err) {
-        snapshots.replaceChildren(h("h2", {}, "Snapshots"), h("p", { class: "muted" }, err.message));
+      try { list = await api("GET", `${base()}/snapshots`); } catch (err) {
+        snapshotTable.replaceChildren(h("p", { class: "muted" }, err.message));
         return;
       }
-      const snapOp = (method, suffix, label, confirmText) => (snap) => h("button", { class: `small ${method === "DELETE" ? "danger" : ""}`, onclick: async () => {
-        if (!confirm(confirmText(snap.name))) return;
-        try { await api(method, `${vmPath(hostId, vmName)}/snapshots/${encodeURIComponent(snap.name)}${suffix}`); toast(`${label}: ${snap.name}`); after(); } catch (err) { toast(`${label}: ${errorText(err)}`, true); }
-      } }, label);
-      const revert = hasOp("post", `${VM_OP}/snapshots/{name}/revert`) ? snapOp("POST", "/revert", "revert", (n) => `Revert ${vmName} to ${n}? Changes since then are lost.`) : () => null;
-      const remove = hasOp("delete", `${VM_OP}/snapshots/{name}`) ? snapOp("DELETE", "", "delete", (n) => `Delete snapshot ${n} of ${vmName}?`) : () => null;
-      const rows = (list || []).map((snap) => h("tr", {},
-        h("td", {}, snap.name, snap.current ? " (current)" : ""), h("td", {}, snap.parent || "–"),
-        h("td", {}, snap.created_at ? formatTime(snap.created_at) : "–"), h("td", { class: "actions" }, revert(snap), remove(snap))));
-      const create = hasOp("post", `${VM_OP}/snapshots`) ? h("form", { class: "inline-form", onsubmit: async (e) => {
-        e.preventDefault();
-        const f = e.target;
-        try { await api("POST", `${vmPath(hostId, vmName)}/snapshots`, { name: f.snap_name.value.trim(), memory: f.memory.checked }); toast("Snapshot taken"); f.reset(); after(); } catch (err) { toast(`Snapshot: ${errorText(err)}`, true); }
-      } }, h("input", { name: "snap_name", placeholder: "snapshot name", required: true, "aria-label": "snapshot name" }),
-      h("label", { class: "check" }, h("input", { type: "checkbox", name: "memory" }), " with memory"),
-      h("button", { type: "submit" }, "Take snapshot")) : null;
-      snapshots.replaceChildren(h("h2", {}, "Snapshots"),
-        rows.length ? h("table", {}, h("thead", {}, h("tr", {}, ["Name", "Parent", "Taken", ""].map((t) => h("th", {}, t)))), h("tbody", {}, rows)) : h("p", { class: "muted" }, "No snapshots."),
-        ...(create ? [create] : []));
+      // The server sends the tree depth first, each with its depth: indent by it.
+      const rows = (list || []).map((snap) => h("tr", { "data-snapshot": snap.name },
+        h("td", { style: `padding-left: ${0.5 + snap.depth * 1.2}em` }, snap.name, snap.current ? " (current)" : ""),
+        h("td", {}, snap.description || "–"), h("td", {}, snap.memory ? "with memory" : "disks"),
+        h("td", {}, snap.created_at ? formatTime(snap.created_at) : "–"),
+        h("td", { class: "actions" },
+          snapshotButton(snap, "POST", "/revert", "revert", `Revert ${vmName} to ${snap.name}? Changes since then are lost.`),
+          snapshotButton(snap, "DELETE", "", "delete", `Delete snapshot ${snap.name} of ${vmName}?`))));
+      snapshotTable.replaceChildren(rows.length
+        ? h("table", { id: "snapshot-list" }, h("thead", {}, h("tr", {}, ["Name", "Description", "Holds", "Taken", ""].map((t) => h("th", {}, t)))), h("tbody", {}, rows))
+        : h("p", { class: "muted" }, "No snapshots."));
+    }
+
+    function snapshotForm() {
+      if (!hasOp("post", `${VM_OP}/snapshots`)) return null;
+      const form = contractForm({ id: "snapshot-form", title: "Take a snapshot", schemaName: "NewSnapshot", label: "Take snapshot",
+        submit: async (body) => {
+          const snap = await api("POST", `${base()}/snapshots`, body);
+          toast(`Snapshot ${snap.name} taken`);
+          form.reset();
+          after();
+        } });
+      return form;
     }
 
     return {
@@ -683,15 +832,20 @@
         summary.replaceChildren(
           h("div", { class: "page-title" }, h("a", { href: "#/" }, "Dashboard"), " / ", h("a", { href: `#/hosts/${encodeURIComponent(hostId)}` }, hostId), " / ",
             h("h1", {}, vmName), " ", statusBadge("vm", vm), " ", vmButtons(hostId, vm, after)),
-          h("p", { class: "muted" }, `${vm.vcpu_count} vCPU · ${formatBytes(vm.memory_bytes)}`, vm.description ? ` · ${vm.description}` : ""));
+          h("p", { class: "muted", id: "vm-summary" }, `${vm.vcpu_count} vCPU · ${formatBytes(vm.memory_bytes)}`, vm.description ? ` · ${vm.description}` : ""));
+        const hasSnapshots = hasOp("get", `${VM_OP}/snapshots`);
         if (!drawn) {
           drawn = true;
+          hardware.replaceChildren(h("h2", {}, "Hardware"), hardwareTables, attachForms);
+          // replaceChildren would draw a null as the text "null": only the parts that exist.
+          snapshots.replaceChildren(...[h("h2", {}, "Snapshots"), snapshotTable, snapshotForm()].filter(Boolean));
           root().replaceChildren(summary,
             h("div", { class: "columns" },
-              h("div", { class: "grow" }, hardware, hasOp("get", `${VM_OP}/snapshots`) ? snapshots : null),
-              h("div", { class: "side" }, hasOp("patch", VM_OP) ? changeForm(vm) : null, hasOp("post", `${VM_OP}/clone`) ? cloneForm() : null)));
+              h("div", { class: "grow" }, hardware, hasSnapshots ? snapshots : null),
+              h("div", { class: "side" }, hasOp("patch", VM_OP) ? changeForm(vm) : null, cloneForm())));
+          await drawAttachForms();
         }
-        await Promise.all([drawHardware(), hasOp("get", `${VM_OP}/snapshots`) ? drawSnapshots() : null]);
+        await Promise.all([drawHardware(), hasSnapshots ? drawSnapshots() : null]);
       },
     };
   }
