@@ -95,6 +95,7 @@ if TYPE_CHECKING:
     from virtumancer.services.stats import StatsSubscription as StatsSubscription
     from virtumancer.services.stats import StatsUpdate as StatsUpdate
     from virtumancer.services.tokens import TokenService as TokenService
+    from virtumancer.spec_json import DISK_KINDS as DISK_KINDS
     from virtumancer.spec_json import structure_spec as structure_spec
     from virtumancer.spec_json import structure_spec_part as structure_spec_part
     from virtumancer.spec_json import unstructure_spec as unstructure_spec
@@ -216,6 +217,7 @@ if not TYPE_CHECKING:
             ),
             "virtumancer.services.tokens": ("TokenService",),
             "virtumancer.spec_json": (
+                "DISK_KINDS",
                 "structure_spec",
                 "structure_spec_part",
                 "unstructure_spec",
