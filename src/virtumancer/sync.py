@@ -152,6 +152,7 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         self._pool_options = pool_options
         self._open_timeout: float = pool_options.get("open_timeout", 8.0)
         self._call_timeout: float | None = pool_options.get("call_timeout", 120.0)
+        self._events: bool = pool_options.get("events", True)
         self._opened = False
         # The direct path: one connection, one call at a time (docs/adr/0012).
         self._conn: LibvirtConnection | None = None
@@ -172,7 +173,7 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         """Connect; ``with`` does this for you."""
         if self._opened:
             raise ConflictError("already open")
-        if self._pool_options.get("events", True):
+        if self._events:
             ensure_event_loop()  # before the first connection: keepalive, close callback, events
         else:
             quiet_libvirt_errors()
@@ -189,9 +190,7 @@ class SyncHost(AbstractContextManager["SyncHost"]):
                 host_id=_HOST_ID,
                 # No event loop, no keepalive (libvirt sends its pings from the loop).
                 keepalive_interval=(
-                    self._pool_options.get("keepalive_interval", 5)
-                    if self._pool_options.get("events", True)
-                    else 0
+                    self._pool_options.get("keepalive_interval", 5) if self._events else 0
                 ),
                 keepalive_count=self._pool_options.get("keepalive_count", 3),
                 on_event=None,  # registered when a pool takes the connection over
@@ -394,17 +393,7 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         timeout: float = DEFAULT_WAIT_S,
     ) -> Domain:
         """Detach a disk; ``wait``: until the guest let go (see ``HostPool.detach_disk``)."""
-        result: Domain
-        if wait:
-            # Waiting needs libvirt's DEVICE_REMOVED event: the event-driven pool.
-            result = self._on_pool(
-                lambda host: host.detach_disk(
-                    name_or_uuid, target, scope=scope, wait=True, timeout=timeout
-                )
-            )
-        else:
-            result = self._call(lambda conn: conn.detach_disk(name_or_uuid, target, scope=scope))
-        return result
+        return self._detach("detach_disk", name_or_uuid, target, scope, wait, timeout)
 
     def detach_interface(
         self,
@@ -416,15 +405,30 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         timeout: float = DEFAULT_WAIT_S,
     ) -> Domain:
         """Detach a NIC; ``wait``: until the guest let go (see ``HostPool.detach_disk``)."""
+        return self._detach("detach_interface", name_or_uuid, mac, scope, wait, timeout)
+
+    def _detach(
+        self,
+        operation: str,
+        name_or_uuid: str,
+        device: str,
+        scope: DeviceScope | None,
+        wait: bool,
+        timeout: float,
+    ) -> Domain:
+        # The connection and the host pool name the operation alike.
         result: Domain
         if wait:
+            # Waiting needs libvirt's DEVICE_REMOVED event: the event-driven pool.
             result = self._on_pool(
-                lambda host: host.detach_interface(
-                    name_or_uuid, mac, scope=scope, wait=True, timeout=timeout
+                lambda host: getattr(host, operation)(
+                    name_or_uuid, device, scope=scope, wait=True, timeout=timeout
                 )
             )
         else:
-            result = self._call(lambda conn: conn.detach_interface(name_or_uuid, mac, scope=scope))
+            result = self._call(
+                lambda conn: getattr(conn, operation)(name_or_uuid, device, scope=scope)
+            )
         return result
 
     def wait_for_state(

@@ -134,3 +134,17 @@ def diff_result(
             "after": {field: change["after"] for field, change in changes.items()},
         }
     return result
+
+
+def ensured(module: AnsibleModule, header: str, outcome: Any, key: str) -> dict[str, Any]:
+    """Return a module result of an ``ensure_*`` outcome: ``changed``, its diff, and ``key``.
+
+    ``key`` names both the outcome's attribute (the object after, or ``None`` once absent)
+    and the result's field.
+    """
+    after = getattr(outcome, key)
+    return {
+        "changed": outcome.changed,
+        **diff_result(module, header, outcome.diff),
+        key: None if after is None else to_json(after),
+    }

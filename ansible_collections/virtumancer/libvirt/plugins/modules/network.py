@@ -129,9 +129,8 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.virtumancer.libvirt.plugins.module_utils.common import (
     CONNECTION_ARGS,
-    diff_result,
+    ensured,
     run_with_host,
-    to_json,
 )
 
 
@@ -175,11 +174,7 @@ def main() -> None:
         outcome = host.ensure_network(
             params["name"], params["state"], spec=spec, check=module.check_mode
         )
-        return {
-            "changed": outcome.changed,
-            **diff_result(module, f"network {params['name']}", outcome.diff),
-            "network": None if outcome.network is None else to_json(outcome.network),
-        }
+        return ensured(module, f"network {params['name']}", outcome, "network")
 
     run_with_host(module, converge)
 

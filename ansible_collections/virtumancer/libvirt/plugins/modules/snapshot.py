@@ -118,9 +118,8 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.virtumancer.libvirt.plugins.module_utils.common import (
     CONNECTION_ARGS,
-    diff_result,
+    ensured,
     run_with_host,
-    to_json,
 )
 
 
@@ -152,11 +151,7 @@ def main() -> None:
             description=params["description"],
             check=module.check_mode,
         )
-        return {
-            "changed": outcome.changed,
-            **diff_result(module, f"snapshot {params['vm']}/{params['name']}", outcome.diff),
-            "snapshot": None if outcome.snapshot is None else to_json(outcome.snapshot),
-        }
+        return ensured(module, f"snapshot {params['vm']}/{params['name']}", outcome, "snapshot")
 
     run_with_host(module, converge, renames={"snapshot": "name"})
 

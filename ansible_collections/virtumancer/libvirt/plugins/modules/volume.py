@@ -110,9 +110,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.formatters import human_to_bytes
 from ansible_collections.virtumancer.libvirt.plugins.module_utils.common import (
     CONNECTION_ARGS,
-    diff_result,
+    ensured,
     run_with_host,
-    to_json,
 )
 
 
@@ -155,11 +154,7 @@ def main() -> None:
             format=params["format"],
             check=module.check_mode,
         )
-        return {
-            "changed": outcome.changed,
-            **diff_result(module, f"volume {params['pool']}/{params['name']}", outcome.diff),
-            "volume": None if outcome.volume is None else to_json(outcome.volume),
-        }
+        return ensured(module, f"volume {params['pool']}/{params['name']}", outcome, "volume")
 
     run_with_host(module, converge, renames={"capacity_bytes": "capacity"})
 
