@@ -15,7 +15,6 @@ database or the service stack.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from virtumancer import _lazy
@@ -113,8 +112,6 @@ if TYPE_CHECKING:
     from virtumancer.uri import default_key_dirs as default_key_dirs
     from virtumancer.uri import default_socket_dirs as default_socket_dirs
     from virtumancer.uri import redact_uri as redact_uri
-
-logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__: list[str]  # derived from the table below
 

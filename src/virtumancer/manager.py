@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from types import TracebackType
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Literal, Self
 import anyio
 import anyio.abc
 
+from virtumancer._logging import get_logger
 from virtumancer._owner import Held, hold_open
 from virtumancer._version import __version__
 from virtumancer.db.database import Database
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Virtumancer"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 #: Seconds :meth:`Virtumancer.aclose` waits for background provenance writes.
 PROVENANCE_GRACE = 30.0

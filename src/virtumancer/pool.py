@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 import random
 import threading
 from collections import Counter
@@ -47,6 +46,7 @@ from virtumancer._libvirt import (
     ensure_event_loop,
     quiet_libvirt_errors,
 )
+from virtumancer._logging import get_logger
 from virtumancer._owner import Held, hold_open
 from virtumancer.exceptions import (
     ConflictError,
@@ -84,7 +84,7 @@ __all__ = ["ConnectionPool", "EventSubscription", "HostPool", "ListedDomain", "P
 
 T = TypeVar("T")
 P = ParamSpec("P")
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 #: Seconds ``power(wait=True)``, ``wait_for_state`` and ``ensure_vm`` wait by default.
 DEFAULT_WAIT_S = 60.0

@@ -35,21 +35,23 @@ from virtumancer.exceptions import (
 )
 from virtumancer.models._display import ModelList
 from virtumancer.models.domain import Domain, DomainState
-from virtumancer.models.events import ConnectionState, PowerAction
-from virtumancer.models.lifecycle import (
-    DesiredState,
-    DeviceScope,
-    EnsureNetworkResult,
-    EnsureResult,
-    EnsureSnapshotResult,
-    EnsureVolumeResult,
-)
 from virtumancer.uri import UriPolicy, redact_uri
 
+# The event and lifecycle models are imported by the calls that use them: a one-shot listing
+# (a CLI call, an Ansible fact) does not pay for their classes (issue 11, cold start).
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
     from virtumancer.models.console import ConsoleKind, ConsoleTarget
+    from virtumancer.models.events import ConnectionState, PowerAction
+    from virtumancer.models.lifecycle import (
+        DesiredState,
+        DeviceScope,
+        EnsureNetworkResult,
+        EnsureResult,
+        EnsureSnapshotResult,
+        EnsureVolumeResult,
+    )
     from virtumancer.models.network import NatNetworkSpec
     from virtumancer.models.spec import VmSpec
     from virtumancer.pool import ConnectionPool, HostPool
@@ -319,6 +321,8 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     @property
     def state(self) -> ConnectionState:
         """The connection state (``CLOSED`` hosts report ``DISCONNECTED``)."""
+        from virtumancer.models.events import ConnectionState
+
         if self._host is not None:
             return self._host.state
         if not self._opened:
@@ -375,6 +379,8 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         With ``wait``, return once the domain reached the action's state (see
         :meth:`HostPool.power <virtumancer.pool.HostPool.power>`).
         """
+        from virtumancer.models.events import PowerAction
+
         power_action = PowerAction.parse(action, _HOST_ID)
         if wait:
             self._on_pool(
@@ -443,7 +449,7 @@ class SyncHost(AbstractContextManager["SyncHost"]):
     def ensure_vm(
         self,
         spec: VmSpec,
-        state: DesiredState | str = DesiredState.RUNNING,
+        state: DesiredState | str = "running",
         *,
         check: bool = False,
         timeout: float = DEFAULT_WAIT_S,
@@ -506,31 +512,31 @@ class SyncHost(AbstractContextManager["SyncHost"]):
 
     def start(self, name_or_uuid: str) -> None:
         """Start a shut-off domain."""
-        self.power(name_or_uuid, PowerAction.START)
+        self.power(name_or_uuid, "start")
 
     def shutdown(self, name_or_uuid: str) -> None:
         """Ask a domain to shut down (ACPI); the guest may ignore it."""
-        self.power(name_or_uuid, PowerAction.SHUTDOWN)
+        self.power(name_or_uuid, "shutdown")
 
     def reboot(self, name_or_uuid: str) -> None:
         """Ask a domain to reboot."""
-        self.power(name_or_uuid, PowerAction.REBOOT)
+        self.power(name_or_uuid, "reboot")
 
     def destroy(self, name_or_uuid: str) -> None:
         """Force a domain off."""
-        self.power(name_or_uuid, PowerAction.DESTROY)
+        self.power(name_or_uuid, "destroy")
 
     def reset(self, name_or_uuid: str) -> None:
         """Force a domain to reset."""
-        self.power(name_or_uuid, PowerAction.RESET)
+        self.power(name_or_uuid, "reset")
 
     def suspend(self, name_or_uuid: str) -> None:
         """Pause a running domain."""
-        self.power(name_or_uuid, PowerAction.SUSPEND)
+        self.power(name_or_uuid, "suspend")
 
     def resume(self, name_or_uuid: str) -> None:
         """Resume a paused domain."""
-        self.power(name_or_uuid, PowerAction.RESUME)
+        self.power(name_or_uuid, "resume")
 
     def topology(self) -> TopologyLayout:
         """Return this host and its domains placed for a picture (one ``list_domains`` call).

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import secrets
 import threading
 import time
@@ -24,6 +23,7 @@ import anyio
 import anyio.abc
 import attrs
 
+from virtumancer._logging import get_logger
 from virtumancer.exceptions import ConflictError, NotFoundError, OperationCancelledError
 from virtumancer.models.notifications import TaskUpdated
 from virtumancer.models.tasks import Task, TaskState
@@ -31,7 +31,7 @@ from virtumancer.services.notifications import NotificationHub
 
 __all__ = ["KEEP_FINISHED", "TaskProgress", "TaskRegistry"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 #: Finished tasks kept for reading; older ones are forgotten.
 KEEP_FINISHED: Final = 1000

@@ -21,12 +21,10 @@ Pure: no I/O except reading ``HOME``, ``XDG_RUNTIME_DIR`` and the uid for defaul
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import posixpath
 import re
 import string
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 
 import attrs
@@ -99,6 +97,8 @@ def default_test_dirs() -> tuple[str, ...]:
     The system temporary directory, where scripts and tests write their nodes. The server
     narrows this to its own configured directories.
     """
+    import tempfile  # only here: it pulls in shutil, random and the compressors
+
     return (tempfile.gettempdir(),)
 
 
@@ -221,6 +221,8 @@ def _split_authority(authority: str) -> tuple[str | None, str, int | None]:
         literal, bracket, rest = authority[1:].partition("]")
         if not bracket or not re.fullmatch(r"[0-9A-Fa-f:.]{2,45}", literal):
             raise _refuse("the host is not a valid bracketed IPv6 address")
+        import ipaddress  # only for bracketed hosts
+
         try:
             ipaddress.IPv6Address(literal)
         except ValueError:
@@ -344,6 +346,10 @@ def _dirs(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(posixpath.normpath(directory) for directory in value)
 
 
+def _optional_dirs(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else _dirs(value)
+
+
 @attrs.frozen(kw_only=True)
 class UriPolicy:
     """Which libvirt URIs may be opened; :meth:`check` applies it.
@@ -356,7 +362,9 @@ class UriPolicy:
     allow_test: bool = True
     socket_dirs: tuple[str, ...] = attrs.field(factory=default_socket_dirs, converter=_dirs)
     key_dirs: tuple[str, ...] = attrs.field(factory=default_key_dirs, converter=_dirs)
-    test_dirs: tuple[str, ...] = attrs.field(factory=default_test_dirs, converter=_dirs)
+    #: ``None``: the system temporary directory, looked up when a node path is checked (so
+    #: that opening ``qemu:///system`` does not import :mod:`tempfile`).
+    test_dirs: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_dirs)
 
     @classmethod
     def default(
@@ -375,7 +383,7 @@ class UriPolicy:
             allow_test=allow_test,
             socket_dirs=(*default_socket_dirs(), *extra_socket_dirs),
             key_dirs=(*default_key_dirs(), *extra_key_dirs),
-            test_dirs=default_test_dirs() if test_dirs is None else tuple(test_dirs),
+            test_dirs=test_dirs,
         )
 
     def check(self, uri: str) -> str:
@@ -409,8 +417,9 @@ class UriPolicy:
         normalised = path.startswith("/") and posixpath.normpath(path) == path
         if not (normalised and path.endswith(".xml")):
             raise _refuse(f"path {path!r} is not allowed for test (use /default or /abs/node.xml)")
-        if not _inside(path, self.test_dirs):
-            shown = ", ".join(self.test_dirs) or "no directory (configure one)"
+        test_dirs = default_test_dirs() if self.test_dirs is None else self.test_dirs
+        if not _inside(path, test_dirs):
+            shown = ", ".join(test_dirs) or "no directory (configure one)"
             raise _refuse(f"path {path!r}: test driver node files must be in {shown}")
 
     def _check_param(self, transport: str, name: str, value: str) -> None:

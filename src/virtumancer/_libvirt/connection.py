@@ -8,13 +8,11 @@ Callbacks given to :meth:`LibvirtConnection.open` run on libvirt's event loop th
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import functools
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
-from urllib.parse import urlsplit
 
 import attrs
 import libvirt
@@ -33,20 +31,14 @@ from virtumancer._xml.domain import parse_domain
 from virtumancer._xml.metadata import render_metadata
 from virtumancer.exceptions import ConflictError, HostUnavailableError, VirtumancerError
 from virtumancer.models.domain import ACTIVE_DOMAIN_STATES, Domain, DomainState
-from virtumancer.models.events import (
-    DomainDeviceEvent,
-    DomainLifecycleEvent,
-    DomainMetadataChangeEvent,
-    DomainRebootEvent,
-    LifecycleEventType,
-    PoolEvent,
-    PowerAction,
-)
 from virtumancer.models.metadata import METADATA_NAMESPACE, METADATA_PREFIX, VirtumancerMetadata
 
 # What a plain domain listing does not need is imported where it is used: a one-shot script
 # pays for the models and parsers it touches only (issue 11, cold start).
 if TYPE_CHECKING:
+    import datetime as dt
+
+    from virtumancer.models.events import LifecycleEventType, PoolEvent, PowerAction
     from virtumancer.models.host import HostInfo
     from virtumancer.models.network import Network
     from virtumancer.models.nodedev import GpuDevice
@@ -58,13 +50,18 @@ __all__ = ["LibvirtConnection", "ListedDomain", "call_translated", "connections_
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_LIFECYCLE_TYPES = list(LifecycleEventType)[:-1]  # libvirt's order; UNKNOWN is ours
+
+@functools.cache  # the event models are imported by the first connection that takes events
+def _lifecycle_types() -> list[LifecycleEventType]:
+    from virtumancer.models.events import LifecycleEventType
+
+    return list(LifecycleEventType)[:-1]  # libvirt's order; UNKNOWN is ours
 
 
 @functools.cache  # on the first lifecycle event: a scan of libvirt's ~1300 names is ~2 ms
 def _detail_names() -> dict[tuple[int, int], str]:
     names: dict[tuple[int, int], str] = {}
-    for index, kind in enumerate(_LIFECYCLE_TYPES):
+    for index, kind in enumerate(_lifecycle_types()):
         prefix = f"VIR_DOMAIN_EVENT_{kind.name}_"
         for attr in dir(libvirt):
             if attr.startswith(prefix) and not attr.endswith("_LAST"):
@@ -78,16 +75,29 @@ _DOMAIN_XML_FLAGS = libvirt.VIR_DOMAIN_XML_SECURE
 _METADATA_KINDS = {0: "description", 1: "title", 2: "element"}
 _ACTIVE_STATES = ACTIVE_DOMAIN_STATES
 _INACTIVE_STATES = frozenset(DomainState) - ACTIVE_DOMAIN_STATES
-# What state each power action needs, and the word for the error when it is not met.
-_REQUIRED_STATES: dict[PowerAction, tuple[frozenset[DomainState], str]] = {
-    PowerAction.START: (_INACTIVE_STATES, "already running"),
-    PowerAction.SHUTDOWN: (_ACTIVE_STATES, "not running"),
-    PowerAction.REBOOT: (_ACTIVE_STATES, "not running"),
-    PowerAction.DESTROY: (_ACTIVE_STATES, "not running"),
-    PowerAction.RESET: (_ACTIVE_STATES, "not running"),
-    PowerAction.SUSPEND: (frozenset({DomainState.RUNNING, DomainState.BLOCKED}), "not running"),
-    PowerAction.RESUME: (frozenset({DomainState.PAUSED}), "not paused"),
-}
+
+
+_PowerRow = tuple[frozenset[DomainState], str, Callable[[Any], object]]
+
+
+@functools.cache  # a listing does not import the action enum
+def _power_table() -> dict[PowerAction, _PowerRow]:
+    """Per power action: the states it needs, the word for the error, the libvirt call."""
+    from virtumancer.models.events import PowerAction
+
+    running = frozenset({DomainState.RUNNING, DomainState.BLOCKED})
+    paused = frozenset({DomainState.PAUSED})
+    return {
+        PowerAction.START: (_INACTIVE_STATES, "already running", lambda dom: dom.create()),
+        PowerAction.SHUTDOWN: (_ACTIVE_STATES, "not running", lambda dom: dom.shutdown()),
+        PowerAction.REBOOT: (_ACTIVE_STATES, "not running", lambda dom: dom.reboot(0)),
+        PowerAction.DESTROY: (_ACTIVE_STATES, "not running", lambda dom: dom.destroy()),
+        PowerAction.RESET: (_ACTIVE_STATES, "not running", lambda dom: dom.reset(0)),
+        PowerAction.SUSPEND: (running, "not running", lambda dom: dom.suspend()),
+        PowerAction.RESUME: (paused, "not paused", lambda dom: dom.resume()),
+    }
+
+
 _EVENT_IDS = (
     "VIR_DOMAIN_EVENT_ID_LIFECYCLE",
     "VIR_DOMAIN_EVENT_ID_REBOOT",
@@ -129,6 +139,8 @@ def connections_share_state(uri: str) -> bool:
     host's calls over several connections to such a URI: a write on one would be invisible
     on the next.
     """
+    from urllib.parse import urlsplit  # not at the top: a local URI needs no parse here
+
     parts = urlsplit(uri)
     driver = parts.scheme.partition("+")[0].lower()
     return driver != "test" or parts.path in ("", "/default")
@@ -139,6 +151,8 @@ def _version(number: int) -> str:
 
 
 def _utcnow() -> dt.datetime:
+    import datetime as dt  # only stats and events carry times
+
     return dt.datetime.now(dt.UTC)
 
 
@@ -271,13 +285,22 @@ class LibvirtConnection(
                 raise translate_error(exc, host_id=self.host_id) from exc
 
     def _event_handlers(self, emit: Callable[[PoolEvent], None]) -> dict[str, Any]:
+        from virtumancer.models.events import (
+            DomainDeviceEvent,
+            DomainLifecycleEvent,
+            DomainMetadataChangeEvent,
+            DomainRebootEvent,
+            LifecycleEventType,
+        )
+
+        lifecycle_types = _lifecycle_types()
         host_id = self.host_id
         handles = self.domain_handles
 
         def lifecycle(_c: Any, dom: Any, event: int, detail: int, _o: object) -> None:
             kind = (
-                _LIFECYCLE_TYPES[event]
-                if 0 <= event < len(_LIFECYCLE_TYPES)
+                lifecycle_types[event]
+                if 0 <= event < len(lifecycle_types)
                 else LifecycleEventType.UNKNOWN
             )
             uuid = dom.UUIDString()
@@ -573,7 +596,7 @@ class LibvirtConnection(
         def work(raw: Any) -> None:
             dom = self._lookup(key)
             state = _domain_state(dom.state()[0])
-            allowed, why = _REQUIRED_STATES[action]
+            allowed, why, apply = _power_table()[action]
             if state not in allowed:
                 raise ConflictError(
                     f"cannot {action} domain {dom.name()!r}: it is {why}"
@@ -581,16 +604,7 @@ class LibvirtConnection(
                     host_id=self.host_id,
                     vm_name=dom.name(),
                 )
-            operations: dict[PowerAction, Callable[[], object]] = {
-                PowerAction.START: dom.create,
-                PowerAction.SHUTDOWN: dom.shutdown,
-                PowerAction.REBOOT: functools.partial(dom.reboot, 0),
-                PowerAction.DESTROY: dom.destroy,
-                PowerAction.RESET: functools.partial(dom.reset, 0),
-                PowerAction.SUSPEND: dom.suspend,
-                PowerAction.RESUME: dom.resume,
-            }
-            operations[action]()
+            apply(dom)
 
         self.call(work, vm_name=key)
 

@@ -25,14 +25,24 @@ it. See ``docs/adr/0004-libvirt-event-loop-thread.md``.
 
 from __future__ import annotations
 
-import logging
 import threading
+from typing import TYPE_CHECKING
 
 import libvirt
 
 __all__ = ["ensure_event_loop", "event_loop_thread", "quiet_libvirt_errors"]
 
-_log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import logging
+
+
+def _log() -> logging.Logger:
+    # Only a failure logs here: a one-shot script that connects imports no logging.
+    from virtumancer._logging import get_logger
+
+    return get_logger(__name__)
+
+
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
 _registered = False
@@ -46,7 +56,7 @@ def _quiet_error_handler(_context: object, _error: object) -> None:
 def _run_forever() -> None:
     while True:
         if libvirt.virEventRunDefaultImpl() < 0:
-            _log.error("libvirt's event loop failed; events and keepalive stop")
+            _log().error("libvirt's event loop failed; events and keepalive stop")
             return
 
 
@@ -74,13 +84,12 @@ def ensure_event_loop() -> None:
         except libvirt.libvirtError:
             # The application registered its own implementation first; libvirt keeps it
             # and delivers our callbacks through it. Nothing for a thread of ours to run.
-            _log.warning("libvirt already has an event loop; using the application's")
+            _log().warning("libvirt already has an event loop; using the application's")
             return
         _thread = threading.Thread(
             target=_run_forever, name="virtumancer-libvirt-events", daemon=True
         )
         _thread.start()
-        _log.debug("libvirt event loop thread started")
 
 
 def event_loop_thread() -> threading.Thread | None:

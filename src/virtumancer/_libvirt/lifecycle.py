@@ -10,7 +10,6 @@ domain defined or started), so nothing half-made is left behind.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -25,7 +24,6 @@ from virtumancer._xml.lifecycle import DomainEdit, edit_domain_xml, render_volum
 from virtumancer.exceptions import ConflictError, InvalidInputError
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.metadata import VirtumancerMetadata
-from virtumancer.rules import MANAGED_BY
 
 if TYPE_CHECKING:
     from virtumancer.models.lifecycle import DeletePlan, VmChange
@@ -46,7 +44,11 @@ _UPLOAD_CHUNK: Final = 256 * 1024
 
 def provenance() -> VirtumancerMetadata:
     """Return our ``<metadata>`` provenance for a VM made now, on this machine."""
-    import socket  # here: only VM creation needs it, not every connection
+    # Here, not at the top: only VM creation needs them, not every connection.
+    import datetime as dt
+    import socket
+
+    from virtumancer.rules import MANAGED_BY
 
     return VirtumancerMetadata(
         managed_by=MANAGED_BY,

@@ -36,9 +36,9 @@ from virtumancer._xml.lifecycle import render_volume
 from virtumancer.exceptions import ConflictError, NotFoundError
 from virtumancer.models.devices import Disk, Interface
 from virtumancer.models.domain import Domain
-from virtumancer.models.lifecycle import DeviceScope
 
 if TYPE_CHECKING:
+    from virtumancer.models.lifecycle import DeviceScope
     from virtumancer.models.spec import DiskBus, DiskSource, DiskSpec, NewVolume, NicSpec, Overlay
 
 __all__ = ["DeviceOperations", "affect_flags"]
@@ -61,6 +61,8 @@ def affect_flags(dom: Any, scope: DeviceScope | None, *, host_id: str) -> int:
     persistent = bool(dom.isPersistent())
     if scope is None:
         return (_LIVE if active else 0) | (_CONFIG if persistent else 0)
+    from virtumancer.models.lifecycle import DeviceScope  # not on a listing's import path
+
     flags = {
         DeviceScope.LIVE: _LIVE,
         DeviceScope.CONFIG: _CONFIG,

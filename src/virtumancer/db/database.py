@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,6 +11,7 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from virtumancer._logging import get_logger
 from virtumancer.db.engine import create_database_engine, make_sessionmaker, migrate
 
 __all__ = ["Database", "DbSession"]
@@ -20,7 +20,7 @@ __all__ = ["Database", "DbSession"]
 #: calls into one transaction with it and never touch SQLAlchemy themselves.
 DbSession = Session
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 T = TypeVar("T")
 

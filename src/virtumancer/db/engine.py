@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -14,9 +13,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from virtumancer._logging import get_logger
+
 __all__ = ["create_database_engine", "default_database_url", "make_sessionmaker", "migrate"]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: How long SQLite waits for another writer before failing, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 10_000

@@ -8,7 +8,6 @@ part in deciding who owns what. Leases are rows claimed with ``FOR UPDATE SKIP L
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 
 from sqlalchemy import (
@@ -26,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from virtumancer._logging import get_logger
 from virtumancer.db.schema import HostLeaseRow, HostRow, ReplicaRow, StatsSubscriptionRow
 from virtumancer.models.fleet import ReplicaRecord
 
@@ -45,7 +45,7 @@ __all__ = [
     "sync_stats_subscriptions",
 ]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 #: The LISTEN/NOTIFY channel every replica of one database shares.
 CHANNEL = "virtumancer"

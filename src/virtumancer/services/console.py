@@ -18,7 +18,6 @@ address. Nothing a client sends names an address, so the relay is never an open 
 from __future__ import annotations
 
 import ipaddress
-import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final, Literal, Protocol
@@ -27,6 +26,7 @@ import anyio
 import anyio.abc
 import asyncssh
 
+from virtumancer._logging import get_logger
 from virtumancer.exceptions import ConflictError, HostUnavailableError, NotFoundError
 from virtumancer.models.console import ConsoleKind, ConsoleRoute, ConsoleTarget
 from virtumancer.models.domain import ACTIVE_DOMAIN_STATES, Domain
@@ -47,7 +47,7 @@ __all__ = [
     "ssh_endpoint",
 ]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: How long dialling a graphics server (or the SSH host in front of it) may take.
 CONNECT_TIMEOUT_S: Final = 10.0

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import secrets
 import socket
 import time
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
+from virtumancer._logging import get_logger
 from virtumancer.converters import make_converter
 from virtumancer.db import DbSession
 from virtumancer.db import fleet as db_fleet
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FleetService", "generate_replica_id"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 #: Seconds a lease lives after its last renewal (database clock).
 LEASE_TTL = 10.0

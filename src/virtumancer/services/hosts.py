@@ -7,7 +7,6 @@ both go through it, and each write publishes ``HostsChanged``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Collection
 from contextlib import suppress
 
@@ -15,6 +14,7 @@ import anyio
 import anyio.abc
 import attrs
 
+from virtumancer._logging import get_logger
 from virtumancer.db import DbSession
 from virtumancer.db import activity as db_activity
 from virtumancer.db import hosts as db_hosts
@@ -36,7 +36,7 @@ from virtumancer.services.notifications import NotificationHub
 
 __all__ = ["HostService"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 
 class HostService:

@@ -26,6 +26,7 @@ import anyio
 import anyio.abc
 
 from virtumancer import _metrics
+from virtumancer._logging import get_logger
 from virtumancer.db import DbSession
 from virtumancer.db import queries as db_queries
 from virtumancer.db import sync_writes as db_sync
@@ -62,7 +63,7 @@ __all__ = ["HostStateWriter", "InventoryService"]
 #: Stores a host's state change: ``(event, previous state, actor who caused it)``.
 HostStateWriter = Callable[[HostStateChanged, ConnectionState | None, str | None], Awaitable[None]]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 #: Domains imported per database transaction: a crash loses at most one batch.
 IMPORT_BATCH = 250

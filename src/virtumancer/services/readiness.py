@@ -9,11 +9,11 @@ its share; one cut off from the database is not ready from the first failed prob
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import anyio
 
+from virtumancer._logging import get_logger
 from virtumancer.models.readiness import Readiness
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PING_TIMEOUT", "check_readiness"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 #: Seconds the database may take to answer a readiness probe (probes time out at 1 s by
 #: default in Kubernetes; a slower answer is "not ready" anyway).

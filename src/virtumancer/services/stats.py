@@ -13,7 +13,6 @@ update per VM (older ones are overwritten), so a slow client never makes memory 
 from __future__ import annotations
 
 import inspect
-import logging
 import math
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from types import TracebackType
@@ -23,6 +22,7 @@ import anyio
 import anyio.abc
 import attrs
 
+from virtumancer._logging import get_logger
 from virtumancer.exceptions import VirtumancerError
 from virtumancer.models.settings import STATS_INTERVAL_RANGE, MetricsSettings
 from virtumancer.models.stats import DomainRates, DomainStatsSample
@@ -35,7 +35,7 @@ __all__ = [
     "StatsUpdate",
 ]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 
 class _Domain(Protocol):
