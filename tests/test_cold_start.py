@@ -50,6 +50,19 @@ def test_listing_domains_through_connect_loads_no_database_or_service_stack() ->
     assert _present(loaded, (*HEAVY, *SERVICE_MODULES)) == []
     # A plain listing runs straight on the connection: no event loop stack at all.
     assert _present(loaded, ("virtumancer.pool", "asyncio", "anyio", "libvirtaio")) == []
+    # Nor the models of what it did not touch (lifecycle, events, storage), nor stdlib
+    # modules that only other calls need (tempfile pulls in shutil and the compressors;
+    # logging is loaded by the first module that logs).
+    unused = (
+        "virtumancer.models.lifecycle",
+        "virtumancer.models.events",
+        "virtumancer.models.storage",
+        "virtumancer.models.network",
+        "virtumancer.rules",
+        "tempfile",
+        "logging",
+    )
+    assert _present(loaded, unused) == []
     # It did load what it used: the parsers.
     assert {"virtumancer._xml", "libvirt"} <= loaded
 

@@ -51,3 +51,24 @@ def test_the_check_sees_a_forbidden_import(tmp_path: Path) -> None:
 
 def test_no_repositories_module_is_left() -> None:
     assert not (SRC / "db" / "repositories.py").exists()
+
+
+def test_modules_take_their_logger_from_the_library() -> None:
+    # virtumancer._logging attaches the NullHandler a library adds; a module that called
+    # logging.getLogger itself could log before anything attached it.
+    direct = sorted(
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if path.name != "_logging.py" and "logging.getLogger(" in path.read_text()
+    )
+    assert direct == []
+
+
+def test_the_library_logger_has_a_null_handler() -> None:
+    import logging
+
+    from virtumancer._logging import get_logger
+
+    assert get_logger("virtumancer.pool").name == "virtumancer.pool"
+    handlers = logging.getLogger("virtumancer").handlers
+    assert any(isinstance(handler, logging.NullHandler) for handler in handlers)
