@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
@@ -81,96 +81,72 @@ def _section(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _disk_hooks(
+#: Where each field of a :class:`Disk` stands in the hardware view (field, JSON path):
+#: declared once, for both directions. Fields left out of a document keep their defaults.
+_DISK_JSON: Final = (
+    ("type", ("type",)),
+    ("device", ("device",)),
+    ("driver_name", ("driver", "driver_name")),
+    ("driver_type", ("driver", "type")),
+    ("source_path", ("path",)),
+    ("source_pool", ("source", "pool")),
+    ("source_volume", ("source", "volume")),
+    ("source_protocol", ("source", "protocol")),
+    ("source_name", ("source", "name")),
+    ("target_dev", ("target", "dev")),
+    ("target_bus", ("target", "bus")),
+    ("read_only", ("read_only",)),
+    ("shareable", ("shareable",)),
+    ("serial", ("serial",)),
+    ("size_bytes", ("size_bytes",)),
+)
+#: The same for an :class:`Interface` (the hardware view's ``networks[]``).
+_INTERFACE_JSON: Final = (
+    ("type", ("type",)),
+    ("mac", ("mac", "address")),
+    ("source_network", ("source", "network")),
+    ("source_bridge", ("source", "bridge")),
+    ("source_portgroup", ("source", "portgroup")),
+    ("source_dev", ("source", "dev")),
+    ("model", ("model", "model_type")),
+    ("target_dev", ("target", "dev")),
+    ("vlan_tags", ("vlan_tags",)),
+    ("alias", ("alias",)),
+)
+
+_Flat = TypeVar("_Flat")
+
+
+def _nested_hooks(
     converter: cattrs.Converter,
-) -> tuple[Callable[[Disk], dict[str, Any]], Callable[[Any, type], Disk]]:
-    flat_structure = make_dict_structure_fn(Disk, converter)
+    cls: type[_Flat],
+    layout: tuple[tuple[str, tuple[str, ...]], ...],
+    what: str,
+) -> tuple[Callable[[_Flat], dict[str, Any]], Callable[[Any, type], _Flat]]:
+    """Make the hooks between a flat model and its nested JSON, as ``layout`` places fields."""
+    flat_structure = make_dict_structure_fn(cls, converter)
 
-    def unstructure(disk: Disk) -> dict[str, Any]:
-        return {
-            "type": disk.type,
-            "device": disk.device,
-            "driver": {"driver_name": disk.driver_name, "type": disk.driver_type},
-            "path": disk.source_path,
-            "source": {
-                "pool": disk.source_pool,
-                "volume": disk.source_volume,
-                "protocol": disk.source_protocol,
-                "name": disk.source_name,
-            },
-            "target": {"dev": disk.target_dev, "bus": disk.target_bus},
-            "read_only": disk.read_only,
-            "shareable": disk.shareable,
-            "serial": disk.serial,
-            "size_bytes": disk.size_bytes,
-        }
+    def unstructure(model: _Flat) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for field, (*sections, key) in layout:
+            into = data
+            for section in sections:
+                into = into.setdefault(section, {})
+            value = getattr(model, field)
+            into[key] = list(value) if isinstance(value, tuple) else value
+        return data
 
-    def structure(data: Any, cls: type) -> Disk:
+    def structure(data: Any, cls: type) -> _Flat:
         if not isinstance(data, Mapping):
-            raise TypeError(f"expected an object for a disk, got {type(data).__name__}")
-        driver = _section(data, "driver")
-        source = _section(data, "source")
-        target = _section(data, "target")
-        flat = {
-            "type": data.get("type"),
-            "device": data.get("device", "disk"),
-            "driver_name": driver.get("driver_name"),
-            "driver_type": driver.get("type"),
-            "source_path": data.get("path"),
-            "source_pool": source.get("pool"),
-            "source_volume": source.get("volume"),
-            "source_protocol": source.get("protocol"),
-            "source_name": source.get("name"),
-            "target_dev": target.get("dev"),
-            "target_bus": target.get("bus"),
-            "read_only": data.get("read_only", False),
-            "shareable": data.get("shareable", False),
-            "serial": data.get("serial"),
-            "size_bytes": data.get("size_bytes"),
-        }
-        return flat_structure({k: v for k, v in flat.items() if v is not None}, cls)
-
-    return unstructure, structure
-
-
-def _interface_hooks(
-    converter: cattrs.Converter,
-) -> tuple[Callable[[Interface], dict[str, Any]], Callable[[Any, type], Interface]]:
-    flat_structure = make_dict_structure_fn(Interface, converter)
-
-    def unstructure(nic: Interface) -> dict[str, Any]:
-        return {
-            "type": nic.type,
-            "mac": {"address": nic.mac},
-            "source": {
-                "network": nic.source_network,
-                "bridge": nic.source_bridge,
-                "portgroup": nic.source_portgroup,
-                "dev": nic.source_dev,
-            },
-            "model": {"model_type": nic.model},
-            "target": {"dev": nic.target_dev},
-            "vlan_tags": list(nic.vlan_tags),
-            "alias": nic.alias,
-        }
-
-    def structure(data: Any, cls: type) -> Interface:
-        if not isinstance(data, Mapping):
-            raise TypeError(f"expected an object for a network, got {type(data).__name__}")
-        source = _section(data, "source")
-        flat = {
-            "type": data.get("type"),
-            "mac": _section(data, "mac").get("address"),
-            "source_network": source.get("network"),
-            "source_bridge": source.get("bridge"),
-            "source_portgroup": source.get("portgroup"),
-            "source_dev": source.get("dev"),
-            "model": _section(data, "model").get("model_type"),
-            "target_dev": _section(data, "target").get("dev"),
-            "vlan_tags": data.get("vlan_tags"),
-            "alias": data.get("alias"),
-        }
-        return flat_structure({k: v for k, v in flat.items() if v is not None}, cls)
+            raise TypeError(f"expected an object for {what}, got {type(data).__name__}")
+        flat: dict[str, Any] = {}
+        for field, (*sections, key) in layout:
+            found: Mapping[str, Any] = data
+            for section in sections:
+                found = _section(found, section)
+            if (value := found.get(key)) is not None:
+                flat[field] = value
+        return flat_structure(flat, cls)
 
     return unstructure, structure
 
@@ -181,12 +157,13 @@ def make_converter() -> cattrs.Converter:
     converter.register_unstructure_hook(dt.datetime, _format_datetime)
     converter.register_structure_hook(dt.datetime, _parse_datetime)
 
-    disk_unstructure, disk_structure = _disk_hooks(converter)
-    converter.register_unstructure_hook(Disk, disk_unstructure)
-    converter.register_structure_hook(Disk, disk_structure)
-    nic_unstructure, nic_structure = _interface_hooks(converter)
-    converter.register_unstructure_hook(Interface, nic_unstructure)
-    converter.register_structure_hook(Interface, nic_structure)
+    for flat_cls, layout, what in (
+        (Disk, _DISK_JSON, "a disk"),
+        (Interface, _INTERFACE_JSON, "a network"),
+    ):
+        unstructure, structure = _nested_hooks(converter, flat_cls, layout, what)
+        converter.register_unstructure_hook(flat_cls, unstructure)
+        converter.register_structure_hook(flat_cls, structure)
 
     # Hook factories, not hooks: cattrs generates a class's code on its first use, so a
     # one-shot caller (an Ansible task) pays only for the classes it converts.

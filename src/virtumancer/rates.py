@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, TypeVar
+
 from virtumancer.models.domain import ACTIVE_DOMAIN_STATES
 from virtumancer.models.stats import (
     DiskRates,
+    DiskStats,
     DomainRates,
     DomainStatsSample,
     InterfaceRates,
+    InterfaceStats,
 )
 
 __all__ = ["compute_rates"]
 
 _NS_PER_S = 1_000_000_000
+
+#: Each rate of a disk and the counter it is the rate of.
+_DISK_RATES: Final = {
+    "read_bps": "read_bytes",
+    "write_bps": "write_bytes",
+    "read_iops": "read_requests",
+    "write_iops": "write_requests",
+}
+#: Each rate of an interface and the counter it is the rate of.
+_NIC_RATES: Final = {
+    "rx_bps": "rx_bytes",
+    "tx_bps": "tx_bytes",
+    "rx_pps": "rx_packets",
+    "tx_pps": "tx_packets",
+}
+
+_Counters = TypeVar("_Counters", DiskStats, InterfaceStats)
+_Rates = TypeVar("_Rates", DiskRates, InterfaceRates)
 
 
 def _per_second(previous: int, current: int, interval_s: float) -> float:
@@ -21,6 +44,28 @@ def _per_second(previous: int, current: int, interval_s: float) -> float:
     if current < previous:
         return 0.0
     return (current - previous) / interval_s
+
+
+def _device_rates(
+    previous: Sequence[_Counters],
+    current: Sequence[_Counters],
+    rates: Callable[..., _Rates],
+    counters: Mapping[str, str],
+    interval_s: float,
+) -> list[_Rates]:
+    # Devices are matched by name; one in a single sample (hot-plugged, removed) is left out.
+    before_by_device = {device.device: device for device in previous}
+    return [
+        rates(
+            device=device.device,
+            **{
+                rate: _per_second(getattr(before, counter), getattr(device, counter), interval_s)
+                for rate, counter in counters.items()
+            },
+        )
+        for device in current
+        if (before := before_by_device.get(device.device)) is not None
+    ]
 
 
 def compute_rates(previous: DomainStatsSample, current: DomainStatsSample) -> DomainRates:
@@ -47,37 +92,10 @@ def compute_rates(previous: DomainStatsSample, current: DomainStatsSample) -> Do
         busy = (current.cpu_time_ns - previous.cpu_time_ns) / (interval_ns * vcpus)
         cpu_percent = min(100.0, max(0.0, busy * 100.0))
 
-    previous_disks = {disk.device: disk for disk in previous.disks}
-    disks = []
-    for disk in current.disks:
-        before = previous_disks.get(disk.device)
-        if before is None:
-            continue
-        disks.append(
-            DiskRates(
-                device=disk.device,
-                read_bps=_per_second(before.read_bytes, disk.read_bytes, interval_s),
-                write_bps=_per_second(before.write_bytes, disk.write_bytes, interval_s),
-                read_iops=_per_second(before.read_requests, disk.read_requests, interval_s),
-                write_iops=_per_second(before.write_requests, disk.write_requests, interval_s),
-            )
-        )
-
-    previous_interfaces = {nic.device: nic for nic in previous.interfaces}
-    interfaces = []
-    for nic in current.interfaces:
-        before_nic = previous_interfaces.get(nic.device)
-        if before_nic is None:
-            continue
-        interfaces.append(
-            InterfaceRates(
-                device=nic.device,
-                rx_bps=_per_second(before_nic.rx_bytes, nic.rx_bytes, interval_s),
-                tx_bps=_per_second(before_nic.tx_bytes, nic.tx_bytes, interval_s),
-                rx_pps=_per_second(before_nic.rx_packets, nic.rx_packets, interval_s),
-                tx_pps=_per_second(before_nic.tx_packets, nic.tx_packets, interval_s),
-            )
-        )
+    disks = _device_rates(previous.disks, current.disks, DiskRates, _DISK_RATES, interval_s)
+    interfaces = _device_rates(
+        previous.interfaces, current.interfaces, InterfaceRates, _NIC_RATES, interval_s
+    )
 
     return DomainRates(
         interval_s=interval_s,

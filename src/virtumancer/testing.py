@@ -169,28 +169,17 @@ def guest_xml(
     SeaBIOS and stays there, which is all a management test needs: it runs, has stats,
     graphics servers and a real tap interface.
     """
-    graphics = ""
-    if vnc:
-        graphics += "<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/>"
-    if spice:
-        graphics += "<graphics type='spice' autoport='yes' listen='127.0.0.1'/>"
-    uuid_xml = f"<uuid>{guest_uuid}</uuid>" if guest_uuid else ""
-    return (
-        f"<domain type={quoteattr(domain_type)}><name>{escape(name)}</name>{uuid_xml}"
-        "<description>Virtumancer test guest</description>"
-        f"<memory unit='MiB'>{memory_mib}</memory><vcpu>1</vcpu>"
-        "<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>"
-        "<features><acpi/></features>"
-        "<on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot>"
-        "<on_crash>destroy</on_crash>"
-        "<devices>"
-        f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
-        f"<source file={quoteattr(disk_path)}/><target dev='vda' bus='virtio'/></disk>"
-        "<interface type='ethernet'><model type='virtio'/></interface>"
-        f"{graphics}"
-        "<video><model type='qxl' ram='65536' vram='65536' vgamem='16384' heads='1'"
-        " primary='yes'/></video>"
-        "</devices></domain>"
+    return _guest_xml(
+        name,
+        domain_type=domain_type,
+        description="Virtumancer test guest",
+        memory_mib=memory_mib,
+        os="<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>",
+        disk_path=disk_path,
+        devices="",
+        vnc=vnc,
+        spice=spice,
+        guest_uuid=guest_uuid,
     )
 
 
@@ -219,6 +208,40 @@ def linux_guest_xml(
     the guest sees as ``vda``; the NIC is a tap device (``type='ethernet'``), which needs no
     libvirt network and no dnsmasq.
     """
+    return _guest_xml(
+        name,
+        domain_type="qemu",
+        description="Virtumancer Linux test guest",
+        memory_mib=memory_mib,
+        os=(
+            "<os><type arch='x86_64' machine='pc'>hvm</type>"
+            f"<kernel>{escape(kernel)}</kernel><initrd>{escape(initrd)}</initrd>"
+            f"<cmdline>{escape(cmdline)}</cmdline></os>"
+        ),
+        disk_path=disk_path,
+        devices=(
+            f"<serial type='file'><source path={quoteattr(serial_log)}/><target port='0'/></serial>"
+        ),
+        vnc=vnc,
+        spice=spice,
+        guest_uuid=guest_uuid,
+    )
+
+
+def _guest_xml(
+    name: str,
+    *,
+    domain_type: str,
+    description: str,
+    memory_mib: int,
+    os: str,
+    disk_path: str,
+    devices: str,
+    vnc: bool,
+    spice: bool,
+    guest_uuid: str | None,
+) -> str:
+    """Return the XML the test guests share: one vCPU, a qcow2 disk, a tap NIC, qxl video."""
     graphics = ""
     if vnc:
         graphics += "<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/>"
@@ -226,12 +249,10 @@ def linux_guest_xml(
         graphics += "<graphics type='spice' autoport='yes' listen='127.0.0.1'/>"
     uuid_xml = f"<uuid>{guest_uuid}</uuid>" if guest_uuid else ""
     return (
-        f"<domain type='qemu'><name>{escape(name)}</name>{uuid_xml}"
-        "<description>Virtumancer Linux test guest</description>"
+        f"<domain type={quoteattr(domain_type)}><name>{escape(name)}</name>{uuid_xml}"
+        f"<description>{description}</description>"
         f"<memory unit='MiB'>{memory_mib}</memory><vcpu>1</vcpu>"
-        "<os><type arch='x86_64' machine='pc'>hvm</type>"
-        f"<kernel>{escape(kernel)}</kernel><initrd>{escape(initrd)}</initrd>"
-        f"<cmdline>{escape(cmdline)}</cmdline></os>"
+        f"{os}"
         "<features><acpi/></features>"
         "<on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot>"
         "<on_crash>destroy</on_crash>"
@@ -239,8 +260,7 @@ def linux_guest_xml(
         f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
         f"<source file={quoteattr(disk_path)}/><target dev='vda' bus='virtio'/></disk>"
         "<interface type='ethernet'><model type='virtio'/></interface>"
-        f"<serial type='file'><source path={quoteattr(serial_log)}/><target port='0'/></serial>"
-        f"{graphics}"
+        f"{devices}{graphics}"
         "<video><model type='qxl' ram='65536' vram='65536' vgamem='16384' heads='1'"
         " primary='yes'/></video>"
         "</devices></domain>"

@@ -8,6 +8,7 @@ into the other. Byte counts are ``BigInteger`` (exact). Timestamps are stored as
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from sqlalchemy import (
     BigInteger,
@@ -54,6 +55,12 @@ NAMING_CONVENTION = {
 }
 
 
+#: The surrogate key most tables have, and the host a row belongs to (removed with it):
+#: declared once here, used as ``id: Mapped[_SerialId]``.
+_SerialId = Annotated[int, mapped_column(Integer, primary_key=True, autoincrement=True)]
+_HostId = Annotated[str, mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"), index=True)]
+
+
 class Base(DeclarativeBase):
     """Declarative base of every row."""
 
@@ -84,8 +91,8 @@ class VmRow(Base):
     __tablename__ = "vms"
     __table_args__ = (UniqueConstraint("host_id", "uuid", name="uq_vms_host_uuid"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    host_id: Mapped[str] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"), index=True)
+    id: Mapped[_SerialId]
+    host_id: Mapped[_HostId]
     uuid: Mapped[str] = mapped_column(String(36))
     name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -132,8 +139,8 @@ class StoragePoolRow(Base):
     __tablename__ = "storage_pools"
     __table_args__ = (UniqueConstraint("host_id", "uuid", name="uq_storage_pools_host_uuid"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    host_id: Mapped[str] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"), index=True)
+    id: Mapped[_SerialId]
+    host_id: Mapped[_HostId]
     uuid: Mapped[str] = mapped_column(String(36))
     name: Mapped[str] = mapped_column(String(255))
     type: Mapped[str] = mapped_column(String(32))
@@ -156,7 +163,7 @@ class StorageVolumeRow(Base):
         UniqueConstraint("storage_pool_id", "name", name="uq_storage_volumes_pool_name"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[_SerialId]
     storage_pool_id: Mapped[int] = mapped_column(
         ForeignKey("storage_pools.id", ondelete="CASCADE"), index=True
     )
@@ -177,7 +184,7 @@ class DiskAttachmentRow(Base):
     __tablename__ = "disk_attachments"
     __table_args__ = (UniqueConstraint("vm_id", "device_name", name="uq_disk_attachments_vm_dev"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[_SerialId]
     vm_id: Mapped[int] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"), index=True)
     device_name: Mapped[str] = mapped_column(String(64))
     device: Mapped[str] = mapped_column(String(32), default="disk")
@@ -195,8 +202,8 @@ class NetworkRow(Base):
     __tablename__ = "networks"
     __table_args__ = (UniqueConstraint("host_id", "uuid", name="uq_networks_host_uuid"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    host_id: Mapped[str] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"), index=True)
+    id: Mapped[_SerialId]
+    host_id: Mapped[_HostId]
     uuid: Mapped[str] = mapped_column(String(36))
     name: Mapped[str] = mapped_column(String(255))
     bridge_name: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -210,8 +217,8 @@ class PortRow(Base):
     __tablename__ = "ports"
     __table_args__ = (UniqueConstraint("host_id", "mac_address", name="uq_ports_host_mac"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    host_id: Mapped[str] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"), index=True)
+    id: Mapped[_SerialId]
+    host_id: Mapped[_HostId]
     mac_address: Mapped[str] = mapped_column(String(32))
     model_name: Mapped[str | None] = mapped_column(String(64), default=None)
 
@@ -222,7 +229,7 @@ class PortAttachmentRow(Base):
     __tablename__ = "port_attachments"
     __table_args__ = (UniqueConstraint("vm_id", "port_id", name="uq_port_attachments_vm_port"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[_SerialId]
     vm_id: Mapped[int] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"), index=True)
     port_id: Mapped[int] = mapped_column(ForeignKey("ports.id", ondelete="CASCADE"), index=True)
     device_name: Mapped[str] = mapped_column(String(64))
@@ -241,7 +248,7 @@ class VideoModelRow(Base):
         UniqueConstraint("model_name", "vram", "heads", "accel_3d", name="uq_video_models_all"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[_SerialId]
     model_name: Mapped[str] = mapped_column(String(32))
     vram: Mapped[int] = mapped_column(BigInteger, default=0)
     heads: Mapped[int] = mapped_column(Integer, default=1)
@@ -256,7 +263,7 @@ class VideoAttachmentRow(Base):
         UniqueConstraint("vm_id", "monitor_index", name="uq_video_attachments_vm_index"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[_SerialId]
     vm_id: Mapped[int] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"), index=True)
     video_model_id: Mapped[int] = mapped_column(ForeignKey("video_models.id"), index=True)
     monitor_index: Mapped[int] = mapped_column(Integer)
@@ -271,8 +278,8 @@ class HostVideoDeviceRow(Base):
     __tablename__ = "host_video_devices"
     __table_args__ = (UniqueConstraint("host_id", "name", name="uq_host_video_devices_name"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    host_id: Mapped[str] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"), index=True)
+    id: Mapped[_SerialId]
+    host_id: Mapped[_HostId]
     name: Mapped[str] = mapped_column(String(255))
     pci_address: Mapped[str] = mapped_column(String(32))
     vendor: Mapped[str | None] = mapped_column(String(255), default=None)
@@ -285,7 +292,7 @@ class ActivityRow(Base):
 
     __tablename__ = "activity_events"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[_SerialId]
     timestamp: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow, index=True)
     type: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)

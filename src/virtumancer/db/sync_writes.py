@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 from sqlalchemy import delete, insert, select, update
@@ -46,6 +46,9 @@ __all__ = [
 #: ``last_seen_at`` of a discovered VM is refreshed only when older than this, so a
 #: reconciliation that finds nothing changed writes nothing.
 LAST_SEEN_REFRESH = dt.timedelta(minutes=15)
+
+#: Rows that belong to one host and are synced from libvirt by a key of their own.
+_HostRow = TypeVar("_HostRow", schema.NetworkRow, schema.HostVideoDeviceRow)
 
 
 @attrs.define
@@ -767,17 +770,35 @@ def apply_storage(
     return changed
 
 
-def apply_networks(session: Session, host_id: str, networks: Sequence[Network]) -> bool:
-    """Make a host's networks match libvirt; return whether anything changed."""
+def _sync_host_rows(
+    session: Session,
+    row_type: type[_HostRow],
+    key: str,
+    host_id: str,
+    wanted: Mapping[str, dict[str, object]],
+) -> bool:
+    """Make a host's rows of ``row_type`` (by column ``key``) hold ``wanted``; any change?"""
     existing = {
-        row.uuid: row
-        for row in session.scalars(
-            select(schema.NetworkRow).where(schema.NetworkRow.host_id == host_id)
-        )
+        getattr(row, key): row
+        for row in session.scalars(select(row_type).where(row_type.host_id == host_id))
     }
     _, changed = sync_rows(
         session,
         existing,
+        wanted,
+        lambda value, values: row_type(host_id=host_id, **{key: value}, **values),
+    )
+    session.flush()
+    return changed
+
+
+def apply_networks(session: Session, host_id: str, networks: Sequence[Network]) -> bool:
+    """Make a host's networks match libvirt; return whether anything changed."""
+    return _sync_host_rows(
+        session,
+        schema.NetworkRow,
+        "uuid",
+        host_id,
         {
             network.uuid: {
                 "name": network.name,
@@ -787,23 +808,16 @@ def apply_networks(session: Session, host_id: str, networks: Sequence[Network]) 
             }
             for network in networks
         },
-        lambda uuid, values: schema.NetworkRow(host_id=host_id, uuid=uuid, **values),
     )
-    session.flush()
-    return changed
 
 
 def apply_gpus(session: Session, host_id: str, gpus: Sequence[GpuDevice]) -> bool:
     """Make a host's GPUs match its node devices; return whether anything changed."""
-    existing = {
-        row.name: row
-        for row in session.scalars(
-            select(schema.HostVideoDeviceRow).where(schema.HostVideoDeviceRow.host_id == host_id)
-        )
-    }
-    _, changed = sync_rows(
+    return _sync_host_rows(
         session,
-        existing,
+        schema.HostVideoDeviceRow,
+        "name",
+        host_id,
         {
             gpu.name: {
                 "pci_address": str(gpu.address),
@@ -813,10 +827,7 @@ def apply_gpus(session: Session, host_id: str, gpus: Sequence[GpuDevice]) -> boo
             }
             for gpu in gpus
         },
-        lambda name, values: schema.HostVideoDeviceRow(host_id=host_id, name=name, **values),
     )
-    session.flush()
-    return changed
 
 
 def delete_orphan_ports(session: Session, host_id: str) -> None:

@@ -14,8 +14,8 @@ the exposition format (see :mod:`virtumancer_server.metrics`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Final, Literal
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Final, Literal, TypeVar
 
 import anyio
 import attrs
@@ -161,11 +161,39 @@ async def _scrape(host: HostPool, result: _HostScrape) -> None:
     result.seconds = time.perf_counter() - started
 
 
+_Device = TypeVar("_Device", bound=DiskStats | InterfaceStats)
+
+
+def _domain_labels(host_id: str, sample: DomainStatsSample) -> tuple[str, ...]:
+    return (host_id, sample.domain_name, sample.domain_uuid)
+
+
+def _device_families(
+    pairs: Sequence[tuple[str, DomainStatsSample]],
+    figures: Iterable[tuple[str, str, Callable[[_Device], float]]],
+    devices: Callable[[DomainStatsSample], Iterable[_Device]],
+) -> list[MetricFamily]:
+    """Return a counter family per figure, with a series per device of every domain."""
+    return [
+        MetricFamily(
+            name=name,
+            kind="counter",
+            documentation=doc,
+            labelnames=_DEVICE,
+            samples=tuple(
+                MetricSample(
+                    labels=(*_domain_labels(h, s), device.device), value=float(read(device))
+                )
+                for h, s in pairs
+                for device in devices(s)
+            ),
+        )
+        for name, doc, read in figures
+    ]
+
+
 def _domain_families(scrapes: Iterable[_HostScrape]) -> list[MetricFamily]:
     pairs = [(s.host_id, sample) for s in scrapes for sample in s.samples or ()]
-
-    def domain_labels(host_id: str, sample: DomainStatsSample) -> tuple[str, ...]:
-        return (host_id, sample.domain_name, sample.domain_uuid)
 
     families = [
         MetricFamily(
@@ -174,39 +202,13 @@ def _domain_families(scrapes: Iterable[_HostScrape]) -> list[MetricFamily]:
             documentation=doc,
             labelnames=_DOMAIN,
             samples=tuple(
-                MetricSample(labels=domain_labels(h, s), value=float(read(s))) for h, s in pairs
+                MetricSample(labels=_domain_labels(h, s), value=float(read(s))) for h, s in pairs
             ),
         )
         for name, kind, doc, read in _DOMAIN_FIGURES
     ]
-    families += [
-        MetricFamily(
-            name=name,
-            kind="counter",
-            documentation=doc,
-            labelnames=_DEVICE,
-            samples=tuple(
-                MetricSample(labels=(*domain_labels(h, s), disk.device), value=float(read(disk)))
-                for h, s in pairs
-                for disk in s.disks
-            ),
-        )
-        for name, doc, read in _DISK_FIGURES
-    ]
-    families += [
-        MetricFamily(
-            name=name,
-            kind="counter",
-            documentation=doc,
-            labelnames=_DEVICE,
-            samples=tuple(
-                MetricSample(labels=(*domain_labels(h, s), nic.device), value=float(read(nic)))
-                for h, s in pairs
-                for nic in s.interfaces
-            ),
-        )
-        for name, doc, read in _NIC_FIGURES
-    ]
+    families += _device_families(pairs, _DISK_FIGURES, lambda s: s.disks)
+    families += _device_families(pairs, _NIC_FIGURES, lambda s: s.interfaces)
     return families
 
 

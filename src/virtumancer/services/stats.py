@@ -250,11 +250,7 @@ class StatsSampler:
         if target is None:
             domain = await self._pool.get(host_id).get_domain(vm_name)
             # Another subscriber may have raced us through the await.
-            loop = self._hosts.get(host_id)
-            if loop is None:
-                loop = _HostLoop(scope=anyio.CancelScope())
-                self._hosts[host_id] = loop
-                self._task_group.start_soon(self._poll_host, host_id, loop)
+            loop = self._polling(host_id)
             target = loop.targets.get(vm_name)
             if target is None:
                 target = _Target(host_id=host_id, vm_name=vm_name, uuid=domain.uuid, defined=domain)
@@ -264,6 +260,17 @@ class StatsSampler:
         token = self._next_token
         target.sinks[token] = sink
         return StatsSubscription(self, host_id, vm_name, token)
+
+    def _polling(self, host_id: str) -> _HostLoop:
+        """Return the loop sampling ``host_id``, started now if there is none."""
+        loop = self._hosts.get(host_id)
+        if loop is None:
+            if self._task_group is None:
+                raise RuntimeError("StatsSampler is not running: use `async with sampler:`")
+            loop = _HostLoop(scope=anyio.CancelScope())
+            self._hosts[host_id] = loop
+            self._task_group.start_soon(self._poll_host, host_id, loop)
+        return loop
 
     async def _subscribe_remote(
         self, host_id: str, vm_name: str, sink: StatsSink
@@ -305,11 +312,7 @@ class StatsSampler:
             if not self.owns(host_id) or self._task_group is None:
                 continue
             del self._remote[(host_id, vm_name)]
-            polling = self._hosts.get(host_id)
-            if polling is None:
-                polling = _HostLoop(scope=anyio.CancelScope())
-                self._hosts[host_id] = polling
-                self._task_group.start_soon(self._poll_host, host_id, polling)
+            polling = self._polling(host_id)
             found = polling.targets.get(vm_name)
             if found is None:
                 # Looked up by name on the first tick (a target without a UUID).
