@@ -177,6 +177,11 @@ def test_the_database_comes_from_the_options_and_environment_as_for_serve(
     from_file = run("import", "imp-0005", "-c", node, "--database-url-file", str(url_file))
     assert from_file.returncode == 0, from_file.stderr
     assert len(_read(database, db_queries.list_vms, "localhost")) == 2
+    config = tmp_path / "serve.toml"
+    config.write_text(f'database = "{database}"\nport = 8899\n')  # serve's own file
+    from_config = run("import", "imp-0006", "-c", node, "--config", str(config))
+    assert from_config.returncode == 0, from_config.stderr
+    assert len(_read(database, db_queries.list_vms, "localhost")) == 3
     missing = run("import", "-c", node, "--database-url-file", str(tmp_path / "nothing"))
     assert missing.returncode == 2
     assert "database URL file" in missing.stderr

@@ -22,6 +22,7 @@ from virtumancer.db import hosts as db_hosts
 from virtumancer.db import queries as db_queries
 from virtumancer.db.database import Database
 from virtumancer.exceptions import ConflictError, InvalidInputError, NotFoundError
+from virtumancer.models.domain import Domain
 from virtumancer.models.records import HostRecord, VmRecord
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.hosts import HostService
@@ -66,6 +67,16 @@ def _find_host(hosts: Sequence[HostRecord], uri: str, host_id: str | None) -> Ho
             host_id=host_id,
         )
     return found
+
+
+def _resolve(domains: Sequence[Domain], names: Sequence[str], host_id: str) -> list[str]:
+    """Return the UUIDs of the domains ``names`` (names or UUIDs) name, each once, in order."""
+    by_key = {d.name: d.uuid for d in domains} | {d.uuid.lower(): d.uuid for d in domains}
+    found = [by_key.get(name) or by_key.get(name.lower()) for name in names]
+    unknown = [name for name, uuid in zip(names, found, strict=True) if uuid is None]
+    if unknown:
+        raise NotFoundError(f"no VM {', '.join(map(repr, unknown))} on the host", host_id=host_id)
+    return list(dict.fromkeys(uuid for uuid in found if uuid is not None))
 
 
 async def import_vms(
@@ -120,21 +131,16 @@ async def _import(
     hub = NotificationHub()
     inventory = InventoryService(pool, database, hub, version=__version__)
     hosts = HostService(pool, database, hub, inventory)
-    host = await pool.add_host(the_id, uri, connect=True)
     wanted: list[str] = []
+    if saved is not None or names:
+        host = await pool.add_host(the_id, uri, connect=True)
     if names:
-        # Checked against the host before the database is touched.
-        domains = await host.list_domains()
-        by_key = {d.name: d.uuid for d in domains} | {d.uuid.lower(): d.uuid for d in domains}
-        unknown = [name for name in names if name not in by_key and name.lower() not in by_key]
-        if unknown:
-            raise NotFoundError(
-                f"no VM {', '.join(map(repr, unknown))} on the host", host_id=the_id
-            )
-        wanted = list(dict.fromkeys(by_key.get(n) or by_key[n.lower()] for n in names))
+        # Checked against the host before the database is written.
+        wanted = _resolve(await host.list_domains(), names, the_id)
     if saved is None:
+        if names:
+            await pool.remove_host(the_id)  # HostService connects it again as it adds it
         # HostService stores the host (with its activity entry) and runs the first sync.
-        await pool.remove_host(the_id)
         record = await hosts.add_host(the_id, uri)
     else:
         await inventory.sync_host(the_id)
