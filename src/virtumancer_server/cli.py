@@ -27,6 +27,7 @@ from virtumancer import (
     VirtumancerError,
     __version__,
 )
+from virtumancer_server.cli_import import COMMANDS as IMPORT_COMMANDS
 from virtumancer_server.cli_libvirt import COMMANDS as HOST_COMMANDS
 from virtumancer_server.cli_lifecycle import COMMANDS as LIFECYCLE_COMMANDS
 from virtumancer_server.config import (
@@ -310,7 +311,7 @@ def completion(shell: str) -> None:
 
 
 cli.add_command(token)
-for _command in (*HOST_COMMANDS, *LIFECYCLE_COMMANDS):
+for _command in (*HOST_COMMANDS, *LIFECYCLE_COMMANDS, *IMPORT_COMMANDS):
     cli.add_command(_command)
 
 

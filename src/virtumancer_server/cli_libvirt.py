@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIG_PATH_ENV",
     "URI_ENV_VARS",
+    "ListingGroup",
     "config_path",
     "console_url",
     "host_options",
@@ -256,18 +257,43 @@ def pools(host: SyncHost, output: OutputFormat) -> None:
     emit(_converter().unstructure(found), output, _POOL_COLUMNS)
 
 
-@click.command()
+class ListingGroup(click.Group):
+    """A group whose bare call lists: ``volumes --pool P`` is ``volumes list --pool P``.
+
+    So the listing kept its short form when the group got commands that make and remove.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        first = args[0] if args else None
+        # Completion parses resiliently: there the group must offer its commands instead.
+        listing = first is None or (first.startswith("-") and first not in ctx.help_option_names)
+        if listing and not ctx.resilient_parsing:
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=ListingGroup)
+def volumes() -> None:
+    """List, create and delete storage volumes (bare ``volumes``: ``volumes list``)."""
+
+
+@volumes.command("list")
 @click.option("--pool", "pool_name", metavar="POOL", help="only this pool's volumes")
 @host_options
-def volumes(host: SyncHost, output: OutputFormat, pool_name: str | None) -> None:
+def list_volumes(host: SyncHost, output: OutputFormat, pool_name: str | None) -> None:
     """List the volumes of every active pool (or of --pool)."""
     found = sorted(host.storage_volumes(pool_name), key=lambda v: (v.pool_name or "", v.name))
     emit(_converter().unstructure(found), output, _VOLUME_COLUMNS)
 
 
-@click.command()
+@click.group(cls=ListingGroup)
+def networks() -> None:
+    """List, create, start, stop and delete virtual networks (bare: ``networks list``)."""
+
+
+@networks.command("list")
 @host_options
-def networks(host: SyncHost, output: OutputFormat) -> None:
+def list_networks(host: SyncHost, output: OutputFormat) -> None:
     """List virtual networks."""
     found = sorted(host.networks(), key=lambda network: network.name)
     emit(_converter().unstructure(found), output, _NETWORK_COLUMNS)

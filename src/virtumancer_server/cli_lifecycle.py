@@ -1,4 +1,5 @@
-"""The commands that make and remove things: ``vms create|delete|clone``, ``snapshots ...``.
+"""The commands that make and remove things: ``vms create|delete|clone``, ``snapshots ...``,
+``volumes create|delete``, ``networks create|start|stop|delete``.
 
 Each is one library call on the blocking facade (``SyncHost.create_vm``, ``delete_vm``,
 ``clone_vm``, ``create_snapshot`` ...), like the REST routes it mirrors; this module only reads
@@ -20,7 +21,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
-from virtumancer_server.cli_libvirt import _VM_COLUMNS, _converter, host_options, vms
+from virtumancer_server.cli_libvirt import (
+    _NETWORK_COLUMNS,
+    _VM_COLUMNS,
+    _VOLUME_COLUMNS,
+    _converter,
+    host_options,
+    networks,
+    vms,
+    volumes,
+)
 from virtumancer_server.cli_output import (
     Column,
     OutputFormat,
@@ -339,6 +349,163 @@ def delete_snapshot(
             click.echo(deleted_name)
         return 0
     emit(deleted, output, ())
+    return 0
+
+
+# --- volumes create | delete ---------------------------------------------------------------
+
+
+@volumes.command("create")
+@click.argument("pool")
+@click.argument("name")
+@click.option(
+    "--capacity",
+    type=SizeType(),
+    required=True,
+    help="its size, like 512M or 20G (a bare number is MiB); allocated as it is written",
+)
+@click.option(
+    "--format",
+    "volume_format",
+    type=click.Choice(["qcow2", "raw"]),
+    default="qcow2",
+    show_default=True,
+    help="the image format",
+)
+@host_options
+def create_volume(
+    host: SyncHost,
+    output: OutputFormat,
+    pool: str,
+    name: str,
+    capacity: int,
+    volume_format: str,
+) -> None:
+    """Create the volume NAME in storage pool POOL; print it as ``volumes`` lists it.
+
+    A name in use, or a size beyond the pool's free space, is refused (exit 4).
+    """
+    made = host.create_volume(pool, name, capacity, format=volume_format)
+    emit(_converter().unstructure(made), output, _VOLUME_COLUMNS)
+
+
+@volumes.command("delete")
+@click.argument("pool")
+@click.argument("name")
+@_yes_option
+@host_options
+def delete_volume(host: SyncHost, output: OutputFormat, pool: str, name: str, yes: bool) -> int:
+    """Delete the volume NAME of storage pool POOL, and its data; print its path.
+
+    Asks first unless --yes. A volume that is a disk of a VM is refused (exit 4).
+    """
+    volume = host.volume(pool, name)
+    where = f" ({volume.path})" if volume.path else ""
+    if not _confirm(f"Delete volume {name!r} of pool {pool!r}{where} and its data?", yes=yes):
+        click.echo("Not deleted.", err=True)
+        return _DECLINED
+    host.delete_volume(pool, name)
+    deleted = [volume.path or name]
+    if output is OutputFormat.TABLE:
+        click.echo(deleted[0])
+        return 0
+    emit(deleted, output, ())
+    return 0
+
+
+# --- networks create | start | stop | delete -------------------------------------------------
+
+
+@networks.command("create")
+@click.argument("name")
+@click.option(
+    "--address",
+    required=True,
+    metavar="IP",
+    help="the host's IPv4 address on the network (its gateway), like 192.168.150.1",
+)
+@click.option(
+    "--prefix",
+    type=click.IntRange(0, 32),
+    default=24,
+    show_default=True,
+    help="the subnet's prefix length",
+)
+@click.option("--dhcp-start", metavar="IP", help="first address DHCP hands out")
+@click.option("--dhcp-end", metavar="IP", help="last address DHCP hands out")
+@click.option("--bridge", metavar="NAME", help="the host bridge's name (default: libvirt's virbrN)")
+@click.option("--autostart", is_flag=True, help="start it when the host boots")
+@click.option("--start", is_flag=True, help="start it once it is defined")
+@host_options
+def create_network(
+    host: SyncHost,
+    output: OutputFormat,
+    name: str,
+    address: str,
+    prefix: int,
+    dhcp_start: str | None,
+    dhcp_end: str | None,
+    bridge: str | None,
+    autostart: bool,
+    start: bool,
+) -> None:
+    """Define the NAT network NAME (stopped unless --start); print it.
+
+    Forwarding is NAT (the library's network spec). Bad addresses, or a DHCP range outside
+    the subnet, exit 2 naming the option; a name in use exits 4.
+    """
+    from virtumancer import NatNetworkSpec
+
+    spec = NatNetworkSpec(
+        name=name,
+        address=address,
+        prefix=prefix,
+        dhcp_start=dhcp_start,
+        dhcp_end=dhcp_end,
+        bridge=bridge,
+        autostart=autostart,
+    )
+    network = host.define_network(spec)
+    if start:
+        network = host.start_network(name)
+    emit(_converter().unstructure(network), output, _NETWORK_COLUMNS)
+
+
+@networks.command("start")
+@click.argument("name")
+@host_options
+def start_network(host: SyncHost, output: OutputFormat, name: str) -> None:
+    """Start the network NAME (exit 4 if it runs); print it."""
+    emit(_converter().unstructure(host.start_network(name)), output, _NETWORK_COLUMNS)
+
+
+@networks.command("stop")
+@click.argument("name")
+@host_options
+def stop_network(host: SyncHost, output: OutputFormat, name: str) -> None:
+    """Stop the network NAME (its VMs lose their link; exit 4 if stopped); print it."""
+    emit(_converter().unstructure(host.stop_network(name)), output, _NETWORK_COLUMNS)
+
+
+@networks.command("delete")
+@click.argument("name")
+@_yes_option
+@host_options
+def delete_network(host: SyncHost, output: OutputFormat, name: str, yes: bool) -> int:
+    """Stop (if it runs) and undefine the network NAME; print its name.
+
+    Asks first unless --yes, saying whether it runs (its VMs would lose their link).
+    """
+    network = host.network(name)
+    running = " (running: its VMs lose their link)" if network.active else ""
+    if not _confirm(f"Delete network {name!r}{running}?", yes=yes):
+        click.echo("Not deleted.", err=True)
+        return _DECLINED
+    host.delete_network(name)
+    if output is OutputFormat.TABLE:
+        click.echo(name)
+        return 0
+    emit([name], output, ())
     return 0
 
 
