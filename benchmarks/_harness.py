@@ -64,11 +64,13 @@ def summary(values: Sequence[float]) -> str:
     )
 
 
-def cpu_seconds(pid: int) -> float:
-    """Return the CPU seconds (user + system, every thread) process ``pid`` has used."""
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """Return the CPU seconds (user + system) process ``pid`` has used: every thread's, or
+    only thread ``tid``'s (the main thread's id is the process id)."""
+    stat = Path(f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat")
     # the command name may hold spaces or parentheses: split after its closing ")";
     # utime and stime are fields 14 and 15 (1-based), i.e. 11 and 12 after the ")".
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
