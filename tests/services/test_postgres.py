@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.server.conftest import wait_for
 from virtumancer.manager import Virtumancer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -78,9 +79,8 @@ async def test_an_import_that_races_another_writer_for_a_video_model_retries(
                 )
                 async with anyio.create_task_group() as tasks:
                     tasks.start_soon(vm.import_all_vms, "tdrv")
-                    with anyio.fail_after(60):  # a deadline for a hang, not a timing check
-                        while not watch.execute(waiting).scalar():
-                            await anyio.sleep(0.05)
+                    # a deadline for a hang, not a timing check
+                    await wait_for(lambda: watch.execute(waiting).scalar(), within=60)
                     other.commit()
             assert len(await vm.list_vms("tdrv")) == 3
             assert len(await vm.list_video_models()) == 1
