@@ -1,4 +1,7 @@
-"""Run every benchmark module (or those named on the command line): `python -m benchmarks`."""
+"""Run every benchmark module (or those named on the command line): `python -m benchmarks`.
+
+Options after a name go to that benchmark: `python -m benchmarks fleet_scale --hosts 3`.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,18 @@ from pathlib import Path
 
 def main(argv: list[str]) -> int:
     here = Path(__file__).parent
-    names = argv or sorted(
+    known = sorted(
         info.name for info in pkgutil.iter_modules([str(here)]) if info.name.startswith("bench_")
     )
+    options: dict[str, list[str]] = {}
+    for arg in argv:
+        if arg in known or f"bench_{arg}" in known:
+            options[arg] = []
+        elif options:  # anything else after a name is that benchmark's option
+            options[list(options)[-1]].append(arg)
+        else:
+            raise SystemExit(f"{arg}: no such benchmark")
+    names = list(options) or known
     failed: list[str] = []
     for name in names:
         module_name = name if name.startswith("bench_") else f"bench_{name}"
@@ -21,7 +33,10 @@ def main(argv: list[str]) -> int:
         started = time.perf_counter()
         try:
             module = importlib.import_module(f"benchmarks.{module_name}")
-            module.main()
+            if options.get(name):
+                module.main(options[name])
+            else:
+                module.main()
         except Exception as exc:  # a broken benchmark must not hide the others' figures
             failed.append(module_name)
             print(f"!!! {module_name} failed: {type(exc).__name__}: {exc}", flush=True)

@@ -6,11 +6,13 @@ run on the same machine, so a noisy neighbour slows both.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-__all__ = ["percentile", "report", "summary", "timeit"]
+__all__ = ["cpu_seconds", "percentile", "report", "rss_bytes", "summary", "timeit"]
 
 
 def timeit(fn: Callable[[], object], *, repeat: int = 5, number: int = 1) -> float:
@@ -60,3 +62,21 @@ def summary(values: Sequence[float]) -> str:
         f"p50 {percentile(ms, 50):.2f} ms, p99 {percentile(ms, 99):.2f} ms, "
         f"mean {statistics.fmean(ms):.2f} ms, n={len(ms)}"
     )
+
+
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """Return the CPU seconds (user + system) process ``pid`` has used: every thread's, or
+    only thread ``tid``'s (the main thread's id is the process id)."""
+    stat = Path(f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat")
+    # the command name may hold spaces or parentheses: split after its closing ")";
+    # utime and stime are fields 14 and 15 (1-based), i.e. 11 and 12 after the ")".
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid: int) -> int:
+    """Return the resident set size (``VmRSS``) of process ``pid`` in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0

@@ -523,7 +523,9 @@ class InventoryService:
         unmarked: list[Domain] = []
         for start in range(0, len(domains), IMPORT_BATCH):
             batch = domains[start : start + IMPORT_BATCH]
-            outcome = await self.database.run(db_sync.import_domains, host_id, batch)
+            # the video models are shared by every host: another replica importing
+            # another host may insert the same one first
+            outcome = await self.database.run_merging(db_sync.import_domains, host_id, batch)
             unmarked.extend(outcome.missing_metadata)
             imported.extend(outcome.imported)
         # After every batch is committed: a crash before this leaves VMs the next pass marks.
