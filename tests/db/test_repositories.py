@@ -160,6 +160,29 @@ def test_state_change_is_written_with_activity(database: Database, node: ParsedN
     assert types == [ActivityType.VM_CRASHED, ActivityType.VM_STARTED]
 
 
+def test_an_event_write_of_one_vm_equals_what_a_full_pass_writes(
+    database: Database, node: ParsedNode
+) -> None:
+    # The event path looks up only the ports and volumes of the domains it writes; the
+    # result must be what a full pass of the whole host writes (which loads them all).
+    _add_host(database)
+    database.run_sync(lambda s: db_sync.import_domains(s, HOST, node.domains))
+    domain = node.domains[0]
+    first = domain.devices.interfaces[0]
+    nics = (
+        attrs.evolve(first, mac="52:54:00:AA:BB:01"),  # a new MAC, in capitals
+        attrs.evolve(first, mac=None),  # a NIC without a MAC
+    )
+    changed = attrs.evolve(domain, devices=attrs.evolve(domain.devices, interfaces=nics))
+    for _ in range(2):  # the second write finds the rows the first one added
+        database.run_sync(lambda s: db_sync.apply_domains(s, HOST, [changed], complete=False))
+    ports = database.run_sync(lambda s: db_queries.list_host_ports(s, HOST))
+    assert "52:54:00:aa:bb:01" in {p.mac_address for p in ports if p.vm_uuid == domain.uuid}
+    whole = attrs.evolve(node, domains=[changed, *node.domains[1:]])
+    assert not _sync(database, whole).vms_changed
+    assert database.run_sync(lambda s: db_queries.list_host_ports(s, HOST)) == ports
+
+
 def test_missing_vm_is_marked_then_removed(database: Database, node: ParsedNode) -> None:
     _add_host(database)
     domain = node.domains[0]

@@ -5,6 +5,8 @@ Synchronous functions over one session, run by :class:`~virtumancer.db.Database`
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -130,14 +132,18 @@ def list_storage_volumes(
     return [convert.storage_volume_record(volume, pool) for volume, pool in session.execute(query)]
 
 
-def volume_sizes(session: Session, host_id: str) -> dict[str, int]:
-    """Return the capacity of every pool volume of a host by path (one query)."""
-    rows = session.execute(
+def volume_sizes(
+    session: Session, host_id: str, paths: Collection[str] | None = None
+) -> dict[str, int]:
+    """Return the capacity of every pool volume of a host (or of those ``paths``) by path."""
+    query = (
         select(schema.StorageVolumeRow.path, schema.StorageVolumeRow.capacity_bytes)
         .join(schema.StoragePoolRow)
         .where(schema.StoragePoolRow.host_id == host_id, schema.StorageVolumeRow.path.is_not(None))
     )
-    return {row.path: row.capacity_bytes for row in rows}
+    if paths is not None:
+        query = query.where(schema.StorageVolumeRow.path.in_(list(paths)))
+    return {row.path: row.capacity_bytes for row in session.execute(query)}
 
 
 def list_disk_attachments(session: Session) -> list[records.DiskAttachmentRecord]:

@@ -21,6 +21,7 @@ from virtumancer.db._rows import core_table, set_changed, sync_rows, utcnow
 from virtumancer.db.activity import add_activity, insert_activity
 from virtumancer.db.hosts import host_row
 from virtumancer.db.queries import volume_sizes
+from virtumancer.models.devices import Interface
 from virtumancer.models.domain import Domain, DomainState
 from virtumancer.models.network import Network
 from virtumancer.models.nodedev import GpuDevice
@@ -46,6 +47,9 @@ __all__ = [
 #: ``last_seen_at`` of a discovered VM is refreshed only when older than this, so a
 #: reconciliation that finds nothing changed writes nothing.
 LAST_SEEN_REFRESH = dt.timedelta(minutes=15)
+#: Up to this many domains (the event path), a write looks up only the volumes and ports
+#: they use; more, and it loads the host's whole (one query each, fewer round trips).
+SCOPED_LOOKUPS_MAX = 200
 
 #: Rows that belong to one host and are synced from libvirt by a key of their own.
 _HostRow = TypeVar("_HostRow", schema.NetworkRow, schema.HostVideoDeviceRow)
@@ -82,7 +86,12 @@ def _vm_values(domain: Domain) -> dict[str, object]:
 
 
 class _Lookups:
-    """Lookups shared by every VM of one sync: volume sizes, ports by MAC, video models."""
+    """Lookups shared by every VM of one sync: volume sizes, ports by MAC, video models.
+
+    A full pass loads a host's volumes and ports whole (one query each). The event path
+    re-reads one or a few domains: :meth:`scope` limits both queries to what those domains
+    name, so its cost does not grow with the number of VMs on the host.
+    """
 
     def __init__(self, session: Session, host_id: str) -> None:
         self.session = session
@@ -90,11 +99,18 @@ class _Lookups:
         self._volume_sizes: dict[str, int] | None = None
         self._ports: dict[str, schema.PortRow] | None = None
         self._video_models: dict[tuple[str, int, int, bool], schema.VideoModelRow] | None = None
+        self._paths: list[str] | None = None
+        self._macs: list[str] | None = None
+
+    def scope(self, domains: Sequence[Domain]) -> None:
+        """Look up only the volumes and ports that ``domains`` use (a handful of domains)."""
+        self._paths = sorted({p for d in domains for p in map(disk_path, d.devices.disks) if p})
+        self._macs = sorted({_port_mac(nic) for d in domains for nic in d.devices.interfaces})
 
     @property
     def volume_sizes(self) -> dict[str, int]:
         if self._volume_sizes is None:
-            self._volume_sizes = volume_sizes(self.session, self.host_id)
+            self._volume_sizes = volume_sizes(self.session, self.host_id, self._paths)
         return self._volume_sizes
 
     def plan(self, domain: Domain) -> _Plan:
@@ -103,10 +119,10 @@ class _Lookups:
     def port(self, mac: str, model: str | None) -> schema.PortRow:
         """Return the ORM row of a port, adding it if new."""
         if self._ports is None:
-            rows = self.session.scalars(
-                select(schema.PortRow).where(schema.PortRow.host_id == self.host_id)
-            )
-            self._ports = {row.mac_address: row for row in rows}
+            query = select(schema.PortRow).where(schema.PortRow.host_id == self.host_id)
+            if self._macs is not None:
+                query = query.where(schema.PortRow.mac_address.in_(self._macs))
+            self._ports = {row.mac_address: row for row in self.session.scalars(query)}
         row = self._ports.get(mac)
         if row is None:
             row = schema.PortRow(host_id=self.host_id, mac_address=mac, model_name=model)
@@ -162,6 +178,11 @@ class _Lookups:
 PortPlan = tuple[str, str | None, str, str | None]  # mac, model, interface type, source
 
 
+def _port_mac(interface: Interface) -> str:
+    """The key of a NIC's port row (``""`` for a NIC without a MAC)."""
+    return interface.mac.lower() if interface.mac else ""
+
+
 VideoPlan = tuple[str, int, int, bool, bool]  # model, vram KiB, heads, 3D, primary
 
 
@@ -197,7 +218,7 @@ def _plan(domain: Domain, volume_sizes: Mapping[str, int]) -> _Plan:
     # device (vnet3) changes on every start.
     ports: dict[str, PortPlan] = {
         name: (
-            interface.mac.lower() if interface.mac else "",
+            _port_mac(interface),
             interface.model,
             interface.type,
             interface.source_network or interface.source_bridge or interface.source_dev,
@@ -447,6 +468,8 @@ def apply_domains(
     hints = hints or {}
     outcome = SyncOutcome()
     lookups = _Lookups(session, host_id)
+    if not complete and len(domains) <= SCOPED_LOOKUPS_MAX:
+        lookups.scope(domains)
     only = None if complete else [domain.uuid for domain in domains]
     index = _vm_index(session, host_id, only)
     plans = {domain.uuid: lookups.plan(domain) for domain in domains}
