@@ -15,7 +15,7 @@ from virtumancer._logging import get_logger
 from virtumancer._owner import Held, hold_open
 from virtumancer._version import __version__
 from virtumancer.db.database import Database
-from virtumancer.exceptions import ConflictError
+from virtumancer.exceptions import ConflictError, NotFoundError, VirtumancerError
 from virtumancer.models import records
 from virtumancer.models.domain import DomainDevices
 from virtumancer.models.fleet import ClusterRecord
@@ -675,12 +675,46 @@ class Virtumancer:
     def open_console(
         self, target: ConsoleTarget
     ) -> AbstractAsyncContextManager[anyio.abc.ByteStream]:
-        """Open a byte stream to a console; it ends when the VM stops or the host goes."""
+        """Open a byte stream to a console; it ends when the VM stops or the host goes.
+
+        The host's libvirt events end it where this process holds the host. In a fleet a
+        replica that does not own the host gets no events for it, so every ``VmsChanged``
+        of the host (sent by whichever replica wrote the change) also re-checks that the VM
+        still runs (:meth:`_console_vm_running`). Both run on every console, so a session
+        outlives a change of owner.
+        """
         from virtumancer.services.console import open_console_stream
 
         return open_console_stream(
-            self._pool.reach(target.host_id), target, events=self._pool.subscribe
+            self._pool.reach(target.host_id),
+            target,
+            events=self._pool.subscribe,
+            changes=self._hub.subscribe,
+            still_running=lambda: self._console_vm_running(target),
         )
+
+    async def _console_vm_running(self, target: ConsoleTarget) -> bool:
+        # The database first: it is what the notification announced, and most changes of a
+        # host are to other VMs. A row saying "stopped" is confirmed with libvirt before the
+        # console ends: the row can lag behind a start (the owner syncs it a moment later).
+        from virtumancer.models.domain import ACTIVE_DOMAIN_STATES
+
+        try:
+            rows = await self._open.views.list_vms(target.host_id)
+        except VirtumancerError:
+            rows = []
+        row = next((vm for vm in rows if vm.uuid == target.domain_uuid), None)
+        if row is not None and row.gone_at is None and row.state in ACTIVE_DOMAIN_STATES:
+            return True
+        try:
+            domain = await self._pool.reach(target.host_id).get_domain(target.domain_uuid)
+        except NotFoundError:  # the domain or the host is gone
+            return False
+        except VirtumancerError as exc:
+            # Unknown: keep the console; its graphics server closes it if the VM is gone.
+            _log.debug("console of %s: state unknown (%s)", target.vm_name, exc)
+            return True
+        return domain.state is None or domain.state in ACTIVE_DOMAIN_STATES
 
 
 class _Services:

@@ -48,6 +48,7 @@ __all__ = [
     "EXIT_USAGE",
     "DeniedHandshakeFilter",
     "RedactSecretsFilter",
+    "asgi_config",
     "browser_url",
     "build_config",
     "cli",
@@ -240,7 +241,7 @@ def _exclusive(params: Mapping[str, Any], *names: str) -> None:
 )
 def serve(**params: Any) -> int:
     """Run the web service (REST, WebSocket, dashboard)."""
-    from virtumancer_server.config_file import EXCLUSIVE, load_config_file, merge_layers
+    from virtumancer_server.config_file import EXCLUSIVE
 
     for group in EXCLUSIVE:
         _exclusive(params, *group)
@@ -253,11 +254,7 @@ def serve(**params: Any) -> int:
             err=True,
         )
     try:
-        config_path = ServerConfig.config_file_from_env(params.pop("config"))
-        file_values = load_config_file(config_path, ctx.command.params) if config_path else {}
-        params, behind_env = merge_layers(params, ctx, file_values)
-        args = SimpleNamespace(**params)
-        config, generated = build_config(args, file=behind_env)
+        args, config, generated = _layered_config(params, ctx)
         if generated and args.log_format == "json":
             raise ValueError(
                 "--log-format json needs a configured token (token_file, "
@@ -284,6 +281,70 @@ def serve(**params: Any) -> int:
         print(f"Virtumancer: {browser_url(config.host, config.port)}", flush=True)
     run_server(config, log_level=args.log_level, log_format=args.log_format)
     return EXIT_OK
+
+
+def _layered_config(
+    params: dict[str, Any], ctx: click.Context
+) -> tuple[SimpleNamespace, ServerConfig, bool]:
+    """Return ``serve``'s options with the config file's under them, the config, and
+    whether a token was generated. Raises ``ValueError`` for a bad file or a refused setup.
+
+    ``params``/``ctx``: the options as parsed (``serve``) or made up (:func:`asgi_config`).
+    """
+    from virtumancer_server.config_file import load_config_file, merge_layers
+
+    config_path = ServerConfig.config_file_from_env(params.pop("config"))
+    file_values = load_config_file(config_path, ctx.command.params) if config_path else {}
+    params, behind_env = merge_layers(params, ctx, file_values)
+    args = SimpleNamespace(**params)
+    config, generated = build_config(args, file=behind_env)
+    return args, config, generated
+
+
+#: Options of ``serve`` that uvicorn's own command line decides under the ASGI entry
+#: (``host``/``port`` are kept: they name the replica in ``/api/v1/cluster``).
+_UVICORN_DECIDES: Final = (
+    "log_level",
+    "log_format",
+    "header_timeout",
+    "body_timeout",
+    "max_connections",
+    "max_connections_per_client",
+)
+
+
+def asgi_config() -> ServerConfig:
+    """Return the config of ``uvicorn virtumancer_server.asgi:app``.
+
+    The settings ``serve`` would take with no command line: the environment, then the
+    config file named by ``VIRTUMANCER_SERVE_CONFIG`` (read by the same code as ``serve
+    --config``), then the defaults. What uvicorn's own options decide (logging, timeouts,
+    connection limits) has no effect and is warned about; ``host``/``port`` only name the
+    replica (uvicorn binds); ``no_auth``/``metrics_open`` are refused: the app cannot see
+    the address uvicorn binds. Raises ``ValueError``.
+    """
+    from click.core import ParameterSource
+
+    ctx = serve.make_context("serve", [])
+    for name, value in ServerConfig.serve_options_from_env().items():
+        ctx.params[name] = value
+        ctx.set_parameter_source(name, ParameterSource.ENVIRONMENT)
+    args, config, generated = _layered_config(dict(ctx.params), ctx)
+    refused = [name for name in ("no_auth", "metrics_open") if getattr(args, name)]
+    if refused:
+        raise ValueError(
+            f"{refused[0]} is refused under uvicorn (the bind address is uvicorn's): "
+            "use `virtumancer serve`"
+        )
+    ignored = [name for name in _UVICORN_DECIDES if getattr(args, name) != ctx.params[name]]
+    if ignored:
+        logging.getLogger("virtumancer_server").warning(
+            "the config file's %s: ignored, uvicorn's own options decide", ", ".join(ignored)
+        )
+    if generated:
+        # Printed once, to the terminal only; never logged.
+        print(f"virtumancer: API token (generated): {config.token}", file=sys.stderr, flush=True)
+    return config
 
 
 def _url_password(url: str | None) -> bool:

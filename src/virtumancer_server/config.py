@@ -8,6 +8,7 @@ import secrets
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 import platformdirs
@@ -177,27 +178,55 @@ class ServerConfig:
         """Return ``VIRTUMANCER_CONSOLE_TICKET_TTL`` (seconds), or the default of 30."""
         return float(os.environ.get("VIRTUMANCER_CONSOLE_TICKET_TTL") or 30.0)
 
+    @staticmethod
+    def serve_options_from_env() -> dict[str, object]:
+        """Return the ``serve`` options that only the ASGI entry reads from the environment.
+
+        Keyed by option name (``allow_origin``, ``test_uri_dir``, ``key_dir``, ``demo``),
+        only those whose variable is set: ``VIRTUMANCER_ALLOWED_ORIGINS`` (comma-separated),
+        ``VIRTUMANCER_TEST_URI_DIRS`` and ``VIRTUMANCER_KEY_DIRS`` (``os.pathsep``-separated),
+        ``VIRTUMANCER_DEMO`` (``1``/``true``/``yes``). They take the place of a command line,
+        so they come before a config file's values.
+        """
+        values: dict[str, object] = {}
+        origins = os.environ.get("VIRTUMANCER_ALLOWED_ORIGINS")
+        if origins is not None:
+            values["allow_origin"] = tuple(o for o in origins.split(",") if o.strip())
+        for name, variable in (
+            ("test_uri_dir", "VIRTUMANCER_TEST_URI_DIRS"),
+            ("key_dir", "VIRTUMANCER_KEY_DIRS"),
+        ):
+            paths = os.environ.get(variable)
+            if paths is not None:
+                values[name] = _path_list(paths)
+        demo = os.environ.get("VIRTUMANCER_DEMO")
+        if demo is not None:
+            values["demo"] = demo in {"1", "true", "yes"}
+        return values
+
     @classmethod
     def from_env(cls) -> ServerConfig:
-        """Build a configuration from ``VIRTUMANCER_*`` environment variables.
+        """Build a configuration from ``VIRTUMANCER_*`` environment variables only.
 
-        Used by ``uvicorn virtumancer_server.asgi:app``. The token comes from the file named
-        by ``VIRTUMANCER_TOKEN_FILE`` or from ``VIRTUMANCER_TOKEN``; without either a token is
-        generated and written once to standard error.
+        The token comes from the file named by ``VIRTUMANCER_TOKEN_FILE`` or from
+        ``VIRTUMANCER_TOKEN``; without either a token is generated and written once to
+        standard error. (``uvicorn virtumancer_server.asgi:app`` also reads the config file:
+        :func:`virtumancer_server.cli.asgi_config`.)
         """
         token = configured_token()
         if token is None:
             token = generate_token()
             print(f"virtumancer: API token (generated): {token}", file=sys.stderr, flush=True)
-        origins = os.environ.get("VIRTUMANCER_ALLOWED_ORIGINS", "")
+        env: dict[str, Any] = cls.serve_options_from_env()
+        demo = bool(env.get("demo", False))
         return cls(
-            test_uri_dirs=_path_list(os.environ.get("VIRTUMANCER_TEST_URI_DIRS", "")),
-            key_dirs=_path_list(os.environ.get("VIRTUMANCER_KEY_DIRS", "")),
+            test_uri_dirs=env.get("test_uri_dir", ()),
+            key_dirs=env.get("key_dir", ()),
             database_url=cls.database_url_from_env(),
             console_ticket_ttl=cls.console_ticket_ttl_from_env(),
             token=token,
-            allowed_origins=tuple(o for o in origins.split(",") if o.strip()),
-            demo=os.environ.get("VIRTUMANCER_DEMO", "") in {"1", "true", "yes"},
+            allowed_origins=env.get("allow_origin", ()),
+            demo=demo,
         )
 
 

@@ -125,8 +125,12 @@ def merge_layers(
     token ones, in :mod:`virtumancer_server.config`) stay out of ``params``: they come back
     as the second mapping, which those readers consult after the environment.
     """
+    # The ASGI entry marks what the environment set as ENVIRONMENT: above the file too.
     on_command_line = {
-        name for name in params if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+        name
+        for name in params
+        if ctx.get_parameter_source(name)
+        in {ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT}
     }
     merged = dict(params)
     decided = {key for group in EXCLUSIVE if on_command_line & set(group) for key in group}

@@ -255,6 +255,88 @@ def test_serve_runs_from_a_config_file_named_by_the_environment(tmp_path: Path) 
     assert (tmp_path / "from-file.db").exists()
 
 
+def _popen_uvicorn(port: int, workdir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    environment = {**os.environ, "XDG_DATA_HOME": str(workdir / "data"), "PYTHONUNBUFFERED": "1"}
+    for name in ("VIRTUMANCER_TOKEN", "VIRTUMANCER_TOKEN_FILE", "VIRTUMANCER_DATABASE_URL"):
+        environment.pop(name, None)
+    environment.update(env)
+    args = ["-m", "uvicorn", "virtumancer_server.asgi:app", "--port", str(port)]
+    with (workdir / "stdout.txt").open("ab") as out, (workdir / "stderr.txt").open("ab") as err:
+        return subprocess.Popen([sys.executable, *args], stdout=out, stderr=err, env=environment)
+
+
+@pytest.mark.libvirt
+def test_the_asgi_entry_reads_the_config_file_under_the_environment(tmp_path: Path) -> None:
+    port = free_port()
+    token_file = tmp_path / "token"
+    token_file.write_text("file-token-0123456789\n")
+    url_file = tmp_path / "database-url"
+    url_file.write_text(f"sqlite:///{tmp_path / 'from-file.db'}\n")
+    config = tmp_path / "virtumancer.toml"
+    config.write_text(
+        _toml({"token_file": str(token_file), "database_url_file": str(url_file), "demo": True})
+    )
+    env = {"VIRTUMANCER_SERVE_CONFIG": str(config), "VIRTUMANCER_TOKEN": "env-token-0123456789"}
+    process = _popen_uvicorn(port, tmp_path, env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_live(process, url, tmp_path)
+        # the file's database and demo host; the environment's token over the file's
+        hosts = httpx.get(
+            f"{url}/api/v1/hosts",
+            headers={"Authorization": "Bearer env-token-0123456789"},
+            timeout=30,
+        )
+        assert [h["id"] for h in hosts.json()] == ["demo"]
+        refused = httpx.get(
+            f"{url}/api/v1/hosts",
+            headers={"Authorization": "Bearer file-token-0123456789"},
+            timeout=30,
+        )
+        assert refused.status_code == 401
+    finally:
+        _stop(process)
+    assert (tmp_path / "from-file.db").exists()
+    assert "file-token" not in (tmp_path / "stderr.txt").read_text()
+
+
+def test_the_asgi_config_puts_the_environment_over_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from virtumancer_server.cli import asgi_config
+
+    config = tmp_path / "virtumancer.toml"
+    values = {"token": "file-token-0123456789", "allow_origin": ["https://file.example"]}
+    config.write_text(_toml({**values, "key_dir": ["/srv/keys"], "port": 9100, "demo": True}))
+    monkeypatch.setenv("VIRTUMANCER_SERVE_CONFIG", str(config))
+    monkeypatch.setenv("VIRTUMANCER_DATABASE_URL", f"sqlite:///{tmp_path / 'a.db'}")
+    for name in ("TOKEN", "TOKEN_FILE", "KEY_DIRS", "DEMO"):
+        monkeypatch.delenv(f"VIRTUMANCER_{name}", raising=False)
+    monkeypatch.setenv("VIRTUMANCER_ALLOWED_ORIGINS", "https://env.example")
+    resolved = asgi_config()
+    assert resolved.allowed_origins == ("https://env.example",)
+    assert resolved.key_dirs == ("/srv/keys",)
+    assert resolved.token == "file-token-0123456789"
+    assert (resolved.port, resolved.demo) == (9100, True)  # port: the replica's name only
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"portt": 1}, "unknown key 'portt' in the config file"),
+        ({"no_auth": True}, "no_auth is refused under uvicorn"),
+    ],
+)
+def test_the_asgi_entry_refuses_a_bad_config_file(
+    tmp_path: Path, values: dict[str, object], message: str
+) -> None:
+    config = tmp_path / "virtumancer.toml"
+    config.write_text(_toml(values))
+    process = _popen_uvicorn(free_port(), tmp_path, {"VIRTUMANCER_SERVE_CONFIG": str(config)})
+    assert process.wait(timeout=_START_S) == 2
+    assert message in (tmp_path / "stderr.txt").read_text()
+
+
 # --- JSON logs --------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ import httpx
 import psycopg
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from tests.conftest import Guest, GuestFactory, PostgresCluster
@@ -280,3 +281,35 @@ async def test_the_fleet_recovers_from_a_database_outage_without_duplicates(
             response = http.post("/hosts/fc/vms/guest-0001/action", json={"action": "destroy"})
             assert response.status_code in (200, 202, 204), response.text
         await _message(socket, _vms_changed("fc"))
+
+
+@pytest.mark.kvm
+async def test_a_console_on_a_replica_that_does_not_own_the_host_ends_when_the_vm_stops(
+    kvm_fleet: Fleet, guest: Guest
+) -> None:
+    owner_of = await _spread(kvm_fleet, KVM_HOSTS)
+    other = next(r for r in kvm_fleet.replicas if r is not kvm_fleet.by_id(owner_of["kvm"]))
+    url = f"ws://127.0.0.1:{other.port}/api/v1/hosts/kvm/vms/{guest.name}/console"
+    async with connect(
+        url,
+        subprotocols=[Subprotocol("binary")],
+        additional_headers=other.headers,
+        max_size=None,
+        open_timeout=30,
+    ) as console:
+        with anyio.fail_after(_WAIT_S):
+            assert await console.recv() == b"RFB 003.008\n"
+        virsh(QEMU_URI, "destroy", guest.name)  # outside Virtumancer: only the owner hears it
+        with anyio.fail_after(_WAIT_S), pytest.raises(ConnectionClosed) as closed:
+            await _drain(console)
+    # qemu's server hanging up (1000) or the replica closing it on the owner's change (1001)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) in {
+        (1000, "the console closed"),
+        (1001, "the console went away"),
+    }
+
+
+async def _drain(socket: ClientConnection) -> None:
+    while True:
+        await socket.recv()

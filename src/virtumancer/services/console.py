@@ -18,8 +18,9 @@ address. Nothing a client sends names an address, so the relay is never an open 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from typing import Any, Final, Literal, Protocol
 
 import anyio
@@ -37,6 +38,7 @@ from virtumancer.models.events import (
     LifecycleEventType,
     PoolEvent,
 )
+from virtumancer.models.notifications import Notification, VmsChanged
 from virtumancer.uri import split_libvirt_uri
 
 __all__ = [
@@ -74,6 +76,10 @@ class ConsoleHost(Protocol):
 
 
 EventSource = Callable[[], AbstractAsyncContextManager[AsyncIterator[PoolEvent]]]
+#: Opens a subscription to change notifications (every replica's, in a fleet).
+ChangeSource = Callable[[], AbstractAsyncContextManager[AsyncIterator[Notification]]]
+#: Says whether the console's VM still runs (``False`` ends the console).
+StillRunning = Callable[[], Awaitable[bool]]
 
 
 # --- resolving ---------------------------------------------------------------------------
@@ -409,23 +415,33 @@ async def open_console_stream(
     target: ConsoleTarget,
     *,
     events: EventSource | None = None,
+    changes: ChangeSource | None = None,
+    still_running: StillRunning | None = None,
 ) -> AsyncIterator[anyio.abc.ByteStream]:
     """Open a byte stream to ``target``'s graphics server; close it when the block ends.
 
     ``events`` (the pool's ``subscribe``) lets the stream end by itself when the VM stops or
     the host is disconnected: the stream is closed, so a relay reading it sees the end.
+    ``changes`` and ``still_running`` do the same where no libvirt event arrives (a fleet
+    replica that does not own the host): after each ``VmsChanged`` of the host, and once at
+    the start, the stream is closed if ``still_running()`` says the VM stopped.
     Raise :class:`HostUnavailableError` (``code="console_unreachable"``) if it cannot be
     reached.
     """
     stream = await _dial(host, target)
     try:
-        if events is None:
+        watchers: list[Callable[..., Coroutine[Any, Any, None]]] = []
+        if events is not None:
+            watchers.append(partial(_close_when_gone, events, target, stream))
+        if changes is not None and still_running is not None:
+            watchers.append(partial(_close_when_stopped, changes, still_running, target, stream))
+        if not watchers:
             yield stream
             return
         async with anyio.create_task_group() as group:
-            ready = anyio.Event()
-            group.start_soon(_close_when_gone, events, target, stream, ready)
-            await ready.wait()
+            for watcher in watchers:
+                # Subscribed before the stream is handed out: no stop can slip in between.
+                await group.start(watcher)
             try:
                 yield stream
             finally:
@@ -439,17 +455,42 @@ async def _close_when_gone(
     events: EventSource,
     target: ConsoleTarget,
     stream: anyio.abc.ByteStream,
-    ready: anyio.Event,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     async with events() as stream_of_events:
-        ready.set()
+        task_status.started()
         async for event in stream_of_events:
             if _ends_console(event, target):
-                logger.info(
-                    "closing the console of %s on %s: %s",
-                    target.vm_name,
-                    target.host_id,
-                    type(event).__name__,
-                )
-                await stream.aclose()
+                await _close(stream, target, type(event).__name__)
                 return
+
+
+async def _close_when_stopped(
+    changes: ChangeSource,
+    still_running: StillRunning,
+    target: ConsoleTarget,
+    stream: anyio.abc.ByteStream,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    async with changes() as notifications:
+        task_status.started()
+        # Once before any notification: the VM may have stopped while the console was being
+        # resolved and dialled, a change whose notification came before we subscribed.
+        if not await still_running():
+            await _close(stream, target, "the VM is not running")
+            return
+        async for notification in notifications:
+            if (
+                isinstance(notification, VmsChanged)
+                and notification.host_id == target.host_id
+                and not await still_running()
+            ):
+                await _close(stream, target, "the VM is not running")
+                return
+
+
+async def _close(stream: anyio.abc.ByteStream, target: ConsoleTarget, why: str) -> None:
+    logger.info("closing the console of %s on %s: %s", target.vm_name, target.host_id, why)
+    await stream.aclose()
