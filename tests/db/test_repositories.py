@@ -178,7 +178,7 @@ def test_an_event_write_of_one_vm_equals_what_a_full_pass_writes(
         database.run_sync(lambda s: db_sync.apply_domains(s, HOST, [changed], complete=False))
     ports = database.run_sync(lambda s: db_queries.list_host_ports(s, HOST))
     assert "52:54:00:aa:bb:01" in {p.mac_address for p in ports if p.vm_uuid == domain.uuid}
-    whole = attrs.evolve(node, domains=[changed, *node.domains[1:]])
+    whole = attrs.evolve(node, domains=(changed, *node.domains[1:]))
     assert not _sync(database, whole).vms_changed
     assert database.run_sync(lambda s: db_queries.list_host_ports(s, HOST)) == ports
 
