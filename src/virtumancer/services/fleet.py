@@ -208,6 +208,10 @@ class FleetService:
             return
         started = time.monotonic()
         release = self._surplus()
+        # A host added here while the pass runs is claimed (and owned) after the pass read
+        # its snapshot: judge only what was owned when the pass began, or a fresh add would
+        # look lost, be released and come back on the next pass.
+        owned_before = set(self.owned)
         wanted = self.stats.remote_subscriptions() if self.stats is not None else set()
 
         def lease(session: DbSession) -> tuple[db_fleet.FleetPass, set[tuple[str, str]]]:
@@ -233,7 +237,7 @@ class FleetService:
         self._last_pass = outcome
         if release:
             self._under_share_passes = 0
-        lost = self.owned - outcome.held
+        lost = (owned_before & self.owned) - outcome.held
         gained = outcome.held - self.owned
         for host_id in sorted(lost):
             _log.info("replica %s no longer owns host %s", self.replica_id, host_id)
