@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 
 from benchmarks._fleet import HEADERS, Replica, owner_of, postgres
@@ -81,6 +82,18 @@ def _fleet_cpu(replicas: Sequence[Replica]) -> tuple[float, float]:
 
 def _used(before: tuple[float, float], after: tuple[float, float]) -> tuple[float, float]:
     return after[0] - before[0], after[1] - before[1]
+
+
+def _cache_misses(replicas: Sequence[Replica]) -> float:
+    """Response-cache misses of every replica so far (from their /metrics)."""
+    total = 0.0
+    for replica in replicas:
+        url = f"http://127.0.0.1:{replica.port}/metrics"
+        text = httpx.get(url, headers=HEADERS, timeout=60).text
+        for family in text_string_to_metric_families(text):
+            if family.name == "virtumancer_response_cache_lookups":
+                total += sum(s.value for s in family.samples if s.labels.get("result") == "miss")
+    return total
 
 
 # -- 1. sync ---------------------------------------------------------------------------------
@@ -237,11 +250,14 @@ def _throughput(args: argparse.Namespace, replicas: Sequence[Replica]) -> None:
     wall = {"one": 0.0, "spread": 0.0}
     cpu_all = {"one": 0.0, "spread": 0.0}
     cpu_loop = {"one": 0.0, "spread": 0.0}
+    misses = {"one": 0.0, "spread": 0.0}
     for _ in range(ROUNDS):
         for case, targets in (("one", replicas[:1]), ("spread", replicas)):
+            missed = _cache_misses(replicas)
             before = _fleet_cpu(replicas)
             elapsed = _load(targets, host_ids, args.requests, args.concurrency)
             used_all, used_loop = _used(before, _fleet_cpu(replicas))
+            misses[case] += _cache_misses(replicas) - missed
             cpu_all[case] += used_all - idle_all * elapsed
             cpu_loop[case] += used_loop - idle_loop * elapsed
             wall[case] += elapsed
@@ -250,6 +266,11 @@ def _throughput(args: argparse.Namespace, replicas: Sequence[Replica]) -> None:
     print(
         f"  {ROUNDS} rounds of {args.requests} requests per case, {args.concurrency} client "
         f"threads, {args.domains} VMs ({size / 1000:.0f} kB) per response",
+        flush=True,
+    )
+    print(
+        f"  response-cache misses: 1 replica {misses['one']:.0f}, "
+        f"{len(replicas)} replicas {misses['spread']:.0f} (of {sent} requests each)",
         flush=True,
     )
     report("GET /hosts/{id}/vms, 1 replica", one_rate, unit="req/s")

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from virtumancer_server.metrics import CACHE_LOOKUPS
+
 __all__ = ["ResponseCache"]
 
 
@@ -73,8 +75,10 @@ class ResponseCache:
         body = self._bodies.get(key)
         if body is not None:
             self.hits += 1
+            CACHE_LOOKUPS.labels("hit").inc()
             return body
         self.misses += 1
+        CACHE_LOOKUPS.labels("miss").inc()
         generation = self._generation
         body = await compute()
         self._drain()

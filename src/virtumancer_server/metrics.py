@@ -36,6 +36,7 @@ from virtumancer import MetricFamily
 
 __all__ = [
     "API_LATENCY",
+    "CACHE_LOOKUPS",
     "WS_CLIENTS",
     "WS_DROPPED",
     "LatencyMiddleware",
@@ -60,6 +61,12 @@ WS_CLIENTS: Final = Gauge(
 WS_DROPPED: Final = Counter(
     "virtumancer_websocket_dropped_messages_total",
     "Stats messages replaced by a newer one before a slow /ws client could be sent them.",
+    registry=None,
+)
+CACHE_LOOKUPS: Final = Counter(
+    "virtumancer_response_cache_lookups_total",
+    "Lookups in the response cache of the hot list routes, by result (hit or miss).",
+    ("result",),
     registry=None,
 )
 
@@ -98,7 +105,7 @@ def render_metrics(families: Sequence[MetricFamily]) -> bytes:
     """Return the exposition text of a library snapshot plus the web layer's own metrics."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(families))
-    for own in (API_LATENCY, WS_CLIENTS, WS_DROPPED):
+    for own in (API_LATENCY, CACHE_LOOKUPS, WS_CLIENTS, WS_DROPPED):
         registry.register(own)
     return generate_latest(registry)
 

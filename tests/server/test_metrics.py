@@ -40,6 +40,7 @@ OWN_FAMILIES = {
     "virtumancer_api_request_duration_seconds": "histogram",
     "virtumancer_websocket_clients": "gauge",
     "virtumancer_websocket_dropped_messages": "counter",
+    "virtumancer_response_cache_lookups": "counter",
 }
 
 
@@ -68,6 +69,8 @@ def metrics_server(server_factory: ServerFactory, tmp_path: Path) -> ServerProce
 def test_the_exporters_names_and_our_own(metrics_server: ServerProcess) -> None:
     with metrics_server.client() as client:  # a request, so the latency histogram has one
         assert client.get("/hosts").status_code == 200
+        for _ in range(2):  # a cached list route: computed once, then served from the cache
+            assert client.get("/hosts/demo/vms").status_code == 200
     families = scrape(metrics_server)
     for name in EXPORTER_DOMAIN_FAMILIES:
         samples = families[name].samples
@@ -94,6 +97,9 @@ def test_the_exporters_names_and_our_own(metrics_server: ServerProcess) -> None:
         )
         >= 1
     )
+    lookups = "virtumancer_response_cache_lookups"
+    assert value(families, lookups, f"{lookups}_total", result="hit") >= 1
+    assert value(families, lookups, f"{lookups}_total", result="miss") >= 1
     # The demo was synced once at start: its duration was recorded.
     sync = "virtumancer_sync_duration_seconds"
     assert value(families, sync, f"{sync}_count", host="demo") >= 1
