@@ -86,3 +86,36 @@ def test_an_ansible_vm_info_task_loads_no_renderer() -> None:
     )
     # The notebook renderer and SVG escaping (xml.sax.saxutils pulls in urllib, email).
     assert _present(loaded, ("virtumancer.notebook", "xml.sax", "urllib.request", "email")) == []
+
+
+def test_an_ensure_that_waits_for_nothing_starts_no_event_loop_stack() -> None:
+    # What an Ansible vm task that changes nothing does, then a change with no power wait.
+    loaded = _loaded_after(
+        """
+        import virtumancer
+        from virtumancer.models.spec import VmSpec
+        with virtumancer.connect("test:///default") as host:
+            spec = VmSpec(name="test", memory_bytes=8589934592, vcpus=2)
+            assert not host.ensure_vm(spec, "running").changed
+            bigger = VmSpec(name="test", memory_bytes=8589934592, vcpus=3)
+            assert host.ensure_vm(bigger, "running").diff == {"vcpus": (2, 3)}
+            assert not host.ensure_network("default", "started").changed
+            assert not host.ensure_volume("default-pool", "nothing", "absent").changed
+        """
+    )
+    assert _present(loaded, ("virtumancer.pool", "asyncio", "anyio", "libvirtaio")) == []
+
+
+def test_an_ensure_that_waits_for_a_power_state_still_reaches_it() -> None:
+    loaded = _loaded_after(
+        """
+        import virtumancer
+        from virtumancer.models.spec import VmSpec
+        with virtumancer.connect("test:///default") as host:
+            spec = VmSpec(name="test", memory_bytes=8589934592, vcpus=2)
+            outcome = host.ensure_vm(spec, "paused")
+            assert outcome.diff == {"state": ("running", "paused")}, outcome.diff
+            assert outcome.domain.state is virtumancer.DomainState.PAUSED
+        """
+    )
+    assert "virtumancer.pool" in loaded  # the wait was driven by libvirt's events

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
@@ -23,10 +23,14 @@ from virtumancer.models.devices import Disk, Interface
 from virtumancer.models.domain import DomainDevices
 from virtumancer.models.host import HostInfo
 from virtumancer.models.records import HostRecord, VmRecord
-from virtumancer.models.stats import DomainRates, DomainStatsSample
 from virtumancer.models.status import StatusCategory
 from virtumancer.models.tasks import Task
-from virtumancer.topology import PlacedNode, TopologyLayout
+from virtumancer.topology import TopologyLayout
+
+if TYPE_CHECKING:
+    # Only named in signatures: a caller that converts no stats (an Ansible task) skips them.
+    from virtumancer.models.stats import DomainRates, DomainStatsSample
+    from virtumancer.topology import PlacedNode
 
 __all__ = [
     "COMPUTED_FIELDS",

@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from virtumancer._xml import parse_domain
-from virtumancer._xml.network import parse_nat_network_spec, render_nat_network
 from virtumancer.exceptions import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
     OperationTimeoutError,
 )
-from virtumancer.models.domain import Domain, DomainState
+from virtumancer.models.domain import DomainState
 from virtumancer.models.events import PowerAction
 from virtumancer.models.lifecycle import (
     DesiredState,
@@ -32,11 +31,12 @@ from virtumancer.models.lifecycle import (
     EnsureVolumeResult,
     VmChange,
 )
-from virtumancer.models.network import NatNetworkSpec, Network
-from virtumancer.models.spec import VmSpec
-from virtumancer.models.storage import StorageVolume
 
 if TYPE_CHECKING:
+    from virtumancer.models.domain import Domain
+    from virtumancer.models.network import NatNetworkSpec, Network
+    from virtumancer.models.spec import VmSpec
+    from virtumancer.models.storage import StorageVolume
     from virtumancer.pool import HostPool
 
 __all__ = [
@@ -83,15 +83,35 @@ def _desired(state: DesiredState | str) -> DesiredState:
         ) from None
 
 
-async def ensure_vm(
-    host: HostPool,
-    spec: VmSpec,
-    state: DesiredState | str,
-    *,
-    check: bool,
-    timeout: float,  # noqa: ASYNC109 (a timeout is part of the public API)
-) -> EnsureResult:
-    """See :meth:`virtumancer.pool.HostPool.ensure_vm`."""
+@attrs.frozen(kw_only=True)
+class VmPlan:
+    """What :func:`ensure_vm` read and decided before changing anything.
+
+    ``done`` is the result when there is nothing left to do (no difference, check mode, or
+    an absent VM that should be absent); otherwise :func:`apply_vm` makes ``diff`` so.
+    """
+
+    spec: VmSpec
+    wanted: DesiredState
+    domain: Domain | None
+    diff: dict[str, tuple[Any, Any]]
+    check: bool
+    done: EnsureResult | None
+
+    @property
+    def waits(self) -> bool:
+        """Whether applying the plan waits for a power state (libvirt's events, the pool)."""
+        if self.done is not None or self.wanted is DesiredState.ABSENT:
+            return False
+        if self.domain is None:
+            return self.wanted is DesiredState.PAUSED
+        return state_word(self.domain.state) != self.wanted.value
+
+
+async def plan_vm(
+    host: HostPool, spec: VmSpec, state: DesiredState | str, *, check: bool
+) -> VmPlan:
+    """Read the VM ``spec.name`` and compare it with ``spec`` and ``state`` (no change made)."""
     wanted = _desired(state)
     try:
         domain: Domain | None = await host.get_domain(spec.name)
@@ -100,11 +120,11 @@ async def ensure_vm(
     before = None if domain is None else state_word(domain.state)
     if wanted is DesiredState.ABSENT:
         if domain is None:
-            return EnsureResult(changed=False, check=check)
+            done: EnsureResult | None = EnsureResult(changed=False, check=check)
+            return VmPlan(spec=spec, wanted=wanted, domain=None, diff={}, check=check, done=done)
         diff: dict[str, tuple[Any, Any]] = {"state": (before, DesiredState.ABSENT.value)}
-        if not check:
-            await host.delete_vm(domain.uuid, force=True)
-        return EnsureResult(changed=True, diff=diff, check=check)
+        done = EnsureResult(changed=True, diff=diff, check=check) if check else None
+        return VmPlan(spec=spec, wanted=wanted, domain=domain, diff=diff, check=check, done=done)
     # The definition, not the live domain: a running VM shows new memory/vCPUs after a restart.
     defined = (
         None if domain is None else parse_domain(await host.domain_xml(domain.uuid, inactive=True))
@@ -112,8 +132,21 @@ async def ensure_vm(
     diff = spec_diff(spec, defined)
     if before != wanted.value:
         diff["state"] = (before, wanted.value)
+    done = None
     if check or not diff:
-        return EnsureResult(changed=bool(diff), diff=diff, domain=domain, check=check)
+        done = EnsureResult(changed=bool(diff), diff=diff, domain=domain, check=check)
+    return VmPlan(spec=spec, wanted=wanted, domain=domain, diff=diff, check=check, done=done)
+
+
+async def apply_vm(host: HostPool, plan: VmPlan, *, timeout: float) -> EnsureResult:  # noqa: ASYNC109 (a timeout is part of the public API)
+    """Make the changes of ``plan`` (see :func:`plan_vm`); return the result."""
+    if plan.done is not None:
+        return plan.done
+    spec, wanted, domain, diff, check = plan.spec, plan.wanted, plan.domain, plan.diff, plan.check
+    if wanted is DesiredState.ABSENT:
+        assert domain is not None  # a plan without a domain is done
+        await host.delete_vm(domain.uuid, force=True)
+        return EnsureResult(changed=True, diff=diff, check=check)
     if domain is None:
         running = wanted is not DesiredState.STOPPED
         domain = await host.create_vm(spec, start=running)
@@ -127,6 +160,19 @@ async def ensure_vm(
     return EnsureResult(
         changed=True, diff=diff, domain=await host.get_domain(domain.uuid), check=check
     )
+
+
+async def ensure_vm(
+    host: HostPool,
+    spec: VmSpec,
+    state: DesiredState | str,
+    *,
+    check: bool,
+    timeout: float,  # noqa: ASYNC109 (a timeout is part of the public API)
+) -> EnsureResult:
+    """See :meth:`virtumancer.pool.HostPool.ensure_vm`."""
+    plan = await plan_vm(host, spec, state, check=check)
+    return await apply_vm(host, plan, timeout=timeout)
 
 
 async def _reach(host: HostPool, domain: Domain, wanted: DesiredState, timeout: float) -> None:  # noqa: ASYNC109 (a timeout is part of the public API)
@@ -331,6 +377,9 @@ async def ensure_network(
     check: bool,
 ) -> EnsureNetworkResult:
     """See :meth:`virtumancer.pool.HostPool.ensure_network`."""
+    # Only networks need their XML: a VM task does not load it.
+    from virtumancer._xml.network import parse_nat_network_spec, render_nat_network
+
     _choice(state, NETWORK_STATES)
     if spec is not None:
         if spec.name != name:

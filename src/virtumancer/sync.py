@@ -7,8 +7,9 @@
 
 Plain calls run straight on one libvirt connection, in a daemon thread of their own that the
 caller waits on (so ``open_timeout`` and ``call_timeout`` hold, and one call at a time runs on
-the connection): a one-shot script imports neither asyncio nor anyio. The first call that is
-driven by libvirt's events (``power(wait=True)``, ``wait_for_state``, ``ensure_vm``,
+the connection): a one-shot script imports neither asyncio nor anyio. So do the ``ensure_*``
+calls, unless ``ensure_vm`` has to wait for a power state. The first call that is driven by
+libvirt's events (``power(wait=True)``, ``wait_for_state``, such an ``ensure_vm``,
 ``console_target``) starts a :class:`~virtumancer.pool.ConnectionPool` on an event loop in a
 thread of its own (an anyio blocking portal) and hands it the open connection, so state kept
 per connection (libvirt's test driver) carries over; from then on every call goes through the
@@ -20,10 +21,20 @@ host pool's. Do not call it from inside the portal's own loop.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    Self,
+    TypeVar,
+    cast,
+    overload,
+)
 
 from virtumancer._libvirt import LibvirtConnection, ensure_event_loop, quiet_libvirt_errors
 from virtumancer.exceptions import (
@@ -96,6 +107,47 @@ def _in_daemon_thread(fn: Callable[[], T], timeout: float | None, *, name: str) 
         raise value
     result: T = value
     return result
+
+
+class _DirectHost:
+    """A host pool's operations, for :mod:`virtumancer.lifecycle`, as plain blocking calls.
+
+    Each operation is a coroutine that never suspends: it blocks on :meth:`SyncHost._call`,
+    so :func:`_drive` runs an ``ensure_*`` step without an event loop (the step's logic is
+    the pool's own, not a copy). Waiting for a power state needs libvirt's events, hence the
+    pool: such a step is not run here (see :attr:`virtumancer.lifecycle.VmPlan.waits`).
+    """
+
+    def __init__(self, sync: SyncHost) -> None:
+        self._sync = sync
+
+    def __getattr__(self, name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+        if name.startswith("_") or not callable(getattr(LibvirtConnection, name, None)):
+            raise AttributeError(name)
+        sync = self._sync
+
+        async def operation(*args: Any, **kwargs: Any) -> Any:
+            return sync._call(lambda target: getattr(target, name)(*args, **kwargs))
+
+        return operation
+
+    async def power(
+        self, name_or_uuid: str, action: PowerAction, *, wait: bool = False, **_: Any
+    ) -> None:
+        if wait:
+            raise RuntimeError("a power wait needs the pool, not the direct path")
+        self._sync.power(name_or_uuid, action)
+
+
+def _drive(step: Coroutine[Any, Any, T]) -> T:
+    """Run ``step``, a coroutine that awaits only :class:`_DirectHost` operations, to its end."""
+    try:
+        step.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    step.close()
+    raise RuntimeError("an ensure step suspended on the direct path")
 
 
 class _Blocking(Generic[P, T]):
@@ -446,6 +498,10 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         )
         return result
 
+    def _direct_host(self) -> HostPool:
+        # What lifecycle calls on a HostPool, _DirectHost has (by the same names).
+        return cast("HostPool", _DirectHost(self))
+
     def ensure_vm(
         self,
         spec: VmSpec,
@@ -455,10 +511,16 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         timeout: float = DEFAULT_WAIT_S,
     ) -> EnsureResult:
         """Bring a VM to ``spec`` and ``state`` (see :meth:`HostPool.ensure_vm`)."""
-        result: EnsureResult = self._on_pool(
-            lambda host: host.ensure_vm(spec, state, check=check, timeout=timeout)
-        )
-        return result
+        from virtumancer.lifecycle import apply_vm, plan_vm
+
+        # Reading, comparing and a change with nothing to wait for need no pool: a task that
+        # changes nothing (the common Ansible run) starts no event loop.
+        direct = self._direct_host()
+        plan = _drive(plan_vm(direct, spec, state, check=check))
+        if plan.waits:
+            result: EnsureResult = self._on_pool(lambda host: apply_vm(host, plan, timeout=timeout))
+            return result
+        return _drive(apply_vm(direct, plan, timeout=timeout))
 
     def ensure_snapshot(
         self,
@@ -471,12 +533,20 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         check: bool = False,
     ) -> EnsureSnapshotResult:
         """Bring a VM's snapshot to ``state`` (see :meth:`HostPool.ensure_snapshot`)."""
-        result: EnsureSnapshotResult = self._on_pool(
-            lambda host: host.ensure_snapshot(
-                vm, name, state, memory=memory, description=description, check=check
+        from virtumancer.lifecycle import ensure_snapshot
+
+        # Nothing here waits for an event: the direct path does it all (so for volumes, networks).
+        return _drive(
+            ensure_snapshot(
+                self._direct_host(),
+                vm,
+                name,
+                state,
+                memory=memory,
+                description=description,
+                check=check,
             )
         )
-        return result
 
     def ensure_volume(
         self,
@@ -489,12 +559,19 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         check: bool = False,
     ) -> EnsureVolumeResult:
         """Bring a volume to ``state`` (see :meth:`HostPool.ensure_volume`)."""
-        result: EnsureVolumeResult = self._on_pool(
-            lambda host: host.ensure_volume(
-                pool_name, name, state, capacity_bytes=capacity_bytes, format=format, check=check
+        from virtumancer.lifecycle import ensure_volume
+
+        return _drive(
+            ensure_volume(
+                self._direct_host(),
+                pool_name,
+                name,
+                state,
+                capacity_bytes=capacity_bytes,
+                format=format,
+                check=check,
             )
         )
-        return result
 
     def ensure_network(
         self,
@@ -505,10 +582,9 @@ class SyncHost(AbstractContextManager["SyncHost"]):
         check: bool = False,
     ) -> EnsureNetworkResult:
         """Bring a network to ``spec`` and ``state`` (see :meth:`HostPool.ensure_network`)."""
-        result: EnsureNetworkResult = self._on_pool(
-            lambda host: host.ensure_network(name, state, spec=spec, check=check)
-        )
-        return result
+        from virtumancer.lifecycle import ensure_network
+
+        return _drive(ensure_network(self._direct_host(), name, state, spec=spec, check=check))
 
     def start(self, name_or_uuid: str) -> None:
         """Start a shut-off domain."""
@@ -592,8 +668,8 @@ def connect(
     (:class:`~virtumancer.exceptions.HostUnavailableError` if it cannot). ``uri_policy``
     replaces the default :class:`~virtumancer.UriPolicy` (widened by ``extra_socket_dirs``).
     ``events=False`` suits a one-shot caller such as a CLI call: calls are cheaper, but
-    :meth:`SyncHost.wait_for_state`, ``power(wait=True)`` and ``ensure_vm`` cannot be used
-    (see :class:`~virtumancer.pool.ConnectionPool`).
+    :meth:`SyncHost.wait_for_state`, ``power(wait=True)`` and an ``ensure_vm`` that changes the
+    power state cannot be used (see :class:`~virtumancer.pool.ConnectionPool`).
     """
     uri_policy = uri_policy or UriPolicy.default(
         allow_test=allow_test_uris, extra_socket_dirs=extra_socket_dirs
