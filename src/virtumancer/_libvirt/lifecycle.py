@@ -10,13 +10,13 @@ domain defined or started), so nothing half-made is left behind.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import libvirt
 from lxml import etree
 
+from virtumancer._libvirt._operations import ConnectionOperations
 from virtumancer._version import __version__
 from virtumancer._xml._parser import parse_xml
 from virtumancer._xml.domain import parse_domain
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LifecycleOperations", "provenance", "seed_volume_name"]
 
-T = TypeVar("T")
 
 _SECURE_INACTIVE: Final = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
 _UPLOAD_CHUNK: Final = 256 * 1024
@@ -107,15 +106,8 @@ class _NewVolumePlan:
     field: str
 
 
-class LifecycleOperations:
+class LifecycleOperations(ConnectionOperations):
     """The lifecycle operations of a libvirt connection (mixed into ``LibvirtConnection``)."""
-
-    if TYPE_CHECKING:
-        host_id: str
-
-        def call(self, fn: Callable[[Any], T], *, vm_name: str | None = None) -> T: ...
-
-        def _lookup(self, key: str) -> Any: ...
 
     # -- create ------------------------------------------------------------------------
 

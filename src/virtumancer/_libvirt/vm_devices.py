@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 import libvirt
 from lxml import etree
 
+from virtumancer._libvirt._operations import ConnectionOperations
 from virtumancer._libvirt.lifecycle import (
     _SECURE_INACTIVE,
     _check_free_space,
@@ -31,7 +32,7 @@ from virtumancer._libvirt.lifecycle import (
     _volume_format,
 )
 from virtumancer._xml._parser import parse_xml
-from virtumancer._xml.devices import render_disk, render_interface
+from virtumancer._xml.devices import disk_target_letters, render_disk, render_interface
 from virtumancer._xml.lifecycle import render_volume
 from virtumancer.exceptions import ConflictError, NotFoundError
 from virtumancer.models.devices import Disk, Interface
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DeviceOperations", "affect_flags"]
 
-T = TypeVar("T")
 
 # By DiskBus value (a StrEnum): keyed by str so the spec models need not load with this module.
 _PREFIX: Final = {"virtio": "vd", "sata": "sd", "scsi": "sd", "ide": "hd"}
@@ -85,15 +85,6 @@ def affect_flags(dom: Any, scope: DeviceScope | None, *, host_id: str) -> int:
     return int(flags)
 
 
-def _letters(index: int) -> str:
-    name = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        name = chr(ord("a") + rest) + name
-    return name
-
-
 def _targets(dom: Any) -> set[str]:
     """Every disk target the VM uses, running or defined (a new one must clash with none)."""
     documents = [dom.XMLDesc(0)]
@@ -109,9 +100,9 @@ def _targets(dom: Any) -> set[str]:
 def _free_target(used: set[str], bus: DiskBus) -> str:
     prefix = _PREFIX[bus]
     index = 0
-    while prefix + _letters(index) in used:
+    while prefix + disk_target_letters(index) in used:
         index += 1
-    return prefix + _letters(index)
+    return prefix + disk_target_letters(index)
 
 
 def _device_element(dom: Any, flags: int, tag: str, match: Callable[[Any], bool]) -> Any:
@@ -168,15 +159,8 @@ def _detach(raw: Any, dom: Any, flags: int, tag: str, match: Callable[[Any], boo
     return False
 
 
-class DeviceOperations:
+class DeviceOperations(ConnectionOperations):
     """Attach and detach disks and NICs (mixed into ``LibvirtConnection``)."""
-
-    if TYPE_CHECKING:
-        host_id: str
-
-        def call(self, fn: Callable[[Any], T], *, vm_name: str | None = None) -> T: ...
-
-        def _lookup(self, key: str) -> Any: ...
 
     def attach_disk(
         self,
@@ -259,24 +243,13 @@ class DeviceOperations:
         (``field="target"``) when the VM has no such disk where ``scope`` says.
         """
 
-        def work(raw: Any) -> Domain:
-            dom = self._lookup(name_or_uuid)
-            flags = affect_flags(dom, scope, host_id=self.host_id)
+        def match(element: Any) -> bool:
+            found = element.find("target")
+            return found is not None and found.get("dev") == target
 
-            def match(element: Any) -> bool:
-                found = element.find("target")
-                return found is not None and found.get("dev") == target
-
-            if not _detach(raw, dom, flags, "disk", match):
-                raise NotFoundError(
-                    f"VM {dom.name()!r} has no disk {target!r}",
-                    field="target",
-                    host_id=self.host_id,
-                    vm_name=dom.name(),
-                )
-            return _read(dom)
-
-        return self.call(work, vm_name=name_or_uuid)
+        return self._detach_device(
+            name_or_uuid, scope, "disk", match, missing=f"disk {target!r}", field="target"
+        )
 
     def live_device_alias(self, name_or_uuid: str, tag: str, key: str) -> str | None:
         """Return the live alias of a running VM's disk (``tag="disk"``, ``key`` its target)
@@ -345,18 +318,33 @@ class DeviceOperations:
         """Detach the NIC with MAC ``mac``; return the VM (see :meth:`detach_disk`)."""
         wanted = mac.lower()
 
+        def match(element: Any) -> bool:
+            found = element.find("mac")
+            return found is not None and (found.get("address") or "").lower() == wanted
+
+        return self._detach_device(
+            name_or_uuid, scope, "interface", match, missing=f"NIC {mac}", field="mac"
+        )
+
+    def _detach_device(
+        self,
+        name_or_uuid: str,
+        scope: DeviceScope | None,
+        tag: str,
+        match: Callable[[Any], bool],
+        *,
+        missing: str,
+        field: str,
+    ) -> Domain:
+        """Detach the first ``<tag>`` that ``match``es; :class:`NotFoundError` names ``missing``."""
+
         def work(raw: Any) -> Domain:
             dom = self._lookup(name_or_uuid)
             flags = affect_flags(dom, scope, host_id=self.host_id)
-
-            def match(element: Any) -> bool:
-                found = element.find("mac")
-                return found is not None and (found.get("address") or "").lower() == wanted
-
-            if not _detach(raw, dom, flags, "interface", match):
+            if not _detach(raw, dom, flags, tag, match):
                 raise NotFoundError(
-                    f"VM {dom.name()!r} has no NIC {mac}",
-                    field="mac",
+                    f"VM {dom.name()!r} has no {missing}",
+                    field=field,
                     host_id=self.host_id,
                     vm_name=dom.name(),
                 )
