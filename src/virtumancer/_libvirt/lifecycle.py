@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from virtumancer.models.lifecycle import DeletePlan, VmChange
     from virtumancer.models.spec import (
         DiskSource,
+        NewVolume,
         Overlay,
         VmSpec,
         VolumeFormat,
@@ -477,33 +478,7 @@ def _plan_disks(raw: Any, spec: VmSpec) -> tuple[list[_NewVolumePlan], list[Disk
             raise ConflictError(f"{at}.name: volume {name!r} is named twice", field=f"{at}.name")
         names.add((disk.pool, name))
         _check_volume_free(pool, name, f"{at}.name")
-        if isinstance(disk, _spec.NewVolume):
-            size = disk.size_bytes
-            xml = render_volume(name, size, format=disk.format.value)
-            counts = True
-        else:
-            size, base_path = _overlay_base(raw, disk, at)
-            xml = render_volume(
-                name,
-                size,
-                format=_spec.VolumeFormat.QCOW2.value,
-                backing_path=base_path,
-                backing_format=disk.base_format.value,
-            )
-            counts = False  # copy-on-write: it starts empty and grows with the guest's writes
-        plans.append(
-            _NewVolumePlan(
-                pool=pool,
-                pool_name=disk.pool,
-                name=name,
-                xml=xml,
-                format=disk.format,
-                disk_index=index,
-                capacity=size,
-                counts_against_free_space=counts,
-                field=f"{at}.size_bytes",
-            )
-        )
+        plans.append(_new_volume_plan(raw, pool, disk, name, at, index))
         sources.append(None)
     return plans, sources
 
@@ -561,6 +536,39 @@ def _seed_plan(raw: Any, spec: VmSpec, size: int) -> _NewVolumePlan:
         capacity=size,
         counts_against_free_space=True,
         field="cloud_init",
+    )
+
+
+def _new_volume_plan(
+    raw: Any, pool: Any, disk: NewVolume | Overlay, name: str, at: str, index: int
+) -> _NewVolumePlan:
+    """Plan the volume ``name`` of a new disk or an overlay, the ``index``-th disk (at ``at``)."""
+    from virtumancer.models import spec as _spec
+
+    if isinstance(disk, _spec.NewVolume):
+        size = disk.size_bytes
+        xml = render_volume(name, size, format=disk.format.value)
+        counts = True
+    else:
+        size, base_path = _overlay_base(raw, disk, at)
+        xml = render_volume(
+            name,
+            size,
+            format=_spec.VolumeFormat.QCOW2.value,
+            backing_path=base_path,
+            backing_format=disk.base_format.value,
+        )
+        counts = False  # copy-on-write: it starts empty and grows with the guest's writes
+    return _NewVolumePlan(
+        pool=pool,
+        pool_name=disk.pool,
+        name=name,
+        xml=xml,
+        format=disk.format,
+        disk_index=index,
+        capacity=size,
+        counts_against_free_space=counts,
+        field=f"{at}.size_bytes",
     )
 
 

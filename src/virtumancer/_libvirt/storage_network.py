@@ -8,6 +8,7 @@ sizes, addresses), and the refusals name the field.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -392,31 +393,43 @@ def _check_size(size_bytes: int) -> None:
         raise InvalidInputError("size_bytes: an integer of at least 1 MiB", field="size_bytes")
 
 
-def _lookup_pool(raw: Any, name: str) -> Any:
+def _lookup_or_not_found(
+    lookup: Callable[[str], Any], name: str, missing: int, message: str, field: str
+) -> Any:
+    """Return ``lookup(name)``; libvirt's error code ``missing`` becomes a NotFoundError."""
     try:
-        return raw.storagePoolLookupByName(name)
+        return lookup(name)
     except libvirt.libvirtError as exc:
-        if _error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_POOL:
-            raise NotFoundError(f"no storage pool {name!r}", field="pool") from None
+        if _error_code(exc) == missing:
+            raise NotFoundError(message, field=field) from None
         raise
+
+
+def _lookup_pool(raw: Any, name: str) -> Any:
+    return _lookup_or_not_found(
+        raw.storagePoolLookupByName,
+        name,
+        libvirt.VIR_ERR_NO_STORAGE_POOL,
+        f"no storage pool {name!r}",
+        "pool",
+    )
 
 
 def _lookup_volume(raw: Any, pool_name: str, name: str) -> Any:
-    pool = _lookup_pool(raw, pool_name)
-    try:
-        return pool.storageVolLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if _error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_VOL:
-            raise NotFoundError(
-                f"no volume {name!r} in pool {pool_name!r}", field="volume"
-            ) from None
-        raise
+    return _lookup_or_not_found(
+        _lookup_pool(raw, pool_name).storageVolLookupByName,
+        name,
+        libvirt.VIR_ERR_NO_STORAGE_VOL,
+        f"no volume {name!r} in pool {pool_name!r}",
+        "volume",
+    )
 
 
 def _lookup_network(raw: Any, name: str) -> Any:
-    try:
-        return raw.networkLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if _error_code(exc) == libvirt.VIR_ERR_NO_NETWORK:
-            raise NotFoundError(f"no network {name!r}", field="network") from None
-        raise
+    return _lookup_or_not_found(
+        raw.networkLookupByName,
+        name,
+        libvirt.VIR_ERR_NO_NETWORK,
+        f"no network {name!r}",
+        "network",
+    )

@@ -24,8 +24,7 @@ from virtumancer._libvirt.lifecycle import (
     _SECURE_INACTIVE,
     _check_free_space,
     _check_volume_free,
-    _NewVolumePlan,
-    _overlay_base,
+    _new_volume_plan,
     _pool,
     _read,
     _volume,
@@ -33,7 +32,6 @@ from virtumancer._libvirt.lifecycle import (
 )
 from virtumancer._xml._parser import parse_xml
 from virtumancer._xml.devices import disk_target_letters, render_disk, render_interface
-from virtumancer._xml.lifecycle import render_volume
 from virtumancer.exceptions import ConflictError, NotFoundError
 from virtumancer.models.devices import Disk, Interface
 from virtumancer.models.domain import Domain
@@ -357,39 +355,12 @@ def _create_volume(
     raw: Any, disk: NewVolume | Overlay, default_name: str
 ) -> tuple[Any, DiskSource]:
     """Create the volume of a new disk or overlay (checked first); return it and its source."""
-    from virtumancer.models.spec import DiskSource, NewVolume, VolumeFormat
+    from virtumancer.models.spec import DiskSource
 
     pool = _pool(raw, disk.pool, "disk.pool")
     name = disk.name or f"{default_name}.{disk.format.value}"
     _check_volume_free(pool, name, "disk.name")
-    if isinstance(disk, NewVolume):
-        size = disk.size_bytes
-        xml = render_volume(name, size, format=disk.format.value)
-        _check_free_space(
-            [
-                _NewVolumePlan(
-                    pool=pool,
-                    pool_name=disk.pool,
-                    name=name,
-                    xml=xml,
-                    format=disk.format,
-                    disk_index=0,
-                    capacity=size,
-                    counts_against_free_space=True,
-                    field="disk.size_bytes",
-                )
-            ]
-        )
-        fmt = disk.format
-    else:
-        size, base_path = _overlay_base(raw, disk, "disk")
-        fmt = VolumeFormat.QCOW2
-        xml = render_volume(
-            name,
-            size,
-            format=fmt.value,
-            backing_path=base_path,
-            backing_format=disk.base_format.value,
-        )
-    vol = pool.createXML(xml.decode(), 0)
-    return vol, DiskSource(path=vol.path(), format=fmt)
+    plan = _new_volume_plan(raw, pool, disk, name, "disk", 0)
+    _check_free_space([plan])
+    vol = pool.createXML(plan.xml.decode(), 0)
+    return vol, DiskSource(path=vol.path(), format=disk.format)

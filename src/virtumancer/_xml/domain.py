@@ -118,6 +118,14 @@ def parse_domain(xml: bytes | str) -> Domain:
     return domain_from_element(parse_xml(xml))
 
 
+def _add_texts(parent: etree._Element, domain: Domain, names: Sequence[str]) -> None:
+    """Add a ``<name>`` child holding ``domain.<name>`` for each of ``names`` that is set."""
+    for name in names:
+        value = getattr(domain, name)
+        if value is not None:
+            etree.SubElement(parent, name).text = value
+
+
 def render_domain(domain: Domain, *, graphics_passwords: Sequence[str | None] = ()) -> bytes:
     """Render what :class:`Domain` models as domain XML.
 
@@ -153,10 +161,7 @@ def render_domain(domain: Domain, *, graphics_passwords: Sequence[str | None] = 
         os_type.set("machine", domain.machine)
     if domain.loader is not None:
         etree.SubElement(os_element, "loader").text = domain.loader
-    for name in _BOOT_FILE_TAGS:
-        value = getattr(domain, name)
-        if value is not None:
-            etree.SubElement(os_element, name).text = value
+    _add_texts(os_element, domain, _BOOT_FILE_TAGS)
     for boot_device in domain.boot_devices:
         etree.SubElement(os_element, "boot", dev=boot_device)
     if domain.cpu_mode is not None or domain.cpu_model is not None:
@@ -165,9 +170,6 @@ def render_domain(domain: Domain, *, graphics_passwords: Sequence[str | None] = 
             cpu.set("mode", domain.cpu_mode)
         if domain.cpu_model is not None:
             etree.SubElement(cpu, "model").text = domain.cpu_model
-    for name in _EVENT_ACTION_TAGS:
-        value = getattr(domain, name)
-        if value is not None:
-            etree.SubElement(root, name).text = value
+    _add_texts(root, domain, _EVENT_ACTION_TAGS)
     root.append(devices_element(domain.devices, graphics_passwords))
     return etree.tostring(root)
