@@ -66,20 +66,14 @@ def affect_flags(dom: Any, scope: DeviceScope | None, *, host_id: str) -> int:
         DeviceScope.CONFIG: _CONFIG,
         DeviceScope.BOTH: _LIVE | _CONFIG,
     }[DeviceScope(scope)]
-    if flags & _LIVE and not active:
-        raise ConflictError(
-            f"VM {dom.name()!r} is not running: no live device to change",
-            field="scope",
-            host_id=host_id,
-            vm_name=dom.name(),
-        )
-    if flags & _CONFIG and not persistent:
-        raise ConflictError(
-            f"VM {dom.name()!r} is transient: it has no definition to change",
-            field="scope",
-            host_id=host_id,
-            vm_name=dom.name(),
-        )
+    for flag, present, missing in (
+        (_LIVE, active, "is not running: no live device to change"),
+        (_CONFIG, persistent, "is transient: it has no definition to change"),
+    ):
+        if flags & flag and not present:
+            raise ConflictError(
+                f"VM {dom.name()!r} {missing}", field="scope", host_id=host_id, vm_name=dom.name()
+            )
     return int(flags)
 
 
