@@ -8,7 +8,10 @@ later lookups are plain attribute reads. ``__all__`` is derived from the table (
 Type checkers cannot read the table, so the package also imports each name under
 ``if TYPE_CHECKING:`` in the re-export form ``from module import Name as Name`` (a misspelt
 name is then an error, and strict mypy sees it as exported); ``tests/unit/test_public_api.py``
-checks that those imports and the table agree. The hooks are bound under
+checks that those imports and the table agree, and that each name in the table is in its
+module's ``__all__``. The table is not derived from those ``__all__`` lists (that would import
+every module at package import), nor they from it (a module's ``__all__`` also names the
+helpers its sibling modules import, which the package does not publish). The hooks are bound under
 ``if not TYPE_CHECKING:`` so the checker never sees a module ``__getattr__`` that would
 accept anything.
 """

@@ -23,11 +23,12 @@ import queue
 import random
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import Any, Final
 
 import libvirt
 from lxml import etree
 
+from virtumancer._libvirt._operations import ConnectionOperations
 from virtumancer._libvirt.lifecycle import (
     _SECURE_INACTIVE,
     _check_name_free,
@@ -53,7 +54,6 @@ __all__ = [
     "make_polled",
 ]
 
-T = TypeVar("T")
 
 #: Called with (bytes done, bytes total) from a worker or poller thread; raising stops the copy.
 CopyProgress = Callable[[int, int], None]
@@ -67,15 +67,8 @@ POLL_INTERVAL_S: Final = 0.2
 _POLLER_JOIN_S: Final = 30.0
 
 
-class CloneOperations:
+class CloneOperations(ConnectionOperations):
     """Clone a VM (mixed into ``LibvirtConnection``)."""
-
-    if TYPE_CHECKING:
-        host_id: str
-
-        def call(self, fn: Callable[[Any], T], *, vm_name: str | None = None) -> T: ...
-
-        def _lookup(self, key: str) -> Any: ...
 
     def clone_vm(
         self,

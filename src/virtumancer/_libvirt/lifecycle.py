@@ -10,13 +10,13 @@ domain defined or started), so nothing half-made is left behind.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import libvirt
 from lxml import etree
 
+from virtumancer._libvirt._operations import ConnectionOperations
 from virtumancer._version import __version__
 from virtumancer._xml._parser import parse_xml
 from virtumancer._xml.domain import parse_domain
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from virtumancer.models.lifecycle import DeletePlan, VmChange
     from virtumancer.models.spec import (
         DiskSource,
+        NewVolume,
         Overlay,
         VmSpec,
         VolumeFormat,
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LifecycleOperations", "provenance", "seed_volume_name"]
 
-T = TypeVar("T")
 
 _SECURE_INACTIVE: Final = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
 _UPLOAD_CHUNK: Final = 256 * 1024
@@ -107,15 +107,8 @@ class _NewVolumePlan:
     field: str
 
 
-class LifecycleOperations:
+class LifecycleOperations(ConnectionOperations):
     """The lifecycle operations of a libvirt connection (mixed into ``LibvirtConnection``)."""
-
-    if TYPE_CHECKING:
-        host_id: str
-
-        def call(self, fn: Callable[[Any], T], *, vm_name: str | None = None) -> T: ...
-
-        def _lookup(self, key: str) -> Any: ...
 
     # -- create ------------------------------------------------------------------------
 
@@ -485,33 +478,7 @@ def _plan_disks(raw: Any, spec: VmSpec) -> tuple[list[_NewVolumePlan], list[Disk
             raise ConflictError(f"{at}.name: volume {name!r} is named twice", field=f"{at}.name")
         names.add((disk.pool, name))
         _check_volume_free(pool, name, f"{at}.name")
-        if isinstance(disk, _spec.NewVolume):
-            size = disk.size_bytes
-            xml = render_volume(name, size, format=disk.format.value)
-            counts = True
-        else:
-            size, base_path = _overlay_base(raw, disk, at)
-            xml = render_volume(
-                name,
-                size,
-                format=_spec.VolumeFormat.QCOW2.value,
-                backing_path=base_path,
-                backing_format=disk.base_format.value,
-            )
-            counts = False  # copy-on-write: it starts empty and grows with the guest's writes
-        plans.append(
-            _NewVolumePlan(
-                pool=pool,
-                pool_name=disk.pool,
-                name=name,
-                xml=xml,
-                format=disk.format,
-                disk_index=index,
-                capacity=size,
-                counts_against_free_space=counts,
-                field=f"{at}.size_bytes",
-            )
-        )
+        plans.append(_new_volume_plan(raw, pool, disk, name, at, index))
         sources.append(None)
     return plans, sources
 
@@ -569,6 +536,39 @@ def _seed_plan(raw: Any, spec: VmSpec, size: int) -> _NewVolumePlan:
         capacity=size,
         counts_against_free_space=True,
         field="cloud_init",
+    )
+
+
+def _new_volume_plan(
+    raw: Any, pool: Any, disk: NewVolume | Overlay, name: str, at: str, index: int
+) -> _NewVolumePlan:
+    """Plan the volume ``name`` of a new disk or an overlay, the ``index``-th disk (at ``at``)."""
+    from virtumancer.models import spec as _spec
+
+    if isinstance(disk, _spec.NewVolume):
+        size = disk.size_bytes
+        xml = render_volume(name, size, format=disk.format.value)
+        counts = True
+    else:
+        size, base_path = _overlay_base(raw, disk, at)
+        xml = render_volume(
+            name,
+            size,
+            format=_spec.VolumeFormat.QCOW2.value,
+            backing_path=base_path,
+            backing_format=disk.base_format.value,
+        )
+        counts = False  # copy-on-write: it starts empty and grows with the guest's writes
+    return _NewVolumePlan(
+        pool=pool,
+        pool_name=disk.pool,
+        name=name,
+        xml=xml,
+        format=disk.format,
+        disk_index=index,
+        capacity=size,
+        counts_against_free_space=counts,
+        field=f"{at}.size_bytes",
     )
 
 

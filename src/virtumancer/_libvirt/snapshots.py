@@ -9,12 +9,12 @@ disk). libvirt 9.0 reverts internal snapshots only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import libvirt
 
+from virtumancer._libvirt._operations import ConnectionOperations
 from virtumancer._libvirt.lifecycle import _error_code, _read
 from virtumancer.exceptions import ConflictError, InvalidInputError, NotFoundError
 from virtumancer.models._names import check_name
@@ -26,18 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SnapshotOperations"]
 
-T = TypeVar("T")
 
-
-class SnapshotOperations:
+class SnapshotOperations(ConnectionOperations):
     """Snapshots of a VM (mixed into ``LibvirtConnection``)."""
-
-    if TYPE_CHECKING:
-        host_id: str
-
-        def call(self, fn: Callable[[Any], T], *, vm_name: str | None = None) -> T: ...
-
-        def _lookup(self, key: str) -> Any: ...
 
     def _snapshot(self, dom: Any, name: str) -> Any:
         try:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import libvirt
 from lxml import etree
 
+from virtumancer._libvirt._operations import ConnectionOperations
 from virtumancer._libvirt.clone import CopyProgress, copy_into_pool
 from virtumancer._libvirt.lifecycle import _SECURE_INACTIVE, _check_volume_free, _error_code, _pool
 from virtumancer._xml._parser import parse_xml
@@ -36,7 +37,6 @@ __all__ = [
     "render_dir_pool",
 ]
 
-T = TypeVar("T")
 
 _POOL_STATES: Final = {0: "inactive", 1: "building", 2: "running", 3: "degraded", 4: "inaccessible"}
 
@@ -78,13 +78,8 @@ def network_model(network: Any) -> Network:
     )
 
 
-class StorageNetworkOperations:
+class StorageNetworkOperations(ConnectionOperations):
     """Define and remove pools, volumes and networks (mixed into ``LibvirtConnection``)."""
-
-    if TYPE_CHECKING:
-        host_id: str
-
-        def call(self, fn: Callable[[Any], T], *, vm_name: str | None = None) -> T: ...
 
     # -- storage pools --------------------------------------------------------------------
 
@@ -331,23 +326,22 @@ class StorageNetworkOperations:
     def start_network(self, name: str) -> Network:
         """Start a network (needs dnsmasq on the host for DHCP); 409 if it runs."""
 
-        def work(raw: Any) -> Network:
-            network = _lookup_network(raw, name)
-            if network.isActive():
-                raise ConflictError(f"network {name!r} is already active", field="name")
-            network.create()
-            return network_model(network)
-
-        return self.call(work)
+        return self._set_network_active(name, active=True)
 
     def stop_network(self, name: str) -> Network:
         """Stop a network (its VMs lose their link until it starts again); 409 if stopped."""
+        return self._set_network_active(name, active=False)
 
+    def _set_network_active(self, name: str, *, active: bool) -> Network:
         def work(raw: Any) -> Network:
             network = _lookup_network(raw, name)
-            if not network.isActive():
-                raise ConflictError(f"network {name!r} is not active", field="name")
-            network.destroy()
+            if bool(network.isActive()) == active:
+                state = "already active" if active else "not active"
+                raise ConflictError(f"network {name!r} is {state}", field="name")
+            if active:
+                network.create()
+            else:
+                network.destroy()
             return network_model(network)
 
         return self.call(work)
@@ -399,31 +393,43 @@ def _check_size(size_bytes: int) -> None:
         raise InvalidInputError("size_bytes: an integer of at least 1 MiB", field="size_bytes")
 
 
-def _lookup_pool(raw: Any, name: str) -> Any:
+def _lookup_or_not_found(
+    lookup: Callable[[str], Any], name: str, missing: int, message: str, field: str
+) -> Any:
+    """Return ``lookup(name)``; libvirt's error code ``missing`` becomes a NotFoundError."""
     try:
-        return raw.storagePoolLookupByName(name)
+        return lookup(name)
     except libvirt.libvirtError as exc:
-        if _error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_POOL:
-            raise NotFoundError(f"no storage pool {name!r}", field="pool") from None
+        if _error_code(exc) == missing:
+            raise NotFoundError(message, field=field) from None
         raise
+
+
+def _lookup_pool(raw: Any, name: str) -> Any:
+    return _lookup_or_not_found(
+        raw.storagePoolLookupByName,
+        name,
+        libvirt.VIR_ERR_NO_STORAGE_POOL,
+        f"no storage pool {name!r}",
+        "pool",
+    )
 
 
 def _lookup_volume(raw: Any, pool_name: str, name: str) -> Any:
-    pool = _lookup_pool(raw, pool_name)
-    try:
-        return pool.storageVolLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if _error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_VOL:
-            raise NotFoundError(
-                f"no volume {name!r} in pool {pool_name!r}", field="volume"
-            ) from None
-        raise
+    return _lookup_or_not_found(
+        _lookup_pool(raw, pool_name).storageVolLookupByName,
+        name,
+        libvirt.VIR_ERR_NO_STORAGE_VOL,
+        f"no volume {name!r} in pool {pool_name!r}",
+        "volume",
+    )
 
 
 def _lookup_network(raw: Any, name: str) -> Any:
-    try:
-        return raw.networkLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if _error_code(exc) == libvirt.VIR_ERR_NO_NETWORK:
-            raise NotFoundError(f"no network {name!r}", field="network") from None
-        raise
+    return _lookup_or_not_found(
+        raw.networkLookupByName,
+        name,
+        libvirt.VIR_ERR_NO_NETWORK,
+        f"no network {name!r}",
+        "network",
+    )

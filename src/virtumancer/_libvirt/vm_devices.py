@@ -14,25 +14,24 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 import libvirt
 from lxml import etree
 
+from virtumancer._libvirt._operations import ConnectionOperations
 from virtumancer._libvirt.lifecycle import (
     _SECURE_INACTIVE,
     _check_free_space,
     _check_volume_free,
-    _NewVolumePlan,
-    _overlay_base,
+    _new_volume_plan,
     _pool,
     _read,
     _volume,
     _volume_format,
 )
 from virtumancer._xml._parser import parse_xml
-from virtumancer._xml.devices import render_disk, render_interface
-from virtumancer._xml.lifecycle import render_volume
+from virtumancer._xml.devices import disk_target_letters, render_disk, render_interface
 from virtumancer.exceptions import ConflictError, NotFoundError
 from virtumancer.models.devices import Disk, Interface
 from virtumancer.models.domain import Domain
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DeviceOperations", "affect_flags"]
 
-T = TypeVar("T")
 
 # By DiskBus value (a StrEnum): keyed by str so the spec models need not load with this module.
 _PREFIX: Final = {"virtio": "vd", "sata": "sd", "scsi": "sd", "ide": "hd"}
@@ -68,30 +66,15 @@ def affect_flags(dom: Any, scope: DeviceScope | None, *, host_id: str) -> int:
         DeviceScope.CONFIG: _CONFIG,
         DeviceScope.BOTH: _LIVE | _CONFIG,
     }[DeviceScope(scope)]
-    if flags & _LIVE and not active:
-        raise ConflictError(
-            f"VM {dom.name()!r} is not running: no live device to change",
-            field="scope",
-            host_id=host_id,
-            vm_name=dom.name(),
-        )
-    if flags & _CONFIG and not persistent:
-        raise ConflictError(
-            f"VM {dom.name()!r} is transient: it has no definition to change",
-            field="scope",
-            host_id=host_id,
-            vm_name=dom.name(),
-        )
+    for flag, present, missing in (
+        (_LIVE, active, "is not running: no live device to change"),
+        (_CONFIG, persistent, "is transient: it has no definition to change"),
+    ):
+        if flags & flag and not present:
+            raise ConflictError(
+                f"VM {dom.name()!r} {missing}", field="scope", host_id=host_id, vm_name=dom.name()
+            )
     return int(flags)
-
-
-def _letters(index: int) -> str:
-    name = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        name = chr(ord("a") + rest) + name
-    return name
 
 
 def _targets(dom: Any) -> set[str]:
@@ -109,9 +92,9 @@ def _targets(dom: Any) -> set[str]:
 def _free_target(used: set[str], bus: DiskBus) -> str:
     prefix = _PREFIX[bus]
     index = 0
-    while prefix + _letters(index) in used:
+    while prefix + disk_target_letters(index) in used:
         index += 1
-    return prefix + _letters(index)
+    return prefix + disk_target_letters(index)
 
 
 def _device_element(dom: Any, flags: int, tag: str, match: Callable[[Any], bool]) -> Any:
@@ -168,15 +151,8 @@ def _detach(raw: Any, dom: Any, flags: int, tag: str, match: Callable[[Any], boo
     return False
 
 
-class DeviceOperations:
+class DeviceOperations(ConnectionOperations):
     """Attach and detach disks and NICs (mixed into ``LibvirtConnection``)."""
-
-    if TYPE_CHECKING:
-        host_id: str
-
-        def call(self, fn: Callable[[Any], T], *, vm_name: str | None = None) -> T: ...
-
-        def _lookup(self, key: str) -> Any: ...
 
     def attach_disk(
         self,
@@ -259,24 +235,13 @@ class DeviceOperations:
         (``field="target"``) when the VM has no such disk where ``scope`` says.
         """
 
-        def work(raw: Any) -> Domain:
-            dom = self._lookup(name_or_uuid)
-            flags = affect_flags(dom, scope, host_id=self.host_id)
+        def match(element: Any) -> bool:
+            found = element.find("target")
+            return found is not None and found.get("dev") == target
 
-            def match(element: Any) -> bool:
-                found = element.find("target")
-                return found is not None and found.get("dev") == target
-
-            if not _detach(raw, dom, flags, "disk", match):
-                raise NotFoundError(
-                    f"VM {dom.name()!r} has no disk {target!r}",
-                    field="target",
-                    host_id=self.host_id,
-                    vm_name=dom.name(),
-                )
-            return _read(dom)
-
-        return self.call(work, vm_name=name_or_uuid)
+        return self._detach_device(
+            name_or_uuid, scope, "disk", match, missing=f"disk {target!r}", field="target"
+        )
 
     def live_device_alias(self, name_or_uuid: str, tag: str, key: str) -> str | None:
         """Return the live alias of a running VM's disk (``tag="disk"``, ``key`` its target)
@@ -345,18 +310,33 @@ class DeviceOperations:
         """Detach the NIC with MAC ``mac``; return the VM (see :meth:`detach_disk`)."""
         wanted = mac.lower()
 
+        def match(element: Any) -> bool:
+            found = element.find("mac")
+            return found is not None and (found.get("address") or "").lower() == wanted
+
+        return self._detach_device(
+            name_or_uuid, scope, "interface", match, missing=f"NIC {mac}", field="mac"
+        )
+
+    def _detach_device(
+        self,
+        name_or_uuid: str,
+        scope: DeviceScope | None,
+        tag: str,
+        match: Callable[[Any], bool],
+        *,
+        missing: str,
+        field: str,
+    ) -> Domain:
+        """Detach the first ``<tag>`` that ``match``es; :class:`NotFoundError` names ``missing``."""
+
         def work(raw: Any) -> Domain:
             dom = self._lookup(name_or_uuid)
             flags = affect_flags(dom, scope, host_id=self.host_id)
-
-            def match(element: Any) -> bool:
-                found = element.find("mac")
-                return found is not None and (found.get("address") or "").lower() == wanted
-
-            if not _detach(raw, dom, flags, "interface", match):
+            if not _detach(raw, dom, flags, tag, match):
                 raise NotFoundError(
-                    f"VM {dom.name()!r} has no NIC {mac}",
-                    field="mac",
+                    f"VM {dom.name()!r} has no {missing}",
+                    field=field,
                     host_id=self.host_id,
                     vm_name=dom.name(),
                 )
@@ -369,39 +349,12 @@ def _create_volume(
     raw: Any, disk: NewVolume | Overlay, default_name: str
 ) -> tuple[Any, DiskSource]:
     """Create the volume of a new disk or overlay (checked first); return it and its source."""
-    from virtumancer.models.spec import DiskSource, NewVolume, VolumeFormat
+    from virtumancer.models.spec import DiskSource
 
     pool = _pool(raw, disk.pool, "disk.pool")
     name = disk.name or f"{default_name}.{disk.format.value}"
     _check_volume_free(pool, name, "disk.name")
-    if isinstance(disk, NewVolume):
-        size = disk.size_bytes
-        xml = render_volume(name, size, format=disk.format.value)
-        _check_free_space(
-            [
-                _NewVolumePlan(
-                    pool=pool,
-                    pool_name=disk.pool,
-                    name=name,
-                    xml=xml,
-                    format=disk.format,
-                    disk_index=0,
-                    capacity=size,
-                    counts_against_free_space=True,
-                    field="disk.size_bytes",
-                )
-            ]
-        )
-        fmt = disk.format
-    else:
-        size, base_path = _overlay_base(raw, disk, "disk")
-        fmt = VolumeFormat.QCOW2
-        xml = render_volume(
-            name,
-            size,
-            format=fmt.value,
-            backing_path=base_path,
-            backing_format=disk.base_format.value,
-        )
-    vol = pool.createXML(xml.decode(), 0)
-    return vol, DiskSource(path=vol.path(), format=fmt)
+    plan = _new_volume_plan(raw, pool, disk, name, "disk", 0)
+    _check_free_space([plan])
+    vol = pool.createXML(plan.xml.decode(), 0)
+    return vol, DiskSource(path=vol.path(), format=disk.format)

@@ -28,6 +28,7 @@ from virtumancer.models.domain import DomainDevices
 
 __all__ = [
     "disk_from_element",
+    "disk_target_letters",
     "parse_devices",
     "parse_disk",
     "parse_graphics",
@@ -57,6 +58,19 @@ def _set(element: etree._Element, name: str, value: object) -> None:
 
 
 # --- disks ------------------------------------------------------------------------------
+
+
+def disk_target_letters(index: int) -> str:
+    """Return the letters of the ``index``-th disk on a bus (0: ``a``, 25: ``z``, 26: ``aa``).
+
+    As libvirt and the kernel name disks: ``vda`` .. ``vdz``, ``vdaa`` ..
+    """
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(ord("a") + rest) + name
+    return name
 
 
 def disk_from_element(element: etree._Element) -> Disk:

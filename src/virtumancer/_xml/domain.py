@@ -14,32 +14,34 @@ from virtumancer.models.domain import Domain
 
 __all__ = ["domain_from_element", "parse_domain", "render_domain"]
 
+# Children of <os> that name a file or line for direct kernel boot (in the order we write them).
+_BOOT_FILE_TAGS = ("kernel", "initrd", "cmdline")
+# What the guest's poweroff, reboot and crash do (destroy, restart ...).
+_EVENT_ACTION_TAGS = ("on_poweroff", "on_reboot", "on_crash")
+_TEXT_TAGS = frozenset({"name", "uuid", "title", "description", *_EVENT_ACTION_TAGS})
+
 
 def domain_from_element(root: etree._Element) -> Domain:
     """Read a ``<domain>`` element."""
     expect_root(root, "domain")
-    uuid = name = title = description = None
+    # The children read as their text alone (name, uuid, title, on_crash ...): the last wins.
+    texts: dict[str, str | None] = {}
     vcpus = 1
     current_vcpus = None
     memory = current_memory = None
     os_type = "hvm"
     arch = machine = None
     devices = metadata = None
-    firmware = cpu_mode = cpu_model = on_poweroff = on_reboot = on_crash = None
-    loader = kernel = initrd = cmdline = None
+    firmware = cpu_mode = cpu_model = loader = None
+    # <kernel>, <initrd> and <cmdline> of <os>: present but empty reads as "".
+    boot_files: dict[str, str] = {}
     boot_devices: list[str] = []
     # One pass over the children: cheaper than a find() per field (and than
     # iterchildren(*tags), whose tag matcher costs more to build than it saves).
     for child in root:
         tag = child.tag
-        if tag == "name":
-            name = child.text
-        elif tag == "uuid":
-            uuid = child.text
-        elif tag == "title":
-            title = child.text
-        elif tag == "description":
-            description = child.text
+        if tag in _TEXT_TAGS:
+            texts[tag] = child.text
         elif tag == "memory":
             memory = scaled(child, "KiB")
         elif tag == "currentMemory":
@@ -61,36 +63,27 @@ def domain_from_element(root: etree._Element) -> Domain:
                         boot_devices.append(boot_device)
                 elif os_tag == "loader":
                     loader = (os_child.text or "").strip() or None
-                elif os_tag == "kernel":
-                    kernel = os_child.text or ""
-                elif os_tag == "initrd":
-                    initrd = os_child.text or ""
-                elif os_tag == "cmdline":
-                    cmdline = os_child.text or ""
+                elif os_tag in _BOOT_FILE_TAGS:
+                    boot_files[os_tag] = os_child.text or ""
         elif tag == "cpu":
             cpu_mode = child.get("mode")
             cpu_model_element = first_child(child, "model")
             if cpu_model_element is not None:
                 cpu_model = cpu_model_element.text
-        elif tag == "on_poweroff":
-            on_poweroff = child.text
-        elif tag == "on_reboot":
-            on_reboot = child.text
-        elif tag == "on_crash":
-            on_crash = child.text
         elif tag == "devices":
             devices = child
         elif tag == "metadata":
             metadata = child
+    name = texts.get("name")
     if name is None:
         raise XMLParseError("domain XML has no <name>")
     domain_id = attr_int(root.get("id"))
     memory_bytes = memory if memory is not None else current_memory or 0
     return Domain(
-        uuid=(uuid or "").strip(),
+        uuid=(texts.get("uuid") or "").strip(),
         name=name,
-        title=title or "",
-        description=description or "",
+        title=texts.get("title") or "",
+        description=texts.get("description") or "",
         domain_type=root.get("type") or "",
         vcpus=vcpus,
         current_vcpus=current_vcpus,
@@ -102,14 +95,14 @@ def domain_from_element(root: etree._Element) -> Domain:
         firmware=firmware,
         boot_devices=tuple(boot_devices),
         loader=loader,
-        kernel=kernel,
-        initrd=initrd,
-        cmdline=cmdline,
+        kernel=boot_files.get("kernel"),
+        initrd=boot_files.get("initrd"),
+        cmdline=boot_files.get("cmdline"),
         cpu_mode=cpu_mode,
         cpu_model=cpu_model,
-        on_poweroff=on_poweroff,
-        on_reboot=on_reboot,
-        on_crash=on_crash,
+        on_poweroff=texts.get("on_poweroff"),
+        on_reboot=texts.get("on_reboot"),
+        on_crash=texts.get("on_crash"),
         devices=parse_devices(devices),
         metadata=find_metadata(metadata),
         id=None if domain_id is None or domain_id < 0 else domain_id,
@@ -123,6 +116,14 @@ def parse_domain(xml: bytes | str) -> Domain:
     Devices we do not model are skipped.
     """
     return domain_from_element(parse_xml(xml))
+
+
+def _add_texts(parent: etree._Element, domain: Domain, names: Sequence[str]) -> None:
+    """Add a ``<name>`` child holding ``domain.<name>`` for each of ``names`` that is set."""
+    for name in names:
+        value = getattr(domain, name)
+        if value is not None:
+            etree.SubElement(parent, name).text = value
 
 
 def render_domain(domain: Domain, *, graphics_passwords: Sequence[str | None] = ()) -> bytes:
@@ -160,10 +161,7 @@ def render_domain(domain: Domain, *, graphics_passwords: Sequence[str | None] = 
         os_type.set("machine", domain.machine)
     if domain.loader is not None:
         etree.SubElement(os_element, "loader").text = domain.loader
-    for name in ("kernel", "initrd", "cmdline"):
-        value = getattr(domain, name)
-        if value is not None:
-            etree.SubElement(os_element, name).text = value
+    _add_texts(os_element, domain, _BOOT_FILE_TAGS)
     for boot_device in domain.boot_devices:
         etree.SubElement(os_element, "boot", dev=boot_device)
     if domain.cpu_mode is not None or domain.cpu_model is not None:
@@ -172,9 +170,6 @@ def render_domain(domain: Domain, *, graphics_passwords: Sequence[str | None] = 
             cpu.set("mode", domain.cpu_mode)
         if domain.cpu_model is not None:
             etree.SubElement(cpu, "model").text = domain.cpu_model
-    for name in ("on_poweroff", "on_reboot", "on_crash"):
-        value = getattr(domain, name)
-        if value is not None:
-            etree.SubElement(root, name).text = value
+    _add_texts(root, domain, _EVENT_ACTION_TAGS)
     root.append(devices_element(domain.devices, graphics_passwords))
     return etree.tostring(root)

@@ -9,6 +9,7 @@ from lxml import etree
 
 from virtumancer._xml.devices import (
     disk_element,
+    disk_target_letters,
     graphics_element,
     input_element,
     interface_element,
@@ -50,16 +51,6 @@ def _bus(device: DiskDevice, bus: DiskBus | None, machine: str) -> DiskBus:
     return DiskBus.VIRTIO if device is DiskDevice.DISK else _cdrom_bus(machine)
 
 
-def _letters(index: int) -> str:
-    # a..z, aa..az, ba.. as libvirt and the kernel name them.
-    name = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        name = chr(ord("a") + rest) + name
-    return name
-
-
 def disk_target_names(spec: VmSpec, *, with_cloud_init: bool = False) -> list[tuple[str, DiskBus]]:
     """Return each disk's guest device name and bus (``vda``, ``sda`` ...), in spec order.
 
@@ -75,7 +66,7 @@ def disk_target_names(spec: VmSpec, *, with_cloud_init: bool = False) -> list[tu
         prefix = _PREFIX[bus]
         count = used.get(prefix, 0)
         used[prefix] = count + 1
-        names.append((prefix + _letters(count), bus))
+        names.append((prefix + disk_target_letters(count), bus))
     return names
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import attrs
 
@@ -133,8 +134,16 @@ def _device_keys(group: str, index: int, counters: tuple[str, ...]) -> tuple[str
     return (prefix + "name", *(prefix + counter for counter in counters))
 
 
-_BLOCK_KEYS = tuple(_device_keys("block", i, _BLOCK_COUNTERS) for i in range(_KEYED_DEVICES))
-_NET_KEYS = tuple(_device_keys("net", i, _NET_COUNTERS) for i in range(_KEYED_DEVICES))
+_BLOCK = (
+    "block",
+    _BLOCK_COUNTERS,
+    tuple(_device_keys("block", i, _BLOCK_COUNTERS) for i in range(_KEYED_DEVICES)),
+)
+_NET = (
+    "net",
+    _NET_COUNTERS,
+    tuple(_device_keys("net", i, _NET_COUNTERS) for i in range(_KEYED_DEVICES)),
+)
 
 
 def _slot_setters(
@@ -163,10 +172,12 @@ def _slot_setters(
 
 
 _new = object.__new__
-_d0, _d1, _d2, _d3, _d4 = _slot_setters(
+_Device = TypeVar("_Device", DiskStats, InterfaceStats)
+# Each device's fields in the order of its counters (``_BLOCK_COUNTERS``, ``_NET_COUNTERS``).
+_DISK_SETTERS = _slot_setters(
     DiskStats, ("device", "read_bytes", "write_bytes", "read_requests", "write_requests")
 )
-_i0, _i1, _i2, _i3, _i4 = _slot_setters(
+_INTERFACE_SETTERS = _slot_setters(
     InterfaceStats, ("device", "rx_bytes", "tx_bytes", "rx_packets", "tx_packets")
 )
 _s0, _s1, _s2, _s3, _s4, _s5, _s6, _s7, _s8, _s9, _s10 = _slot_setters(
@@ -195,48 +206,37 @@ def _counters(get: Callable[[str, int], object], keys: tuple[str, ...]) -> list[
     return values
 
 
-def _disks(get: Callable[[str, int], object], count: int) -> tuple[DiskStats, ...]:
-    disks = []
+def _devices(
+    get: Callable[[str, int], object],
+    count: int,
+    cls: type[_Device],
+    group: tuple[str, tuple[str, ...], tuple[tuple[str, ...], ...]],
+    setters: tuple[Callable[[object, object], None], ...],
+) -> tuple[_Device, ...]:
+    """Read the devices ``<group>.0`` .. ``<group>.<count - 1>`` of a record (disks or NICs).
+
+    ``group`` is ``(name, counters, keys made ahead)``; ``setters`` are the model's slot
+    setters, its device name first and then one per counter.
+    """
+    if count <= 0:
+        return ()
+    name, counters, keyed = group
+    set_device, set_0, set_1, set_2, set_3 = setters
+    found = []
     for index in range(count):
-        keys = (
-            _BLOCK_KEYS[index]
-            if index < _KEYED_DEVICES
-            else _device_keys("block", index, _BLOCK_COUNTERS)
-        )
+        keys = keyed[index] if index < _KEYED_DEVICES else _device_keys(name, index, counters)
         device = get(keys[0], 0)
         if not isinstance(device, str):
             continue
-        read_bytes, write_bytes, read_requests, write_requests = _counters(get, keys)
-        disk = _new(DiskStats)
-        _d0(disk, device)
-        _d1(disk, read_bytes)
-        _d2(disk, write_bytes)
-        _d3(disk, read_requests)
-        _d4(disk, write_requests)
-        disks.append(disk)
-    return tuple(disks)
-
-
-def _interfaces(get: Callable[[str, int], object], count: int) -> tuple[InterfaceStats, ...]:
-    interfaces = []
-    for index in range(count):
-        keys = (
-            _NET_KEYS[index]
-            if index < _KEYED_DEVICES
-            else _device_keys("net", index, _NET_COUNTERS)
-        )
-        device = get(keys[0], 0)
-        if not isinstance(device, str):
-            continue
-        rx_bytes, tx_bytes, rx_packets, tx_packets = _counters(get, keys)
-        interface = _new(InterfaceStats)
-        _i0(interface, device)
-        _i1(interface, rx_bytes)
-        _i2(interface, tx_bytes)
-        _i3(interface, rx_packets)
-        _i4(interface, tx_packets)
-        interfaces.append(interface)
-    return tuple(interfaces)
+        value_0, value_1, value_2, value_3 = _counters(get, keys)
+        item = _new(cls)
+        set_device(item, device)
+        set_0(item, value_0)
+        set_1(item, value_1)
+        set_2(item, value_2)
+        set_3(item, value_3)
+        found.append(item)
+    return tuple(found)
 
 
 def parse_domain_stats(
@@ -288,6 +288,7 @@ def parse_domain_stats(
     _s6(sample, max_memory_kib * 1024)
     _s7(sample, vcpus)
     _s8(sample, cpu_time_ns)
-    _s9(sample, _disks(get, min(disk_count, len(record))) if disk_count > 0 else ())
-    _s10(sample, _interfaces(get, min(net_count, len(record))) if net_count > 0 else ())
+    size = len(record)
+    _s9(sample, _devices(get, min(disk_count, size), DiskStats, _BLOCK, _DISK_SETTERS))
+    _s10(sample, _devices(get, min(net_count, size), InterfaceStats, _NET, _INTERFACE_SETTERS))
     return sample
