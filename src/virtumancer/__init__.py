@@ -87,6 +87,7 @@ if TYPE_CHECKING:
     from virtumancer.pool import HostPool as HostPool
     from virtumancer.pool import ListedDomain as ListedDomain
     from virtumancer.rates import compute_rates as compute_rates
+    from virtumancer.services.importing import ImportResult as ImportResult
     from virtumancer.services.importing import import_vms as import_vms
     from virtumancer.services.metrics import MetricFamily as MetricFamily
     from virtumancer.services.metrics import MetricSample as MetricSample
@@ -213,7 +214,7 @@ if not TYPE_CHECKING:
                 "StatsSubscription",
                 "StatsUpdate",
             ),
-            "virtumancer.services.importing": ("import_vms",),
+            "virtumancer.services.importing": ("ImportResult", "import_vms"),
             "virtumancer.services.tokens": ("TokenService",),
             "virtumancer.spec_json": (
                 "DISK_KINDS",

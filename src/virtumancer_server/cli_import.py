@@ -19,7 +19,7 @@ from virtumancer_server.cli_libvirt import _state, resolve_uri
 from virtumancer_server.cli_output import Column, OutputFormat, emit, human_bytes, progress
 
 if TYPE_CHECKING:
-    from virtumancer.services.importing import ImportResult
+    from virtumancer import ImportResult
 
 __all__ = ["COMMANDS", "import_command"]
 
