@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from virtumancer.testing import free_port
 
 __all__ = [
     "HEADERS",
@@ -31,14 +32,6 @@ __all__ = [
 
 TOKEN = "bench-token-0123456789"  # noqa: S105 - a throwaway token for a loopback run
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _pg_bin(name: str) -> str:

@@ -46,6 +46,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from virtumancer.testing import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 BANNER = b"RFB 003.008\n"
@@ -118,13 +120,6 @@ def make_bench_app() -> Any:
 
 
 # --- processes -----------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -377,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     port_file.unlink(missing_ok=True)
     source_cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-source", str(port_file)]
     source_cmd += ["--mib", str(args.mib)]
-    relay_port, websockify_port = _free_port(), _free_port()
+    relay_port, websockify_port = free_port(), free_port()
     with _process(source_cmd) as source:
         for _ in range(400):
             if port_file.exists() and port_file.read_text():

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,18 +22,11 @@ from typing import Any
 
 import httpx
 
-from virtumancer.testing import make_test_node_xml
+from virtumancer.testing import free_port, make_test_node_xml
 
 TOKEN = "bench-token-0123456789"  # noqa: S105 - a throwaway token for a loopback run
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 PATH = "/api/v1/hosts/bench/vms"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -107,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         work = Path(tmp)
         node = work / "node.xml"
         node.write_text(make_test_node_xml(domains=args.vms, prefix="bench-"))
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "XDG_DATA_HOME": str(work)}
         real = subprocess.Popen(
             [
@@ -148,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
             body_file = work / "body.json"
             body_file.write_bytes(body)
 
-            bare_port = _free_port()
+            bare_port = free_port()
             bare = subprocess.Popen(
                 [sys.executable, __file__, "--bare-app", str(body_file), str(bare_port)]
             )

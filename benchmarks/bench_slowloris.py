@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,17 +33,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from benchmarks._harness import percentile, report
+from virtumancer.testing import free_port
 
 TOKEN = "bench-token-0123456789"  # noqa: S105 - a throwaway token for a loopback run
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 _RUNNING_VMS = ("web-01", "web-02", "db-01")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _raise_nofile() -> None:
@@ -267,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     _raise_nofile()
     with tempfile.TemporaryDirectory(prefix="vmt-bench-slow-") as tmp:
         work = Path(tmp)
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         err = (work / "server.err").open("wb")
         server = subprocess.Popen(

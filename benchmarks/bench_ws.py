@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ from benchmarks._harness import percentile, report, summary
 from benchmarks.bench_bulk_stats import CallCounter
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.stats import StatsSampler, StatsUpdate
-from virtumancer.testing import guest_xml, make_test_node_xml, virsh
+from virtumancer.testing import free_port, guest_xml, make_test_node_xml, virsh
 
 TOKEN = "bench-token-" + secrets.token_hex(8)
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -55,18 +54,11 @@ QEMU_URI = "qemu:///system"
 IMAGES = Path("/var/lib/libvirt/images")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class Server:
     """``virtumancer serve`` in a child process on a fresh SQLite database."""
 
     def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
         env = {**os.environ, "XDG_DATA_HOME": str(workdir / "data"), **(env or {})}

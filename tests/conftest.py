@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, settings
 from virtumancer.testing import (
     LINUX_GUEST_BANNER,
     LINUX_GUEST_DIR,
+    free_port,
     guest_xml,
     linux_guest_xml,
     make_test_node_xml,
@@ -358,13 +359,6 @@ def ssh_uri(libvirtd: str) -> str:
 # --- PostgreSQL -----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _pg_bin(name: str) -> str:
     found = shutil.which(name)
     if found:
@@ -384,7 +378,7 @@ class PostgresCluster:
         self.base = Path(tempfile.mkdtemp(prefix="vmt-pg-"))
         self.base.chmod(0o755)
         self.data = self.base / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         shutil.chown(self.base, "postgres") if os.geteuid() == 0 else None
         subprocess.run(

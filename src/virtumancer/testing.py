@@ -12,6 +12,7 @@ device hot-unplug, a serial console.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import uuid as uuid_mod
 from xml.sax.saxutils import escape, quoteattr
@@ -19,11 +20,21 @@ from xml.sax.saxutils import escape, quoteattr
 __all__ = [
     "LINUX_GUEST_BANNER",
     "LINUX_GUEST_DIR",
+    "free_port",
     "guest_xml",
     "linux_guest_xml",
     "make_test_node_xml",
     "virsh",
 ]
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago (for a server under test)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
 
 #: Where ``scripts/build-linux-guest`` puts ``vmlinuz`` and ``initramfs.img`` (QEMU reads them).
 LINUX_GUEST_DIR = "/var/lib/libvirt/images/virtumancer-test"

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from virtumancer_server.cli_libvirt import _state, resolve_uri
-from virtumancer_server.cli_output import Column, OutputFormat, emit, human_bytes, progress
+from virtumancer_server.cli_output import (
+    Column,
+    OutputFormat,
+    emit,
+    human_bytes,
+    output_option,
+    progress,
+)
 
 if TYPE_CHECKING:
     from virtumancer import ImportResult
@@ -107,14 +114,7 @@ def _import_progress() -> Iterator[Callable[[int, int], None]]:
     metavar="FILE",
     help="serve's TOML config file, for its database settings (env VIRTUMANCER_SERVE_CONFIG)",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice([f.value for f in OutputFormat]),
-    default=OutputFormat.TABLE.value,
-    show_default=True,
-    help="table for people; json or yaml (the REST API's shapes) for programs",
-)
+@output_option()
 def import_command(
     names: Sequence[str],
     uri: str | None,

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, TypeVar
 
 import click
 
-from virtumancer_server.cli_output import Column, OutputFormat, emit, human_bytes, progress
+from virtumancer_server.cli_output import (
+    Column,
+    OutputFormat,
+    emit,
+    human_bytes,
+    output_option,
+    progress,
+)
 
 if TYPE_CHECKING:
     from virtumancer import SyncHost
@@ -101,14 +108,7 @@ def host_options(
         help="libvirt URI (default: $VIRTUMANCER_URI, $LIBVIRT_DEFAULT_URI, then the "
         "config file's `uri`)",
     )
-    @click.option(
-        "-o",
-        "--output",
-        type=click.Choice([f.value for f in OutputFormat]),
-        default=OutputFormat.TABLE.value,
-        show_default=True,
-        help="table for people; json or yaml (the REST API's shapes) for programs",
-    )
+    @output_option()
     @functools.wraps(fn)
     def command(uri: str | None, output: str, *args: P.args, **kwargs: P.kwargs) -> R:
         import virtumancer

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any, Final, TextIO
 
 import attrs
+import click
 
 __all__ = [
     "Column",
@@ -25,6 +26,7 @@ __all__ = [
     "emit",
     "emit_tree",
     "human_bytes",
+    "output_option",
     "progress",
 ]
 
@@ -38,6 +40,20 @@ class OutputFormat(enum.StrEnum):
     TABLE = "table"
     JSON = "json"
     YAML = "yaml"
+
+
+def output_option(
+    help: str = "table for people; json or yaml (the REST API's shapes) for programs",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``-o/--output`` option every listing command takes (a new option per use)."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Choice([f.value for f in OutputFormat]),
+        default=OutputFormat.TABLE.value,
+        show_default=True,
+        help=help,
+    )
 
 
 def human_bytes(value: object) -> str:

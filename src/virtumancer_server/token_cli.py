@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 
 import click
 
-from virtumancer_server.cli_output import Column, OutputFormat, emit
+from virtumancer_server.cli_output import Column, OutputFormat, emit, output_option
 
 if TYPE_CHECKING:
     from virtumancer import ApiToken, TokenService
@@ -109,14 +109,7 @@ def create(
 
 
 @token.command("list")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice([f.value for f in OutputFormat]),
-    default=OutputFormat.TABLE.value,
-    show_default=True,
-    help="table, or json/yaml (the REST API's /tokens shape)",
-)
+@output_option("table, or json/yaml (the REST API's /tokens shape)")
 @_database_option
 def list_tokens(output: str, database: str | None) -> None:
     """List tokens (never their secrets)."""

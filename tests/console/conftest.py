@@ -23,6 +23,8 @@ import attrs
 import httpx
 import pytest
 
+from virtumancer.testing import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -41,13 +43,6 @@ class ConsoleServer:
 
     def console_url(self, host_id: str, vm_name: str, kind: str = "console") -> str:
         return f"{self.ws_url}/api/v1/hosts/{host_id}/vms/{vm_name}/{kind}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -83,7 +78,7 @@ def console_server_factory(
     hosts = {"local": "qemu:///system", "remote": ssh_uri}
 
     def start(*, ticket_ttl: float | None = None, fixed_port: int | None = None) -> ConsoleServer:
-        port = _free_port()
+        port = free_port()
         token = secrets.token_urlsafe(16)
         directory = tmp_path_factory.mktemp("console-server")
         env = dict(os.environ)

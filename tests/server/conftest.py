@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from virtumancer.manager import Virtumancer
+from virtumancer.testing import free_port as free_port
 from virtumancer_server.app import create_app
 from virtumancer_server.config import ServerConfig
 from virtumancer_server.demo import ensure_demo_host
@@ -72,14 +72,6 @@ async def client(app: falcon.asgi.App[Any, Any]) -> AsyncIterator[falcon.testing
     """A falcon.testing conductor over ``app`` (lifespan run)."""
     async with falcon.testing.ASGIConductor(app) as conductor:
         yield conductor
-
-
-def free_port() -> int:
-    """Return a free loopback TCP port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @attrs.define

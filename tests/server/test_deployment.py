@@ -27,7 +27,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import _free_port, _pg_bin
+from tests.conftest import _pg_bin
 from tests.server.conftest import TOKEN, ServerFactory, ServerProcess, free_port
 from virtumancer_server.cli import build_config, serve
 from virtumancer_server.config_file import file_keys, load_config_file, merge_layers
@@ -466,7 +466,7 @@ def pg_cluster() -> Iterator[PgCluster]:
         capture_output=True,
     )
     pwfile.unlink()
-    cluster = PgCluster(base=base, port=_free_port(), password=password, as_postgres=as_postgres)
+    cluster = PgCluster(base=base, port=free_port(), password=password, as_postgres=as_postgres)
     cluster.start()
     try:
         import psycopg
