@@ -456,6 +456,30 @@ def postgres_url() -> Iterator[str]:
         yield cluster.url
 
 
+@contextlib.contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """Create an empty database on the cluster of ``server_url``; yield its URL; drop it."""
+    from sqlalchemy import create_engine, make_url, text
+
+    name = f"vmt_{secrets.token_hex(6)}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))  # a generated name, not input
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_database_url(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the suite's throwaway cluster."""
+    with fresh_database(postgres_url) as url:
+        yield url
+
+
 @pytest.fixture
 def own_postgres() -> Iterator[PostgresCluster]:
     """A throwaway PostgreSQL cluster of this test's own (it may stop and start it)."""

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 import pytest
 from lxml import etree
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
+from tests.conftest import fresh_database
 from virtumancer._xml import parse_domain, parse_network, parse_storage_pool
 from virtumancer.db import Database
 from virtumancer.models import Domain, DomainState, Network, StoragePool, StorageVolume
@@ -29,21 +27,13 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         yield db
         db.engine.dispose()
         return
-    server_url = request.getfixturevalue("postgres_url")
-    name = f"vmt_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    db = Database(url)
-    db.migrate_sync()
-    try:
-        yield db
-    finally:
-        db.engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with fresh_database(request.getfixturevalue("postgres_url")) as url:
+        db = Database(url)
+        db.migrate_sync()
+        try:
+            yield db
+        finally:
+            db.engine.dispose()
 
 
 @attrs.frozen

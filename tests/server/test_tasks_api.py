@@ -6,6 +6,7 @@ host during it run on qemu:///system with a volume of a few hundred MiB of data.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,33 +82,43 @@ async def test_an_overlay_clone_is_a_task_whose_result_is_the_managed_clone(
 def big_source(run_prefix: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A shut-off VM on qemu:///system whose 1 GiB disk holds 768 MiB of data."""
     pool, name = f"{run_prefix}tpool", f"{run_prefix}big"
-    directory = tmp_path / "pool"
+    with _filled_pool(pool, tmp_path / "pool", f"{name}.qcow2") as disk:
+        xml = tmp_path / "big.xml"
+        xml.write_text(
+            f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory>"
+            "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices>"
+            f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+            f"<source file='{disk}'/><target dev='vda' bus='virtio'/></disk></devices></domain>"
+        )
+        virsh(QEMU_URI, "define", str(xml))
+        try:
+            yield pool, name
+        finally:
+            _remove_guest(name)
+            _remove_guest(f"{name}-copy")
+
+
+@contextlib.contextmanager
+def _filled_pool(pool: str, directory: Path, volume: str) -> Iterator[Path]:
+    """A dir pool on qemu:///system with a 1 GiB qcow2 ``volume`` holding 768 MiB of data."""
     directory.mkdir()
-    tmp_path.chmod(0o755)
+    directory.parent.chmod(0o755)
     virsh(QEMU_URI, "pool-create-as", pool, "dir", "--target", str(directory))
-    disk = directory / f"{name}.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "1G"], check=True)
-    subprocess.run(
-        ["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 768M", str(disk)],
-        check=True,
-        capture_output=True,
-    )
-    virsh(QEMU_URI, "pool-refresh", pool)
-    xml = tmp_path / "big.xml"
-    xml.write_text(
-        f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory>"
-        "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices>"
-        f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
-        f"<source file='{disk}'/><target dev='vda' bus='virtio'/></disk></devices></domain>"
-    )
-    virsh(QEMU_URI, "define", str(xml))
-    yield pool, name
-    _remove_guest(name)
-    _remove_guest(f"{name}-copy")
-    for line in virsh(QEMU_URI, "vol-list", pool, check=False).splitlines():
-        if line.split():
-            virsh(QEMU_URI, "vol-delete", line.split()[0], "--pool", pool, check=False)
-    virsh(QEMU_URI, "pool-destroy", pool, check=False)
+    disk = directory / volume
+    try:
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "1G"], check=True)
+        subprocess.run(
+            ["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 768M", str(disk)],
+            check=True,
+            capture_output=True,
+        )
+        virsh(QEMU_URI, "pool-refresh", pool)
+        yield disk
+    finally:
+        for line in virsh(QEMU_URI, "vol-list", pool, check=False).splitlines():
+            if line.split():
+                virsh(QEMU_URI, "vol-delete", line.split()[0], "--pool", pool, check=False)
+        virsh(QEMU_URI, "pool-destroy", pool, check=False)
 
 
 def _volumes(pool: str) -> list[str]:
@@ -115,11 +126,15 @@ def _volumes(pool: str) -> list[str]:
     return sorted(line.split()[0] for line in lines if line.split())
 
 
-async def _start_full_copy(client: Conductor, name: str) -> dict[str, Any]:
+async def _add_kvm_host(client: Conductor) -> None:
     added = await client.simulate_post(
         "/api/v1/hosts", headers=AUTH, json={"id": "kvm", "uri": QEMU_URI}
     )
     assert added.status_code == 200, added.text
+
+
+async def _start_full_copy(client: Conductor, name: str) -> dict[str, Any]:
+    await _add_kvm_host(client)
     imported = await client.simulate_post(f"/api/v1/hosts/kvm/vms/{name}/import", headers=AUTH)
     assert imported.status_code == 202, imported.text
     started = await client.simulate_post(
@@ -166,30 +181,12 @@ async def test_a_host_lost_during_a_full_copy_fails_the_task(
 def big_volume(run_prefix: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A pool on qemu:///system with a 1 GiB qcow2 volume holding 768 MiB of data."""
     pool = f"{run_prefix}vpool"
-    directory = tmp_path / "vpool"
-    directory.mkdir()
-    tmp_path.chmod(0o755)
-    virsh(QEMU_URI, "pool-create-as", pool, "dir", "--target", str(directory))
-    disk = directory / "big.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "1G"], check=True)
-    subprocess.run(
-        ["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 768M", str(disk)],
-        check=True,
-        capture_output=True,
-    )
-    virsh(QEMU_URI, "pool-refresh", pool)
-    yield pool, disk.name
-    for line in virsh(QEMU_URI, "vol-list", pool, check=False).splitlines():
-        if line.split():
-            virsh(QEMU_URI, "vol-delete", line.split()[0], "--pool", pool, check=False)
-    virsh(QEMU_URI, "pool-destroy", pool, check=False)
+    with _filled_pool(pool, tmp_path / "vpool", "big.qcow2") as disk:
+        yield pool, disk.name
 
 
 async def _start_copy(client: Conductor, pool: str, volume: str) -> dict[str, Any]:
-    added = await client.simulate_post(
-        "/api/v1/hosts", headers=AUTH, json={"id": "kvm", "uri": QEMU_URI}
-    )
-    assert added.status_code == 200, added.text
+    await _add_kvm_host(client)
     started = await client.simulate_post(
         f"/api/v1/hosts/kvm/storage/pools/{pool}/volumes/{volume}/copy",
         headers=AUTH,
@@ -248,10 +245,7 @@ async def test_a_volume_copy_that_cannot_be_is_refused_before_a_task(
     client: Conductor, big_volume: tuple[str, str]
 ) -> None:
     pool, volume = big_volume
-    added = await client.simulate_post(
-        "/api/v1/hosts", headers=AUTH, json={"id": "kvm", "uri": QEMU_URI}
-    )
-    assert added.status_code == 200, added.text
+    await _add_kvm_host(client)
     base = f"/api/v1/hosts/kvm/storage/pools/{pool}/volumes"
     taken = await client.simulate_post(f"{base}/{volume}/copy", headers=AUTH, json={"name": volume})
     assert taken.status_code == 409, taken.text

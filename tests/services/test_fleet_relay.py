@@ -10,15 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import anyio
 import anyio.abc
 import attrs
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tests.conftest import Guest, GuestFactory
 from tests.server.conftest import wait_for
@@ -40,25 +37,13 @@ QEMU_URI = "qemu:///system"
 
 
 @pytest.fixture
-def pg_url(postgres_url: str) -> Iterator[str]:
-    name = f"vmt_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture
-async def pair(pg_url: str, test_unix_uri: str) -> AsyncIterator[tuple[Virtumancer, Virtumancer]]:
+async def pair(
+    pg_database_url: str, test_unix_uri: str
+) -> AsyncIterator[tuple[Virtumancer, Virtumancer]]:
     """Replica ``a`` owns host ``h`` (it added it); replica ``b`` owns nothing."""
-    async with Virtumancer(pg_url, replica_id="a", stats_interval=0.5) as a:
+    async with Virtumancer(pg_database_url, replica_id="a", stats_interval=0.5) as a:
         await a.add_host("h", test_unix_uri)
-        async with Virtumancer(pg_url, replica_id="b", stats_interval=0.5) as b:
+        async with Virtumancer(pg_database_url, replica_id="b", stats_interval=0.5) as b:
             assert a.fleet.owned == {"h"}
             assert b.fleet.owned == set()
             await wait_for(lambda: "h" in b.fleet.uris, within=_WAIT_S)
@@ -166,14 +151,14 @@ async def graphics_server() -> AsyncIterator[int]:
 
 @pytest.fixture
 async def kvm_pair(
-    pg_url: str, kvm_guest_factory: GuestFactory
+    pg_database_url: str, kvm_guest_factory: GuestFactory
 ) -> AsyncIterator[tuple[Virtumancer, Virtumancer, Guest, Guest]]:
     """Replica ``a`` owns the real ``qemu:///system`` host ``kvm`` with two running guests."""
     first, second = kvm_guest_factory(), kvm_guest_factory()
-    async with Virtumancer(pg_url, replica_id="a") as a:
+    async with Virtumancer(pg_database_url, replica_id="a") as a:
         await a.add_host("kvm", QEMU_URI)
         await a.import_selected_vms("kvm", [first.uuid, second.uuid])
-        async with Virtumancer(pg_url, replica_id="b") as b:
+        async with Virtumancer(pg_database_url, replica_id="b") as b:
             await wait_for(lambda: "kvm" in b.fleet.uris, within=_WAIT_S)
             yield a, b, first, second
 
