@@ -22,9 +22,8 @@ from virtumancer.db import hosts as db_hosts
 from virtumancer.db import queries as db_queries
 from virtumancer.db.database import Database
 from virtumancer.exceptions import ConflictError, InvalidInputError, NotFoundError
-from virtumancer.models.domain import Domain
 from virtumancer.models.records import HostRecord, VmRecord
-from virtumancer.pool import ConnectionPool
+from virtumancer.pool import ConnectionPool, HostPool
 from virtumancer.services.hosts import HostService
 from virtumancer.services.inventory import InventoryService
 from virtumancer.services.notifications import NotificationHub
@@ -69,14 +68,21 @@ def _find_host(hosts: Sequence[HostRecord], uri: str, host_id: str | None) -> Ho
     return found
 
 
-def _resolve(domains: Sequence[Domain], names: Sequence[str], host_id: str) -> list[str]:
-    """Return the UUIDs of the domains ``names`` (names or UUIDs) name, each once, in order."""
-    by_key = {d.name: d.uuid for d in domains} | {d.uuid.lower(): d.uuid for d in domains}
-    found = [by_key.get(name) or by_key.get(name.lower()) for name in names]
-    unknown = [name for name, uuid in zip(names, found, strict=True) if uuid is None]
+async def _resolve(host: HostPool, names: Sequence[str], host_id: str) -> list[str]:
+    """Return the UUIDs of the domains ``names`` (names or UUIDs) name, each once, in order.
+
+    One lookup per name, not a listing of the host: the first sync lists it anyway.
+    """
+    found: list[str] = []
+    unknown: list[str] = []
+    for name in names:
+        try:
+            found.append((await host.get_domain(name)).uuid)
+        except NotFoundError:
+            unknown.append(name)
     if unknown:
         raise NotFoundError(f"no VM {', '.join(map(repr, unknown))} on the host", host_id=host_id)
-    return list(dict.fromkeys(uuid for uuid in found if uuid is not None))
+    return list(dict.fromkeys(found))
 
 
 async def import_vms(
@@ -136,7 +142,7 @@ async def _import(
         host = await pool.add_host(the_id, uri, connect=True)
     if names:
         # Checked against the host before the database is written.
-        wanted = _resolve(await host.list_domains(), names, the_id)
+        wanted = await _resolve(host, names, the_id)
     if saved is None:
         if names:
             await pool.remove_host(the_id)  # HostService connects it again as it adds it
