@@ -3,10 +3,10 @@
 Each round starts new interpreters for: the Virtumancer script (``import virtumancer``,
 ``connect("test:///default")``, list the domains), the same listing with bare libvirt-python
 (the baseline), ``import virtumancer`` alone, the third-party imports the facade cannot do
-without (its floor), and an empty interpreter. The variants are interleaved so a noisy
-neighbour slows all alike; each figure is the median of the rounds. Target: <= 2x bare
-libvirt-python. Then the ``python -X importtime`` entries that cost most, to show where the
-time goes.
+without (its floor), that floor plus the model classes a listing returns, and an empty
+interpreter. The variants are interleaved so a noisy neighbour slows all alike; each figure
+is the median of the rounds. Target: <= 2x bare libvirt-python. Then the
+``python -X importtime`` entries that cost most, to show where the time goes.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ assert names == ["test"], names
 # The event loop and the portal are no longer part of it: the blocking facade imports
 # asyncio and anyio only for its first event-driven call (see virtumancer.sync).
 FLOOR = "import attrs, lxml.etree\n" + BARE
+# The floor plus the model classes a listing returns (Domain and its devices): what the
+# attrs classes cost to create -- attrs compiles each class's methods when it is defined.
+MODELS = "import attrs, lxml.etree, virtumancer.models.domain\n" + BARE
 # Like for like: libvirt-python and the third-party packages were byte-compiled when they were
 # installed, as an installed virtumancer is (pip writes the .pyc files). An environment with
 # PYTHONDONTWRITEBYTECODE would leave a source checkout's modules compiled anew in every
@@ -51,6 +54,7 @@ VARIANTS = {
     "import virtumancer": "import virtumancer",
     "bare libvirt-python: import, open, list domains": BARE,
     "third-party floor (attrs, lxml + bare)": FLOOR,
+    "floor + the listing's model classes": MODELS,
     "virtumancer: import, connect, list domains": SCRIPT,
 }
 

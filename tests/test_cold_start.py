@@ -52,7 +52,8 @@ def test_listing_domains_through_connect_loads_no_database_or_service_stack() ->
     assert _present(loaded, ("virtumancer.pool", "asyncio", "anyio", "libvirtaio")) == []
     # Nor the models of what it did not touch (lifecycle, events, storage), nor stdlib
     # modules that only other calls need (tempfile pulls in shutil and the compressors;
-    # logging is loaded by the first module that logs).
+    # logging is loaded by the first module that logs; random and queue serve clones and
+    # new NICs).
     unused = (
         "virtumancer.models.lifecycle",
         "virtumancer.models.events",
@@ -61,6 +62,9 @@ def test_listing_domains_through_connect_loads_no_database_or_service_stack() ->
         "virtumancer.rules",
         "tempfile",
         "logging",
+        "random",
+        "queue",
+        "string",
     )
     assert _present(loaded, unused) == []
     # It did load what it used: the parsers.

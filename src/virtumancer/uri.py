@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import string
 from collections.abc import Callable, Iterable, Mapping
 
 import attrs
@@ -54,7 +53,9 @@ TEST_SCHEMES = frozenset({"test", "test+unix"})
 
 # Everything RFC 3986 allows in a URI minus what libvirt or libxml2 could read in two ways:
 # ';' (a second query separator), '#' (fragment), and the sub-delimiters nobody needs here.
-_URI_CHARS = frozenset(string.ascii_letters + string.digits + "-._~:/?@&=%+,[]")
+_URI_CHARS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?@&=%+,[]"
+)
 _URI = re.compile(
     r"(?P<scheme>[^:/?]+)://(?P<authority>[^/?]*)(?P<path>[^?]*)(?:\?(?P<query>.*))?", re.DOTALL
 )

@@ -19,8 +19,6 @@ read and write overlapped), which stops between two chunks.
 from __future__ import annotations
 
 import contextlib
-import queue
-import random
 import threading
 from collections.abc import Callable
 from typing import Any, Final
@@ -232,6 +230,8 @@ def _set_source(element: Any, path: str, driver_type: str | None) -> None:
 def _new_macs(root: Any) -> None:
     macs = root.findall("devices/interface/mac")
     taken = {(mac.get("address") or "").lower() for mac in macs}
+    import random  # not on a listing's import path
+
     rng = random.SystemRandom()
     for mac in macs:
         mac.set("address", generate_mac(rng, taken=taken))
@@ -267,6 +267,8 @@ def copy_volume(raw: Any, source: Any, target: Any, progress: CopyProgress) -> i
     up = raw.newStream(0)
     source.download(down, 0, 0, libvirt.VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM)
     target.upload(up, 0, 0, libvirt.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM)
+    import queue  # not on a listing's import path
+
     chunks: queue.Queue[bytes | int | BaseException] = queue.Queue(_QUEUE_CHUNKS)
     stop = threading.Event()
 

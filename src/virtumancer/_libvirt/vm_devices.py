@@ -12,7 +12,6 @@ to let go: libvirt's ``DEVICE_REMOVED`` event (a
 from __future__ import annotations
 
 import contextlib
-import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -272,6 +271,8 @@ class DeviceOperations(ConnectionOperations):
         Without a MAC one is generated (QEMU's 52:54:00 prefix, none the VM has).
         :class:`ConflictError` (``field="nic.mac"``) for a MAC the VM already has.
         """
+        import random  # not on a listing's import path
+
         from virtumancer.models._names import generate_mac
 
         def work(raw: Any) -> Domain:

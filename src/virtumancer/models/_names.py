@@ -7,12 +7,14 @@ pays only for the models it uses.
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from virtumancer.exceptions import InvalidInputError
+
+if TYPE_CHECKING:
+    import random
 
 __all__ = [
     "CONTROL_CHARACTERS",
