@@ -25,7 +25,7 @@ from virtumancer import (
     host_info_payload,
 )
 from virtumancer_server.auth import SESSION_COOKIE, session_value
-from virtumancer_server.cache import ResponseCache
+from virtumancer_server.cache import ResponseCache, accepts_gzip
 from virtumancer_server.config import ServerConfig
 from virtumancer_server.requests import RequestBody, structure_request
 from virtumancer_server.resources._common import Json, read_json_object
@@ -113,12 +113,19 @@ Responder = Callable[[Context, Route, Request, Response, dict[str, Any]], Awaita
 async def _list_vms(
     ctx: Context, route: Route, req: Request, resp: Response, args: dict[str, Any]
 ) -> None:
-    # The encoded body is cached until the VM list changes.
+    # The encoded body is cached until the VM list changes (gzipped too, for who accepts it).
     async def encoded() -> bytes:
         return ctx.json.dumps(await ctx.manager.list_vms(**args))
 
+    wants_gzip = accepts_gzip(req.get_header("Accept-Encoding"))
+    body, coding = await ctx.cache.get_or_compute_encoded(
+        ("vms", args["host_id"]), encoded, accept_gzip=wants_gzip
+    )
     resp.content_type = falcon.MEDIA_JSON
-    resp.data = await ctx.cache.get_or_compute(("vms", args["host_id"]), encoded)
+    resp.vary = ("Accept-Encoding",)
+    if coding is not None:
+        resp.set_header("Content-Encoding", coding)
+    resp.data = body
 
 
 async def _host_info(
