@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 import httpx
 
-from virtumancer.testing import free_port
+from virtumancer.testing import free_port, stop_process, wait_until_healthy
 
 TOKEN = "attack-bootstrap-token-0123456789"
 
@@ -81,17 +79,8 @@ class LiveServer:
         env.pop("VIRTUMANCER_TOKEN", None)
         with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
             self.process = subprocess.Popen(args, stdout=out, stderr=err, env=env)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.stderr.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not become ready in 60 s")
+        wait_until_healthy(self.url, process=self.process, log=self.stderr)
+        return self
 
     def rss_bytes(self) -> int:
         """Return the server process's resident set size."""
@@ -112,10 +101,5 @@ class LiveServer:
     ) -> None:
         if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.process = None

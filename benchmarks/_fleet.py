@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,13 +17,12 @@ from typing import Any
 
 import httpx
 
-from virtumancer.testing import free_port
+from virtumancer.testing import free_port, stop_process, wait_until_healthy
 
 __all__ = [
     "HEADERS",
     "TOKEN",
     "Replica",
-    "free_port",
     "live_state",
     "owner_of",
     "postgres",
@@ -90,17 +88,12 @@ class Replica:
         args += ["--replica-id", self.id, "--allow-test-uris", "--test-uri-dir", str(self.workdir)]
         args += ["--log-level", self.log_level]
         env = {**os.environ, "XDG_DATA_HOME": str(self.workdir / f"data-{self.id}")}
-        with (self.workdir / f"{self.id}.log").open("ab") as log:
-            self.process = subprocess.Popen(args, stdout=log, stderr=log, env=env)
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.api}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise SystemExit(f"replica {self.id} did not start")
+        log = self.workdir / f"{self.id}.log"
+        with log.open("ab") as sink:
+            self.process = subprocess.Popen(args, stdout=sink, stderr=sink, env=env)
+        wait_until_healthy(
+            f"http://127.0.0.1:{self.port}", process=self.process, log=log, within=within
+        )
 
     def kill(self) -> None:
         """``kill -9`` the process."""
@@ -112,12 +105,7 @@ class Replica:
     def stop(self) -> None:
         """Stop the process cleanly (SIGTERM; SIGKILL if it lingers)."""
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
             self.process = None
 
     def get(self, path: str, *, timeout: float = 5) -> Any:

@@ -21,7 +21,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks._harness import report, summary
-from virtumancer.testing import make_test_node_xml
+from virtumancer.testing import make_test_node_xml, wait_until_healthy
 
 DOMAINS = 1000
 SCRAPES = 30
@@ -58,14 +58,7 @@ def main() -> None:
     try:
         url = f"http://127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        wait_until_healthy(url, process=server)
         with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
             added = client.post("/api/v1/hosts", json={"id": "big", "uri": f"test+unix://{node}"})
             assert added.status_code in (200, 201), added.text

@@ -33,7 +33,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from benchmarks._harness import percentile, report
-from virtumancer.testing import free_port
+from virtumancer.testing import free_port, wait_until_healthy
 
 TOKEN = "bench-token-0123456789"  # noqa: S105 - a throwaway token for a loopback run
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -284,16 +284,7 @@ def main(argv: list[str] | None = None) -> None:
             stderr=err,
         )
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit((work / "server.err").read_text()[-3000:])
-                time.sleep(0.1)
+            wait_until_healthy(base, process=server, log=work / "server.err")
             httpx.put(
                 f"{base}/api/v1/settings/metrics",
                 headers=HEADERS,

@@ -42,11 +42,18 @@ import anyio
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from benchmarks._harness import percentile, report, summary
+from benchmarks._harness import cpu_seconds, percentile, report, summary
 from benchmarks.bench_bulk_stats import CallCounter
 from virtumancer.pool import ConnectionPool
 from virtumancer.services.stats import StatsSampler, StatsUpdate
-from virtumancer.testing import free_port, guest_xml, make_test_node_xml, virsh
+from virtumancer.testing import (
+    free_port,
+    guest_xml,
+    make_test_node_xml,
+    stop_process,
+    virsh,
+    wait_until_healthy,
+)
 
 TOKEN = "bench-token-" + secrets.token_hex(8)
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -85,33 +92,15 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {(workdir / 'server.err').read_text()}")
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("server did not start")
+        wait_until_healthy(self.url, process=self.process, log=workdir / "server.err")
         self.http = httpx.Client(base_url=f"{self.url}/api/v1", headers=HEADERS, timeout=300)
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+        return cpu_seconds(self.process.pid)
 
     def close(self) -> None:
         self.http.close()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self._stderr.close()
 
 

@@ -680,17 +680,18 @@ class Virtumancer:
         The host's libvirt events end it where this process holds the host. In a fleet a
         replica that does not own the host gets no events for it, so every ``VmsChanged``
         of the host (sent by whichever replica wrote the change) also re-checks that the VM
-        still runs (:meth:`_console_vm_running`). Both run on every console, so a session
-        outlives a change of owner.
+        still runs (:meth:`_console_vm_running`). In a fleet both run on every console, so a
+        session outlives a change of owner; a single process holds every host.
         """
         from virtumancer.services.console import open_console_stream
 
+        in_fleet = self._open.fleet.enabled
         return open_console_stream(
             self._pool.reach(target.host_id),
             target,
             events=self._pool.subscribe,
-            changes=self._hub.subscribe,
-            still_running=lambda: self._console_vm_running(target),
+            changes=self._hub.subscribe if in_fleet else None,
+            still_running=(lambda: self._console_vm_running(target)) if in_fleet else None,
         )
 
     async def _console_vm_running(self, target: ConsoleTarget) -> bool:
@@ -700,11 +701,15 @@ class Virtumancer:
         from virtumancer.models.domain import ACTIVE_DOMAIN_STATES
 
         try:
-            rows = await self._open.views.list_vms(target.host_id)
-        except VirtumancerError:
-            rows = []
-        row = next((vm for vm in rows if vm.uuid == target.domain_uuid), None)
-        if row is not None and row.gone_at is None and row.state in ACTIVE_DOMAIN_STATES:
+            row = await self._open.views.get_vm(target.host_id, target.vm_name)
+        except VirtumancerError:  # not managed (or the database is away): ask libvirt
+            row = None
+        if (
+            row is not None
+            and row.uuid == target.domain_uuid
+            and row.gone_at is None
+            and row.state in ACTIVE_DOMAIN_STATES
+        ):
             return True
         try:
             domain = await self._pool.reach(target.host_id).get_domain(target.domain_uuid)

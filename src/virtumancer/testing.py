@@ -11,10 +11,14 @@ device hot-unplug, a serial console.
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
+import time
+import urllib.request
 import uuid as uuid_mod
+from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 __all__ = [
@@ -24,7 +28,9 @@ __all__ = [
     "guest_xml",
     "linux_guest_xml",
     "make_test_node_xml",
+    "stop_process",
     "virsh",
+    "wait_until_healthy",
 ]
 
 
@@ -34,6 +40,52 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def wait_until_healthy(
+    base_url: str,
+    *,
+    process: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+    within: float = 60.0,
+) -> None:
+    """Poll ``{base_url}/api/v1/health`` until a ``virtumancer serve`` there answers 200.
+
+    Raises :class:`RuntimeError` when ``process`` exits first or nothing answers within
+    ``within`` seconds; the message ends with the last lines of ``log`` when given.
+    """
+    # urllib, not an HTTP client package: this module ships with the library; no proxy
+    # from the environment for a loopback server
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    url = f"{base_url}/api/v1/health"
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited ({process.returncode}){_tail(log)}")
+        try:
+            with opener.open(url, timeout=1.0) as response:
+                if response.status == 200:
+                    return
+        except (OSError, http.client.HTTPException):
+            pass  # not listening yet, or not ready
+        time.sleep(0.1)
+    raise RuntimeError(f"no answer from {url} within {within:g} s{_tail(log)}")
+
+
+def _tail(log: Path | None, chars: int = 12_000) -> str:
+    if log is None or not log.exists():
+        return ""
+    return ":\n" + log.read_text(errors="replace")[-chars:]
+
+
+def stop_process(process: subprocess.Popen[bytes], *, grace: float = 30.0) -> int:
+    """SIGTERM ``process``, SIGKILL it if it lingers past ``grace`` seconds; its exit code."""
+    process.terminate()
+    try:
+        return process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
 
 
 #: Where ``scripts/build-linux-guest`` puts ``vmlinuz`` and ``initramfs.img`` (QEMU reads them).

@@ -93,6 +93,8 @@ class ResponseCache:
         self._generation = 0
         self.hits = 0
         self.misses = 0
+        self._hit = CACHE_LOOKUPS.labels("hit")  # bound once: looked up on every request
+        self._miss = CACHE_LOOKUPS.labels("miss")
 
     def __repr__(self) -> str:
         state = "attached" if self._subscription is not None else "detached"
@@ -127,20 +129,27 @@ class ResponseCache:
         """Return the cached body for ``key``, or ``await compute()`` and keep it."""
         if self._subscription is None:
             return await compute()
+        body, _ = await self._lookup(key, compute)
+        return body
+
+    async def _lookup(
+        self, key: tuple[str, ...], compute: Callable[[], Awaitable[bytes]]
+    ) -> tuple[bytes, int]:
+        """The body for ``key`` and the generation that was current when it was looked up."""
         self._drain()
+        generation = self._generation
         body = self._bodies.get(key)
         if body is not None:
             self.hits += 1
-            CACHE_LOOKUPS.labels("hit").inc()
-            return body
+            self._hit.inc()
+            return body, generation
         self.misses += 1
-        CACHE_LOOKUPS.labels("miss").inc()
-        generation = self._generation
+        self._miss.inc()
         body = await compute()
         self._drain()
         if generation == self._generation and self._subscription is not None:
             self._bodies[key] = body
-        return body
+        return body, generation
 
     async def get_or_compute_encoded(
         self, key: tuple[str, ...], compute: Callable[[], Awaitable[bytes]], *, accept_gzip: bool
@@ -150,11 +159,11 @@ class ResponseCache:
         With ``accept_gzip`` the body is gzipped when it is cached and big enough to gain; the
         compressed copy is kept with the body and dropped with it.
         """
-        self._drain()
-        generation = self._generation  # from before the body: a stale body is not kept gzipped
-        body = await self.get_or_compute(key, compute)
-        if not accept_gzip or len(body) < GZIP_MIN_BYTES or self._subscription is None:
-            return body, None  # nothing would keep the copy: compressing costs more than it saves
+        if not accept_gzip or self._subscription is None:
+            return await self.get_or_compute(key, compute), None
+        body, generation = await self._lookup(key, compute)
+        if len(body) < GZIP_MIN_BYTES:
+            return body, None  # under one TCP segment: gzip saves no packet
         # Two misses of one generation may both store a body, the later one last: a copy
         # made from the other is not this body's.
         made_from, packed = self._gzipped.get(key, (None, b""))

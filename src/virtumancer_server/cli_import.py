@@ -42,18 +42,16 @@ _IMPORTED_COLUMNS: Final = (
 
 def _database_url(database: str | None, url_file: str | None, config: str | None) -> str:
     """Return the database URL exactly as ``serve`` finds it (options, environment, file)."""
+    from virtumancer_server.cli import _exclusive, serve
     from virtumancer_server.config import ServerConfig
     from virtumancer_server.config_file import load_config_file
 
-    if database and url_file:
-        # serve's wording (its options are exclusive the same way).
-        raise click.UsageError("argument --database-url-file: not allowed with argument --database")
+    params = {"database": database, "database_url_file": url_file}
+    _exclusive(params, *params)  # serve's rule and wording
     try:
         path = ServerConfig.config_file_from_env(config)
         file_values: dict[str, Any] = {}
         if path:
-            from virtumancer_server.cli import serve
-
             file_values = load_config_file(path, serve.params)
         return ServerConfig.database_url_from_env(database, url_file=url_file, file=file_values)
     except ValueError as exc:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -115,6 +115,17 @@ def _confirm(question: str, *, yes: bool) -> bool:
 #: The exit code of a confirmation answered no: the table's "any other error" (cli.EXIT_OTHER).
 _DECLINED: Final = 1
 
+
+def _emit_deleted(deleted: Sequence[str], output: OutputFormat) -> int:
+    """Print what a delete removed: one per line for a table, else as ``-o`` asks; exit 0."""
+    if output is OutputFormat.TABLE:
+        for name in deleted:
+            click.echo(name)
+    else:
+        emit(deleted, output, ())
+    return 0
+
+
 _yes_option = click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
 
 
@@ -203,13 +214,9 @@ def delete(
     if not _confirm(f"Delete {what}?", yes=yes):
         click.echo("Not deleted.", err=True)
         return _DECLINED
-    deleted = host.delete_vm(domain.uuid, delete_storage=delete_storage, force=force)
-    if output is OutputFormat.TABLE:
-        for path in deleted:
-            click.echo(path)
-        return 0
-    emit(deleted, output, ())
-    return 0
+    return _emit_deleted(
+        host.delete_vm(domain.uuid, delete_storage=delete_storage, force=force), output
+    )
 
 
 def _state_word(state: object) -> str:
@@ -343,13 +350,7 @@ def delete_snapshot(
     if not _confirm(f"Delete snapshot {snapshot!r}{also} of VM {vm!r}?", yes=yes):
         click.echo("Not deleted.", err=True)
         return _DECLINED
-    deleted = host.delete_snapshot(vm, snapshot, children=children)
-    if output is OutputFormat.TABLE:
-        for deleted_name in deleted:
-            click.echo(deleted_name)
-        return 0
-    emit(deleted, output, ())
-    return 0
+    return _emit_deleted(host.delete_snapshot(vm, snapshot, children=children), output)
 
 
 # --- volumes create | delete ---------------------------------------------------------------
@@ -405,12 +406,7 @@ def delete_volume(host: SyncHost, output: OutputFormat, pool: str, name: str, ye
         click.echo("Not deleted.", err=True)
         return _DECLINED
     host.delete_volume(pool, name)
-    deleted = [volume.path or name]
-    if output is OutputFormat.TABLE:
-        click.echo(deleted[0])
-        return 0
-    emit(deleted, output, ())
-    return 0
+    return _emit_deleted([volume.path or name], output)
 
 
 # --- networks create | start | stop | delete -------------------------------------------------
@@ -502,11 +498,7 @@ def delete_network(host: SyncHost, output: OutputFormat, name: str, yes: bool) -
         click.echo("Not deleted.", err=True)
         return _DECLINED
     host.delete_network(name)
-    if output is OutputFormat.TABLE:
-        click.echo(name)
-        return 0
-    emit([name], output, ())
-    return 0
+    return _emit_deleted([name], output)
 
 
 #: The top-level commands of this module (the ``vms`` ones join ``vms`` on import).

@@ -5,10 +5,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import attrs
 import platformdirs
@@ -203,31 +201,6 @@ class ServerConfig:
         if demo is not None:
             values["demo"] = demo in {"1", "true", "yes"}
         return values
-
-    @classmethod
-    def from_env(cls) -> ServerConfig:
-        """Build a configuration from ``VIRTUMANCER_*`` environment variables only.
-
-        The token comes from the file named by ``VIRTUMANCER_TOKEN_FILE`` or from
-        ``VIRTUMANCER_TOKEN``; without either a token is generated and written once to
-        standard error. (``uvicorn virtumancer_server.asgi:app`` also reads the config file:
-        :func:`virtumancer_server.cli.asgi_config`.)
-        """
-        token = configured_token()
-        if token is None:
-            token = generate_token()
-            print(f"virtumancer: API token (generated): {token}", file=sys.stderr, flush=True)
-        env: dict[str, Any] = cls.serve_options_from_env()
-        demo = bool(env.get("demo", False))
-        return cls(
-            test_uri_dirs=env.get("test_uri_dir", ()),
-            key_dirs=env.get("key_dir", ()),
-            database_url=cls.database_url_from_env(),
-            console_ticket_ttl=cls.console_ticket_ttl_from_env(),
-            token=token,
-            allowed_origins=env.get("allow_origin", ()),
-            demo=demo,
-        )
 
 
 def _path_list(value: str) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ import pytest
 
 from virtumancer.manager import Virtumancer
 from virtumancer.testing import free_port as free_port
+from virtumancer.testing import stop_process, wait_until_healthy
 from virtumancer_server.app import create_app
 from virtumancer_server.config import ServerConfig
 from virtumancer_server.demo import ensure_demo_host
@@ -133,30 +134,23 @@ class ServerProcess:
 
     def _wait_ready(self) -> None:
         assert self.process is not None
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited: {self.stderr_path.read_text()[-12000:]}")
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"server not ready: {self.stderr_path.read_text()[-3000:]}")
+        try:
+            wait_until_healthy(
+                self.url, process=self.process, log=self.stderr_path, within=_START_TIMEOUT_S
+            )
+        except RuntimeError as error:
+            raise AssertionError(f"server not ready: {error}") from None
 
     def stop(self) -> int:
         """SIGTERM the server and wait for a graceful exit; return its exit code."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise
+            code = stop_process(self.process)
         finally:
             self.process = None
+        if code == -signal.SIGKILL:
+            raise AssertionError("the server did not stop within 30 s of SIGTERM")
+        return code
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=f"{self.url}/api/v1", headers=self.headers, timeout=30.0)

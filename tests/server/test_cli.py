@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.server.conftest import ServerFactory, free_port
+from virtumancer.testing import wait_until_healthy
 
 
 def _run_cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -84,16 +84,8 @@ def test_uvicorn_can_serve_the_asgi_module(tmp_path: Path) -> None:
     with log.open("wb") as sink:
         process = subprocess.Popen(args, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
+        wait_until_healthy(f"http://127.0.0.1:{port}", process=process, log=log)
         url = f"http://127.0.0.1:{port}/api/v1"
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
         headers = {"Authorization": "Bearer asgi-token-0123456789"}
         hosts = httpx.get(f"{url}/hosts", headers=headers).json()
         assert [h["id"] for h in hosts] == ["demo"]

@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import _pg_bin
 from tests.server.conftest import TOKEN, ServerFactory, ServerProcess, free_port
+from virtumancer.testing import stop_process, wait_until_healthy
 from virtumancer_server.cli import build_config, serve
 from virtumancer_server.config_file import file_keys, load_config_file, merge_layers
 
@@ -202,26 +203,7 @@ def _popen_serve(
 
 
 def _wait_live(process: subprocess.Popen[bytes], url: str, workdir: Path) -> None:
-    deadline = time.monotonic() + _START_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError((workdir / "stderr.txt").read_text()[-4000:])
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("server not live")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    wait_until_healthy(url, process=process, log=workdir / "stderr.txt", within=_START_S)
 
 
 @pytest.mark.libvirt
@@ -251,7 +233,7 @@ def test_serve_runs_from_a_config_file_named_by_the_environment(tmp_path: Path) 
         assert [h["id"] for h in hosts] == ["demo"]
         assert httpx.get(f"{url}/api/v1/hosts", timeout=30).status_code == 401
     finally:
-        _stop(process)
+        stop_process(process)
     assert (tmp_path / "from-file.db").exists()
 
 
@@ -295,7 +277,7 @@ def test_the_asgi_entry_reads_the_config_file_under_the_environment(tmp_path: Pa
         )
         assert refused.status_code == 401
     finally:
-        _stop(process)
+        stop_process(process)
     assert (tmp_path / "from-file.db").exists()
     assert "file-token" not in (tmp_path / "stderr.txt").read_text()
 
@@ -580,7 +562,7 @@ def test_readiness_follows_the_database_and_secrets_stay_out_of_every_log(
         _wait_until(lambda: all(_ready(u)[0] == 200 for u in urls))
     finally:
         for process in processes:
-            _stop(process)
+            stop_process(process)
     outputs = {
         path.name + " of " + path.parent.name: path.read_text()
         for workdir in workdirs

@@ -126,9 +126,10 @@ async def _import(
     progress: ImportProgress | None,
 ) -> ImportResult:
     pool.uri_policy.check(uri)
-    saved = _find_host(await database.run(db_hosts.list_hosts), uri, host_id)
+    known = await database.run(db_hosts.list_hosts)
+    saved = _find_host(known, uri, host_id)
     new_id = host_id if host_id is not None else default_host_id(uri)
-    if saved is None and await database.run(db_hosts.host_exists, new_id):
+    if saved is None and any(row.id == new_id for row in known):
         raise ConflictError(
             "a host with this id is saved with another URI: pass another host id",
             host_id=new_id,
@@ -152,8 +153,8 @@ async def _import(
         await inventory.sync_host(the_id)
         record = hosts.live(saved)
     if names:
-        managed_uuids = {vm.uuid for vm in await database.run(db_queries.list_vms, the_id)}
-        todo = [uuid for uuid in wanted if uuid not in managed_uuids]
+        managed = await database.run(db_queries.managed_uuids, the_id)
+        todo = [uuid for uuid in wanted if uuid not in managed]
     else:
         discovered = await database.run(db_queries.list_discovered, the_id)
         todo = [vm.domain_uuid for vm in discovered]

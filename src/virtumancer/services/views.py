@@ -32,6 +32,10 @@ class InventoryViews:
         """Return the managed VMs of a host."""
         return await self.database.run(db_queries.list_vms, host_id)
 
+    async def get_vm(self, host_id: str, vm_name: str) -> records.VmRecord:
+        """Return one managed VM by name (:class:`NotFoundError`)."""
+        return await self.database.run(db_queries.get_vm, host_id, vm_name)
+
     async def list_discovered_vms(self, host_id: str) -> list[records.DiscoveredVm]:
         """Return the domains of a host that are neither managed nor dismissed."""
         return await self.database.run(db_queries.list_discovered, host_id)
